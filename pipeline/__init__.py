@@ -1,0 +1,1 @@
+"""bargan: bar-by-bar music GAN pipeline."""

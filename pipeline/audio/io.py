@@ -1,0 +1,85 @@
+"""Reading and writing audio files, with errors that name the file and the reason."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from pipeline.fileio import atomic_write
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
+MIN_SAMPLE_RATE = 8_000
+MAX_SAMPLE_RATE = 192_000
+MAX_CHANNELS = 8
+
+
+class AudioError(ValueError):
+    """An audio file that cannot be used; the message names the file and the reason."""
+
+    def __init__(self, path: str | os.PathLike, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+def find_audio_files(root: Path) -> list[Path]:
+    """All audio files under `root`, sorted, skipping hidden files (AppleDouble `._x.wav` etc.)."""
+    return sorted(
+        p
+        for p in Path(root).rglob("*")
+        if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS and not p.name.startswith(".")
+    )
+
+
+def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
+    """Read an audio file as float32 ``[channels, frames]`` and its sample rate.
+
+    Raises AudioError for unreadable, empty or out-of-range files.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(path, "file not found")
+    if path.stat().st_size == 0:
+        raise AudioError(path, "empty file (0 bytes)")
+    try:
+        data, sample_rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
+        raise AudioError(path, f"unreadable audio ({err})") from err
+    channels = data.shape[1]
+    if data.shape[0] == 0:
+        raise AudioError(path, "no audio frames")
+    if not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
+        raise AudioError(
+            path, f"sample rate {sample_rate} Hz outside {MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz"
+        )
+    if not 1 <= channels <= MAX_CHANNELS:
+        raise AudioError(path, f"{channels} channels; 1 to {MAX_CHANNELS} are supported")
+    if not np.isfinite(data).all():
+        raise AudioError(path, "contains NaN or infinite samples")
+    return np.ascontiguousarray(data.T), int(sample_rate)
+
+
+def write_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int) -> None:
+    """Write ``[channels, frames]`` (or 1-D mono) audio as 16-bit PCM WAV, atomically."""
+    frames = np.clip(np.atleast_2d(audio).T, -1.0, 1.0)
+    atomic_write(
+        Path(path),
+        lambda tmp: sf.write(tmp, frames, sample_rate, subtype="PCM_16", format="WAV"),
+    )
+
+
+def to_channels(audio: np.ndarray, channels: int) -> np.ndarray:
+    """Down-mix to mono, or up-/down-mix to stereo (first two channels, mono duplicated)."""
+    if channels == 1:
+        return audio.mean(axis=0, keepdims=True)
+    if channels == 2:
+        if audio.shape[0] == 1:
+            return np.repeat(audio, 2, axis=0)
+        if audio.shape[0] == 2:
+            return audio
+        # More than two channels: left = mean of even-indexed, right = mean of odd-indexed.
+        return np.stack([audio[0::2].mean(axis=0), audio[1::2].mean(axis=0)])
+    raise ValueError(f"channels must be 1 or 2, got {channels}")

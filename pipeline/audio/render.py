@@ -1,0 +1,162 @@
+"""Rendering a track onto the target grid and cutting it into bars.
+
+The whole track is stretched in ONE Rubber Band time-map call whose anchors are every beat of
+the warp map, so tempo drift is followed and bar k of the output starts exactly at sample
+``k * bar_samples``. Resampling happens first, with an anti-aliased polyphase filter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyrubberband
+
+from pipeline.audio.io import to_channels
+from pipeline.audio.resample import resample
+from pipeline.audio.warp import WarpMap
+
+CLIP_LEVEL = 0.999
+MAX_CLIPPED_FRACTION = 0.001
+
+
+@dataclass(frozen=True)
+class BarGrid:
+    sample_rate: int
+    bpm: float
+    beats_per_bar: int
+    channels: int
+
+    @property
+    def bar_samples(self) -> int:
+        """``sr * 60 / bpm * beats_per_bar`` (rounded to a whole sample when not exact)."""
+        return round(self.sample_rate * 60.0 / self.bpm * self.beats_per_bar)
+
+    @property
+    def bar_seconds(self) -> float:
+        return self.bar_samples / self.sample_rate
+
+
+@dataclass(frozen=True)
+class BarFilters:
+    min_stretch: float = 0.5
+    max_stretch: float = 2.0
+    silence_dbfs: float = -50.0
+    normalize_dbfs: float | None = -20.0
+
+
+@dataclass
+class RenderedTrack:
+    bars: np.ndarray  # float32 [n_kept, channels, bar_samples]
+    rows: list[dict[str, Any]] = field(default_factory=list)  # one per kept bar
+    rejects: list[dict[str, Any]] = field(default_factory=list)  # one per rejected bar
+
+
+def render_bars(
+    audio: np.ndarray, sample_rate: int, warp: WarpMap, grid: BarGrid, filters: BarFilters
+) -> RenderedTrack:
+    """Stretch a ``[channels, frames]`` recording onto ``grid`` and cut bars, applying filters."""
+    if warp.beats_per_bar != grid.beats_per_bar:
+        raise ValueError(
+            f"track has {warp.beats_per_bar} beats per bar, target grid has {grid.beats_per_bar}"
+        )
+    duration = audio.shape[1] / sample_rate
+    bar_lines = warp.bar_starts(duration)
+    n_bars = len(bar_lines) - 1
+    if n_bars < 1:
+        raise ValueError("no complete bar inside the recording")
+
+    y = resample(to_channels(audio, grid.channels), sample_rate, grid.sample_rate)
+    stretched = stretch_to_grid(y, grid, warp, bar_lines)
+    bars = stretched.reshape(grid.channels, n_bars, grid.bar_samples).transpose(1, 0, 2)
+
+    kept, rows, rejects = [], [], []
+    for index in range(n_bars):
+        start, end = float(bar_lines[index]), float(bar_lines[index + 1])
+        bar = bars[index]
+        row = {
+            "bar_index": index,
+            "start_s": start,
+            "end_s": end,
+            "local_bpm": 60.0 * grid.beats_per_bar / (end - start),
+            "stretch": grid.bar_seconds / (end - start),
+            "rms_dbfs": _dbfs(np.sqrt(np.mean(np.square(bar, dtype=np.float64)))),
+            "peak": float(np.abs(bar).max()),
+        }
+        reason = _reject_reason(bar, row, filters)
+        if reason:
+            rejects.append({**row, "reason": reason})
+            continue
+        kept.append(_normalize(bar, filters.normalize_dbfs))
+        rows.append(row)
+    shape = (0, grid.channels, grid.bar_samples)
+    stacked = np.stack(kept).astype(np.float32) if kept else np.zeros(shape, np.float32)
+    return RenderedTrack(stacked, rows, rejects)
+
+
+def stretch_to_grid(
+    y: np.ndarray, grid: BarGrid, warp: WarpMap, bar_lines: np.ndarray
+) -> np.ndarray:
+    """One Rubber Band time-map render of ``y`` (already at the grid's rate) between the first
+    and last bar lines; returns exactly ``(len(bar_lines) - 1) * bar_samples`` frames."""
+    first_beat = float(np.round(warp.beat_at(bar_lines[0])))
+    n_bars = len(bar_lines) - 1
+    beat_index = np.arange(n_bars * grid.beats_per_bar + 1)
+    source = warp.seconds_at(first_beat + beat_index) * grid.sample_rate
+    source = np.round(source).astype(np.int64)
+    target = np.round(beat_index * grid.bar_samples / grid.beats_per_bar).astype(np.int64)
+    start, stop = int(source[0]), min(int(source[-1]), y.shape[1])
+    source = np.minimum(source - start, stop - start)
+    time_map = [(int(s), int(t)) for s, t in zip(source, target, strict=True)]
+    time_map = _strictly_increasing(time_map)
+    segment = y[:, start:stop]
+    out = pyrubberband.timemap_stretch(segment.T, grid.sample_rate, time_map)
+    out = np.atleast_2d(np.asarray(out, dtype=np.float32).T)
+    if out.shape[0] != grid.channels:  # mono comes back 1-D
+        out = out.reshape(grid.channels, -1)
+    length = n_bars * grid.bar_samples
+    if out.shape[1] < length:
+        out = np.pad(out, ((0, 0), (0, length - out.shape[1])))
+    return out[:, :length]
+
+
+def _strictly_increasing(time_map: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Drop anchors that rounding made non-increasing (Rubber Band rejects them)."""
+    cleaned = [time_map[0]]
+    for source, target in time_map[1:]:
+        if source > cleaned[-1][0] and target > cleaned[-1][1]:
+            cleaned.append((source, target))
+    last_source, last_target = time_map[-1]
+    if cleaned[-1] != (last_source, last_target):
+        cleaned[-1] = (max(cleaned[-1][0], last_source), last_target)
+    return cleaned
+
+
+def _reject_reason(bar: np.ndarray, row: dict[str, Any], filters: BarFilters) -> str:
+    if not filters.min_stretch <= row["stretch"] <= filters.max_stretch:
+        return (
+            f"stretch ratio {row['stretch']:.3f} outside "
+            f"[{filters.min_stretch}, {filters.max_stretch}]"
+        )
+    if row["rms_dbfs"] < filters.silence_dbfs:
+        return f"silent: RMS {row['rms_dbfs']:.1f} dBFS below {filters.silence_dbfs}"
+    clipped = float(np.mean(np.abs(bar) >= CLIP_LEVEL))
+    if clipped > MAX_CLIPPED_FRACTION:
+        return f"clipping: {clipped:.2%} of samples at full scale"
+    return ""
+
+
+def _normalize(bar: np.ndarray, target_dbfs: float | None) -> np.ndarray:
+    if target_dbfs is None:
+        return bar
+    rms = np.sqrt(np.mean(np.square(bar, dtype=np.float64)))
+    gain = 10 ** (target_dbfs / 20) / max(rms, 1e-9)
+    peak = np.abs(bar).max() * gain
+    if peak > CLIP_LEVEL:  # never clip to reach the loudness target
+        gain *= CLIP_LEVEL / peak
+    return (bar * gain).astype(np.float32)
+
+
+def _dbfs(value: float) -> float:
+    return float(20 * np.log10(max(value, 1e-12)))

@@ -1,0 +1,101 @@
+"""The warp map: a monotone, piecewise-linear map between source seconds and beat positions.
+
+Every timing source (madmom downbeats, librosa beats, Ableton warp markers, manual overrides)
+becomes a WarpMap; the renderer only ever sees WarpMaps. Beat 0 is the first downbeat; bar k
+starts at beat ``k * beats_per_bar``. Outside the anchor points the first and last segments are
+extrapolated.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class WarpMap:
+    seconds: np.ndarray  # strictly increasing source times, float64
+    beats: np.ndarray  # strictly increasing beat positions, float64
+    beats_per_bar: int
+
+    def __post_init__(self) -> None:
+        seconds = np.asarray(self.seconds, dtype=np.float64)
+        beats = np.asarray(self.beats, dtype=np.float64)
+        if seconds.ndim != 1 or seconds.shape != beats.shape or len(seconds) < 2:
+            raise ValueError("a warp map needs at least two (seconds, beat) pairs of equal length")
+        if not (np.isfinite(seconds).all() and np.isfinite(beats).all()):
+            raise ValueError("warp map contains non-finite values")
+        if (np.diff(seconds) <= 0).any() or (np.diff(beats) <= 0).any():
+            raise ValueError("warp map seconds and beats must both be strictly increasing")
+        if self.beats_per_bar < 1:
+            raise ValueError(f"beats_per_bar must be >= 1, got {self.beats_per_bar}")
+        object.__setattr__(self, "seconds", seconds)
+        object.__setattr__(self, "beats", beats)
+
+    def beat_at(self, seconds: np.ndarray | float) -> np.ndarray:
+        return _extrapolating_interp(seconds, self.seconds, self.beats)
+
+    def seconds_at(self, beats: np.ndarray | float) -> np.ndarray:
+        return _extrapolating_interp(beats, self.beats, self.seconds)
+
+    def local_bpm(self, beats: np.ndarray | float) -> np.ndarray:
+        """Tempo (BPM) of the segment containing each beat position."""
+        slopes = np.diff(self.beats) / np.diff(self.seconds) * 60.0
+        index = np.clip(np.searchsorted(self.beats, beats, side="right") - 1, 0, len(slopes) - 1)
+        return slopes[index]
+
+    def bar_starts(self, duration: float) -> np.ndarray:
+        """Source seconds of every bar line whose bar lies fully inside ``[0, duration]``."""
+        first_bar = int(np.ceil(self.beat_at(0.0) / self.beats_per_bar - 1e-9))
+        last_bar = int(np.floor(self.beat_at(duration) / self.beats_per_bar + 1e-9))
+        bars = np.arange(first_bar, last_bar + 1) * self.beats_per_bar
+        return self.seconds_at(bars.astype(np.float64))
+
+    def to_dict(self) -> dict:
+        return {
+            "seconds": self.seconds.tolist(),
+            "beats": self.beats.tolist(),
+            "beats_per_bar": self.beats_per_bar,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> WarpMap:
+        return cls(
+            np.asarray(data["seconds"]), np.asarray(data["beats"]), int(data["beats_per_bar"])
+        )
+
+    @classmethod
+    def constant_tempo(
+        cls, bpm: float, first_downbeat: float, beats_per_bar: int, duration: float
+    ) -> WarpMap:
+        """A map for a steady tempo, e.g. from a manual override."""
+        end = max(duration, first_downbeat + 60.0 / bpm)
+        return cls(
+            np.array([first_downbeat, end]),
+            np.array([0.0, (end - first_downbeat) * bpm / 60.0]),
+            beats_per_bar,
+        )
+
+
+def _extrapolating_interp(x: np.ndarray | float, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    y = np.interp(x, xp, fp)
+    left_slope = (fp[1] - fp[0]) / (xp[1] - xp[0])
+    right_slope = (fp[-1] - fp[-2]) / (xp[-1] - xp[-2])
+    y = np.where(x < xp[0], fp[0] + (x - xp[0]) * left_slope, y)
+    return np.where(x > xp[-1], fp[-1] + (x - xp[-1]) * right_slope, y)
+
+
+def save_warp_map(path: Path, warp: WarpMap, info: dict) -> None:
+    """Write a warp map plus per-track analysis info as JSON, atomically."""
+    from pipeline.fileio import write_json_atomic
+
+    write_json_atomic(path, {"warp_map": warp.to_dict(), **info})
+
+
+def load_warp_map(path: Path) -> tuple[WarpMap, dict]:
+    data = json.loads(Path(path).read_text())
+    return WarpMap.from_dict(data.pop("warp_map")), data

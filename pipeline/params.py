@@ -1,0 +1,73 @@
+"""Loading and validating params.yaml. Stages call this; library code never reads params."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "params.schema.yaml"
+
+
+class ParamsError(ValueError):
+    """A bad params file; the message names the file, the key and the reason."""
+
+
+def load_params(path: str | Path) -> dict[str, Any]:
+    """Read and validate a params file; raises ParamsError naming the first bad key."""
+    path = Path(path)
+    try:
+        params = yaml.safe_load(path.read_text())
+    except FileNotFoundError as err:
+        raise ParamsError(f"{path}: file not found") from err
+    except yaml.YAMLError as err:
+        raise ParamsError(f"{path}: not valid YAML ({err})") from err
+    validate_params(params, source=str(path))
+    return params
+
+
+def validate_params(params: Any, source: str = "params") -> None:
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(params), key=lambda e: list(e.absolute_path))
+    if errors:
+        error = errors[0]
+        key = ".".join(str(part) for part in error.absolute_path) or "<top level>"
+        raise ParamsError(f"{source}: {key}: {_describe(error)}")
+    for key, reason in _cross_field_problems(params):
+        raise ParamsError(f"{source}: {key}: {reason}")
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    if error.validator == "additionalProperties":
+        return f"unknown key ({error.message})"
+    if error.validator == "required":
+        return f"missing key ({error.message})"
+    return error.message
+
+
+def _cross_field_problems(params: dict[str, Any]):
+    demo, analyze, bars, split = params["demo"], params["analyze"], params["bars"], params["split"]
+    if demo["bpm_range"][0] > demo["bpm_range"][1]:
+        yield "demo.bpm_range", f"{demo['bpm_range']} is not [low, high]"
+    if analyze["min_bpm"] >= analyze["max_bpm"]:
+        yield "analyze.min_bpm", f"{analyze['min_bpm']} must be below max_bpm {analyze['max_bpm']}"
+    if bars["min_stretch"] >= bars["max_stretch"]:
+        yield "bars.min_stretch", f"{bars['min_stretch']} must be below max_stretch"
+    if split["valid_fraction"] + split["test_fraction"] >= 1:
+        yield "split.valid_fraction", "valid_fraction + test_fraction must be below 1"
+
+
+def flatten(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"train": {"lr_g": 1e-4}}`` -> ``{"train.lr_g": 1e-4}`` (lists kept as values)."""
+    flat: dict[str, Any] = {}
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, prefix=f"{name}."))
+        else:
+            flat[name] = value
+    return flat

@@ -1,0 +1,69 @@
+"""What every stage program shares: argument parsing, params, logging, parallel maps."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from tqdm import tqdm
+
+from pipeline.params import ParamsError, load_params
+
+T = TypeVar("T")
+R = TypeVar("R")
+log = logging.getLogger("bargan")
+
+
+def stage_parser(description: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"), help="params file")
+    return parser
+
+
+def run_stage(main: Callable[[argparse.Namespace, dict[str, Any]], None], parser) -> None:
+    """Parse args, validate params (fail fast naming the key), run, exit non-zero on error."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = parser.parse_args()
+    try:
+        params = load_params(args.params)
+    except ParamsError as err:
+        log.error("invalid parameters: %s", err)
+        sys.exit(2)
+    try:
+        main(args, params)
+    except StageError as err:
+        log.error("%s", err)
+        sys.exit(1)
+
+
+class StageError(RuntimeError):
+    """A stage cannot produce its outputs (e.g. nothing usable remains)."""
+
+
+def track_id(path: Path, root: Path) -> str:
+    """A file-name-safe id for a recording: its path under the corpus root, '/' -> '__'."""
+    return path.relative_to(root).as_posix().replace("/", "__")
+
+
+def class_name(path: Path, root: Path) -> str:
+    """The class label of a recording is its top-level folder under the corpus root."""
+    parts = path.relative_to(root).parts
+    return parts[0] if len(parts) > 1 else ""
+
+
+def parallel_map(
+    function: Callable[[T], R], items: Sequence[T], jobs: int, desc: str
+) -> Iterable[R]:
+    """Map over items with a process pool (or in-process for one job), in order, with progress."""
+    disable = not sys.stderr.isatty()
+    if jobs <= 1 or len(items) <= 1:
+        yield from tqdm(map(function, items), total=len(items), desc=desc, disable=disable)
+        return
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        results = pool.map(function, items)
+        yield from tqdm(results, total=len(items), desc=desc, disable=disable)

@@ -1,0 +1,73 @@
+"""split: group bars by source track into train/valid/test and pack each split into one file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline.data.splits import SPLITS, assign_splits, label_indices
+from pipeline.fileio import write_csv_atomic, write_json_atomic, write_npz_atomic
+from pipeline.stages.common import StageError, log, run_stage, stage_parser
+
+
+def load_bars(bars_dir: Path, manifest: pd.DataFrame) -> np.ndarray:
+    """int16 bars of the manifest's rows, in manifest order."""
+    cache: dict[str, np.ndarray] = {}
+    out = []
+    for row in manifest.itertuples():
+        if row.bars_file not in cache:
+            with np.load(bars_dir / row.bars_file) as packed:
+                cache[row.bars_file] = packed["bars"]
+        out.append(cache[row.bars_file][row.row_in_file])
+    return np.stack(out)
+
+
+def main(args, params) -> None:
+    section = params["split"]
+    manifest = pd.read_csv(args.bars_dir / "bars.csv", keep_default_na=False)
+    if manifest.empty:
+        raise StageError(f"{args.bars_dir}/bars.csv has no bars")
+    assignment = assign_splits(
+        manifest.track.tolist(),
+        section["valid_fraction"],
+        section["test_fraction"],
+        section["seed"],
+    )
+    manifest["split"] = manifest.track.map(assignment)
+    manifest["label_index"], classes = label_indices(manifest.label)
+    sample_rate = int(manifest.sample_rate.iloc[0])
+    for split in SPLITS:
+        rows = manifest[manifest.split == split]
+        bars = load_bars(args.bars_dir, rows) if len(rows) else np.zeros((0, 1, 1), np.int16)
+        write_npz_atomic(
+            args.out_dir / f"{split}.npz",
+            bars=bars,
+            labels=rows.label_index.to_numpy(np.int64),
+            sample_rate=np.int64(sample_rate),
+        )
+        log.info("%s: %d bars from %d tracks", split, len(rows), rows.track.nunique())
+    write_csv_atomic(args.out_dir / "manifest.csv", manifest)
+    write_json_atomic(
+        args.out_dir / "info.json",
+        {
+            "classes": classes,
+            "sample_rate": sample_rate,
+            "bar_samples": int(manifest.bar_samples.iloc[0]),
+            "channels": int(manifest.channels.iloc[0]),
+            "counts": {s: int((manifest.split == s).sum()) for s in SPLITS},
+            "tracks": {s: int(manifest[manifest.split == s].track.nunique()) for s in SPLITS},
+        },
+    )
+
+
+def parser():
+    p = stage_parser(__doc__)
+    p.add_argument("--bars-dir", type=Path, required=True)
+    p.add_argument("--out-dir", type=Path, required=True)
+    return p
+
+
+if __name__ == "__main__":
+    run_stage(main, parser())

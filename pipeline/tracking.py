@@ -1,0 +1,63 @@
+"""MLflow conventions in one place: where the store is, how runs are named and tagged."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from pipeline.params import REPO_ROOT
+
+DEFAULT_DB = "mlflow.db"
+ARTIFACT_DIR = "mlartifacts"
+
+
+def tracking_uri(root: Path | None = None) -> str:
+    """``MLFLOW_TRACKING_URI`` if set, else an absolute SQLite store in the project root."""
+    if os.environ.get("MLFLOW_TRACKING_URI"):
+        return os.environ["MLFLOW_TRACKING_URI"]
+    root = Path(root or Path.cwd()).resolve()
+    return f"sqlite:///{root / DEFAULT_DB}"
+
+
+def setup(experiment: str, root: Path | None = None):
+    """Point MLflow at the store and return the experiment id (creating it if needed)."""
+    import mlflow
+
+    root = Path(root or Path.cwd()).resolve()
+    mlflow.set_tracking_uri(tracking_uri(root))
+    found = mlflow.get_experiment_by_name(experiment)
+    if found is not None:
+        return found.experiment_id
+    location = None
+    if tracking_uri(root).startswith("sqlite:"):
+        location = (root / ARTIFACT_DIR).as_uri()
+    return mlflow.create_experiment(experiment, artifact_location=location)
+
+
+def run_tags(preset: str | None = None) -> dict[str, str]:
+    return {
+        "git_commit": _git(["rev-parse", "HEAD"]) or "unknown",
+        "git_dirty": str(bool(_git(["status", "--porcelain"]))),
+        "preset": preset or "none",
+        "machine": f"{platform.node()} ({platform.machine()}, {platform.system()})",
+    }
+
+
+def log_params_flat(flat: dict[str, Any]) -> None:
+    import mlflow
+
+    # MLflow caps a value at 6000 characters; ours are short, lists become their repr.
+    mlflow.log_params({key: str(value)[:500] for key, value in flat.items()})
+
+
+def _git(args: list[str]) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip()

@@ -1,0 +1,92 @@
+"""Typed training configuration (no YAML, no MLflow here: callers build a TrainConfig)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+
+@dataclass(kw_only=True)
+class TrainConfig:
+    # data / model
+    arch: str = "wavegan"
+    loss: str = "wgan-gp"
+    sample_rate: int
+    length: int
+    channels: int = 1
+    latent_dim: int = 100
+    model_dim: int = 64
+    num_classes: int = 0
+    # optimisation
+    batch_size: int = 64
+    steps: int = 100_000  # generator updates; each preceded by n_critic discriminator updates
+    n_critic: int = 5
+    lr_g: float = 1e-4
+    lr_d: float = 1e-4
+    betas: tuple[float, float] = (0.5, 0.9)
+    gp_lambda: float = 10.0
+    ema_decay: float = 0.999  # 0 = off (generator.pt then holds the raw generator weights)
+    # bookkeeping
+    checkpoint_every: int = 1000
+    log_every: int = 100
+    seed: int = 0
+    device: str = "auto"  # "auto" -> "cuda" if available else "cpu"
+    amp: bool = False  # bf16 autocast for G/D forward passes on CUDA (penalty stays fp32)
+    extra: dict[str, Any] = field(default_factory=dict)  # architecture-specific builder kwargs
+
+    # keys that may change between a checkpoint and a resumed run
+    RESUMABLE_KEYS = frozenset({"steps", "checkpoint_every", "log_every", "device"})
+
+    def __post_init__(self) -> None:
+        self.betas = tuple(float(b) for b in self.betas)  # type: ignore[assignment]
+        if len(self.betas) != 2:
+            raise ValueError(f"betas must have two values, got {self.betas}")
+        for name in (
+            "length",
+            "channels",
+            "latent_dim",
+            "model_dim",
+            "batch_size",
+            "n_critic",
+            "checkpoint_every",
+            "log_every",
+        ):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.steps < 0:
+            raise ValueError(f"steps must be >= 0, got {self.steps}")
+        if self.num_classes < 0:
+            raise ValueError(f"num_classes must be >= 0, got {self.num_classes}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+
+    def resolved_device(self) -> torch.device:
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(self.device)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["betas"] = list(self.betas)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ValueError(f"unknown TrainConfig keys: {', '.join(unknown)}")
+        kw = dict(d)
+        if "betas" in kw:
+            kw["betas"] = tuple(kw["betas"])
+        return cls(**kw)
+
+    def diff(
+        self, other: TrainConfig, ignore: frozenset[str] | set[str] = frozenset()
+    ) -> dict[str, tuple[Any, Any]]:
+        """``{key: (self_value, other_value)}`` for differing keys not in ``ignore``."""
+        a, b = self.to_dict(), other.to_dict()
+        return {k: (a[k], b[k]) for k in a if k not in ignore and a[k] != b[k]}

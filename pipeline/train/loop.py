@@ -1,0 +1,513 @@
+"""Resumable GAN training loop.
+
+One *step* is one generator update preceded by ``n_critic`` discriminator updates.
+
+Randomness comes from two dedicated ``torch.Generator`` objects -- ``data`` (CPU; batch
+indices) and ``noise`` (on the training device; latents, gradient-penalty interpolation
+weights, phase-shuffle offsets) -- plus the global torch RNG for weight initialisation.
+Their states (and the global torch/numpy/python states) go into every checkpoint, so a run
+stopped at step k and resumed continues with exactly the same random stream; on CPU the
+resumed loss curve is bit-identical to an uninterrupted run.  The global torch RNG is forked
+for the duration of :func:`train_gan`, so the caller's torch random state is left as it was
+(except on resume, where numpy/python global states are restored from the checkpoint).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from pipeline.models.registry import build_models
+from pipeline.train.checkpoint import (
+    load_checkpoint,
+    restore_rng_state,
+    save_checkpoint,
+    save_generator,
+)
+from pipeline.train.config import TrainConfig
+from pipeline.train.losses import GanLoss, get_loss, gradient_penalty
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_NAME = "checkpoint.pt"
+GENERATOR_NAME = "generator.pt"
+MAX_CONSECUTIVE_FAILURES = 3
+METRIC_KEYS = ("loss_d", "loss_g", "gp", "wasserstein")
+RESIDENT_FRACTION = 0.5  # move the data set to the GPU when it needs < this share of free memory
+
+LogFn = Callable[[int, dict[str, float]], None]
+
+
+@dataclass
+class TrainResult:
+    steps_done: int
+    losses: list[
+        dict[str, float]
+    ]  # one record per step: {"step", "loss_d", "loss_g", "gp", "wasserstein"}
+    checkpoint_path: Path
+    generator_path: Path | None
+    resumed_from: int = 0
+    recoveries: int = 0  # number of non-finite-loss reloads during this call
+    config: TrainConfig | None = field(default=None, repr=False)
+
+
+class TrainingInterrupted(SystemExit):
+    """Raised after SIGTERM once the current step has finished and a checkpoint is written.
+
+    A ``SystemExit`` (exit status 143 = 128 + SIGTERM) so an uncaught interrupt ends the
+    process as the signal would have, but only after the state is safely on disk.
+    """
+
+    def __init__(self, step: int, checkpoint_path: Path):
+        super().__init__(128 + signal.SIGTERM)
+        self.step = step
+        self.checkpoint_path = checkpoint_path
+
+    def __str__(self) -> str:
+        return (
+            f"training interrupted by SIGTERM at step {self.step}; "
+            f"checkpoint at {self.checkpoint_path}"
+        )
+
+
+class NonFiniteLossError(RuntimeError):
+    pass
+
+
+# --- helpers --------------------------------------------------------------------------------
+def _prepare_data(
+    data: np.ndarray | Tensor, labels: np.ndarray | Tensor | None, config: TrainConfig
+) -> tuple[Tensor, Tensor | None]:
+    if isinstance(data, np.ndarray):
+        data_t = torch.from_numpy(np.ascontiguousarray(data, dtype=np.float32))
+    elif isinstance(data, Tensor):
+        data_t = data.detach().to(torch.float32)
+    else:
+        raise TypeError(f"data must be a numpy array or torch tensor, got {type(data).__name__}")
+    if data_t.dim() != 3:
+        raise ValueError(f"data must have shape [N, C, T], got {tuple(data_t.shape)}")
+    n, c, t = data_t.shape
+    if n < 1:
+        raise ValueError("data set is empty")
+    if c != config.channels:
+        raise ValueError(f"data has {c} channels but config.channels = {config.channels}")
+    if t != config.length:
+        raise ValueError(f"data clips have {t} samples but config.length = {config.length}")
+
+    if config.num_classes > 0:
+        if labels is None:
+            raise ValueError(f"config.num_classes = {config.num_classes} but no labels were given")
+        labels_t = (
+            torch.as_tensor(np.asarray(labels) if not isinstance(labels, Tensor) else labels)
+            .to(torch.long)
+            .reshape(-1)
+        )
+        if labels_t.numel() != n:
+            raise ValueError(f"got {labels_t.numel()} labels for {n} clips")
+        if labels_t.min() < 0 or labels_t.max() >= config.num_classes:
+            raise ValueError(
+                f"labels must be in [0, {config.num_classes}), "
+                f"got range [{int(labels_t.min())}, {int(labels_t.max())}]"
+            )
+    else:
+        if labels is not None:
+            raise ValueError("labels were given but config.num_classes = 0 (unconditional model)")
+        labels_t = None
+    return data_t, labels_t
+
+
+def _place_data(
+    data: Tensor, labels: Tensor | None, device: torch.device
+) -> tuple[Tensor, Tensor | None, bool]:
+    """Move the training set to ``device`` once when it fits; returns (data, labels, resident)."""
+    if device.type == "cpu":
+        return data.contiguous(), labels, True
+    nbytes = data.numel() * data.element_size()
+    resident = False
+    if device.type == "cuda":
+        free, _total = torch.cuda.mem_get_info(device)
+        resident = nbytes < RESIDENT_FRACTION * free
+    else:  # other accelerators: try, fall back to host memory
+        resident = True
+    if resident:
+        try:
+            data = data.to(device)
+        except torch.OutOfMemoryError:
+            resident = False
+    if not resident:
+        log.info(
+            "training set (%.1f GiB) kept in host memory; batches copied per step", nbytes / 2**30
+        )
+        data = data.contiguous().pin_memory() if device.type == "cuda" else data.contiguous()
+    if labels is not None:
+        labels = labels.to(device)
+    return data, labels, resident
+
+
+@contextmanager
+def _sigterm_flag() -> Iterator[dict[str, bool]]:
+    """Install a SIGTERM handler that only sets a flag; restore the previous handler on exit.
+    Outside the main thread signal handlers cannot be installed: the flag then stays False."""
+    flag = {"set": False}
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+
+    def handler(signum, frame):
+        flag["set"] = True
+        log.warning("SIGTERM received: finishing the current step and writing a checkpoint")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _ema_update(ema: nn.Module, model: nn.Module, decay: float, step: int) -> None:
+    """EMA with warm-up: effective decay ``min(decay, (1 + step) / (10 + step))`` so short runs
+    are not dominated by the initial weights.  ``decay == 0`` makes the EMA a plain copy."""
+    d = min(decay, (1.0 + step) / (10.0 + step))
+    ema_p = list(ema.parameters())
+    model_p = [p.detach() for p in model.parameters()]
+    with torch.no_grad():
+        torch._foreach_lerp_(ema_p, model_p, 1.0 - d)
+        for eb, mb in zip(ema.buffers(), model.buffers(), strict=True):
+            eb.copy_(mb)
+
+
+class _Trainer:
+    def __init__(
+        self,
+        data: Tensor,
+        labels: Tensor | None,
+        config: TrainConfig,
+        device: torch.device,
+        resident: bool,
+    ):
+        self.data = data
+        self.labels = labels
+        self.config = config
+        self.device = device
+        self.resident = resident
+        self.n = data.shape[0]
+        self.loss_fn: GanLoss = get_loss(config.loss)
+        self.amp = bool(config.amp and device.type == "cuda")
+
+        torch.manual_seed(config.seed)
+        g, d = build_models(
+            config.arch,
+            length=config.length,
+            channels=config.channels,
+            latent_dim=config.latent_dim,
+            model_dim=config.model_dim,
+            num_classes=config.num_classes,
+            **config.extra,
+        )
+        self.G = g.to(device).train()
+        self.D = d.to(device).train()
+        self.G_ema = copy.deepcopy(self.G).requires_grad_(False)
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=config.lr_g, betas=config.betas)
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=config.lr_d, betas=config.betas)
+
+        self.rng_data = torch.Generator(device="cpu").manual_seed(config.seed)
+        self.rng_noise = torch.Generator(device=device).manual_seed(config.seed + 1)
+        if hasattr(self.D, "set_phase_shuffle_generator"):
+            self.D.set_phase_shuffle_generator(self.rng_noise)
+
+    @property
+    def rngs(self) -> dict[str, torch.Generator]:
+        return {"data": self.rng_data, "noise": self.rng_noise}
+
+    def _autocast(self):
+        return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.amp)
+
+    def _indices(self, b: int) -> Tensor:
+        return torch.randint(self.n, (b,), generator=self.rng_data)
+
+    def _real_batch(self, b: int) -> tuple[Tensor, Tensor | None]:
+        idx = self._indices(b)
+        if self.resident:
+            idx_d = idx.to(self.device)
+            x = self.data.index_select(0, idx_d)
+        else:
+            x = self.data.index_select(0, idx).to(self.device, non_blocking=True)
+            idx_d = idx.to(self.device)
+        y = self.labels.index_select(0, idx_d) if self.labels is not None else None
+        return x, y
+
+    def _fake_labels(self, b: int) -> Tensor | None:
+        if self.labels is None:
+            return None
+        return self.labels.index_select(0, self._indices(b).to(self.device))
+
+    def step(self, step: int) -> Tensor:
+        """One training step; returns the detached metrics [loss_d, loss_g, gp, wasserstein]
+        (critic values averaged over the ``n_critic`` updates)."""
+        cfg = self.config
+        b = cfg.batch_size
+        G, D = self.G, self.D
+        zero = torch.zeros((), device=self.device)
+        sum_d, sum_gp, sum_w = zero.clone(), zero.clone(), zero.clone()
+
+        D.requires_grad_(True)
+        for _ in range(cfg.n_critic):
+            real, y = self._real_batch(b)
+            z = G.sample_latent(b, generator=self.rng_noise, device=self.device)
+            with torch.no_grad(), self._autocast():
+                fake = G(z, y)
+            with self._autocast():
+                both = torch.cat([real, fake.to(real.dtype)])
+                y2 = torch.cat([y, y]) if y is not None else None
+                scores = D(both, y2).float()
+            d_real, d_fake = scores[:b], scores[b:]
+            loss_d = self.loss_fn.d_loss(d_real, d_fake)
+            if self.loss_fn.gradient_penalty:
+                gp = gradient_penalty(D, real, fake, y, lam=cfg.gp_lambda, generator=self.rng_noise)
+            else:
+                gp = zero
+            self.opt_d.zero_grad(set_to_none=True)
+            (loss_d + gp).backward()
+            self.opt_d.step()
+            sum_d += loss_d.detach() + gp.detach()
+            sum_gp += gp.detach()
+            sum_w += (d_real.mean() - d_fake.mean()).detach()
+
+        D.requires_grad_(False)
+        y = self._fake_labels(b)
+        z = G.sample_latent(b, generator=self.rng_noise, device=self.device)
+        with self._autocast():
+            scores = D(G(z, y), y).float()
+        loss_g = self.loss_fn.g_loss(scores)
+        self.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        self.opt_g.step()
+        D.requires_grad_(True)
+        _ema_update(self.G_ema, G, cfg.ema_decay, step)
+
+        k = float(cfg.n_critic)
+        return torch.stack([sum_d / k, loss_g.detach().float(), sum_gp / k, sum_w / k])
+
+    # --- state ---------------------------------------------------------------------------------
+    def save(self, path: Path, step: int, losses: list[dict[str, float]]) -> Path:
+        return save_checkpoint(
+            path,
+            config=self.config,
+            step=step,
+            generator=self.G,
+            discriminator=self.D,
+            ema_generator=self.G_ema,
+            opt_g=self.opt_g,
+            opt_d=self.opt_d,
+            losses=losses,
+            rng_generators=self.rngs,
+            extra={"data_shape": list(self.data.shape)},
+        )
+
+    def load(self, ckpt: dict, *, restore_rng: bool) -> tuple[int, list[dict[str, float]]]:
+        self.G.load_state_dict(ckpt["generator"])
+        self.D.load_state_dict(ckpt["discriminator"])
+        self.G_ema.load_state_dict(ckpt["ema_generator"])
+        self.opt_g.load_state_dict(ckpt["opt_g"])
+        self.opt_d.load_state_dict(ckpt["opt_d"])
+        if restore_rng:
+            restore_rng_state(ckpt["rng"], self.rngs)
+        return int(ckpt["step"]), [dict(r) for r in ckpt["losses"]]
+
+
+def _check_resumable(
+    ckpt: dict, config: TrainConfig, data_shape: tuple[int, ...], path: Path
+) -> None:
+    saved = TrainConfig.from_dict(ckpt["config"])
+    diff = config.diff(saved, ignore=TrainConfig.RESUMABLE_KEYS)
+    if diff:
+        detail = "; ".join(
+            f"{k}: checkpoint={old!r}, now={new!r}" for k, (new, old) in sorted(diff.items())
+        )
+        raise ValueError(
+            f"cannot resume from {path}: the training config differs in "
+            f"{', '.join(sorted(diff))} ({detail}). Use the original config or a new run "
+            f"directory (only {', '.join(sorted(TrainConfig.RESUMABLE_KEYS))} may change)."
+        )
+    saved_shape = ckpt.get("extra", {}).get("data_shape")
+    if saved_shape is not None and list(saved_shape) != list(data_shape):
+        raise ValueError(
+            f"cannot resume from {path}: checkpoint was trained on data of shape "
+            f"{tuple(saved_shape)}, got {tuple(data_shape)}"
+        )
+
+
+# --- public entry point ----------------------------------------------------------------------
+def train_gan(
+    data: np.ndarray | Tensor,
+    labels: np.ndarray | None,
+    config: TrainConfig,
+    run_dir: Path,
+    on_log: LogFn | None = None,
+) -> TrainResult:
+    """Train ``config.arch`` on ``data`` ([N, C, T] float32 in [-1, 1]) for ``config.steps`` steps.
+
+    * Resumes from ``run_dir/checkpoint.pt`` when present (config must match except for
+      ``TrainConfig.RESUMABLE_KEYS``; otherwise ``ValueError`` naming the differing keys).
+    * Checkpoints every ``config.checkpoint_every`` steps, at the end, and at step 0 of a fresh
+      run; writes ``run_dir/generator.pt`` (EMA generator) at the end.
+    * ``on_log(step, {"loss_d", "loss_g", "gp", "wasserstein", "steps_per_sec"})`` every
+      ``config.log_every`` steps (loss values averaged since the previous call).
+    * SIGTERM: the current step finishes, a checkpoint is written, the previous handler is
+      restored and :class:`TrainingInterrupted` (a ``SystemExit``, code 143) is raised.
+    * Non-finite losses: the last checkpoint is reloaded (random streams continue, so a
+      different batch/noise is drawn) and training continues; after
+      ``MAX_CONSECUTIVE_FAILURES`` failures without getting past the failing step a
+      :class:`NonFiniteLossError` (``RuntimeError``) is raised.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_path = run_dir / CHECKPOINT_NAME
+    gen_path = run_dir / GENERATOR_NAME
+    device = config.resolved_device()
+
+    data_t, labels_t = _prepare_data(data, labels, config)
+    data_shape = tuple(data_t.shape)
+    existing = load_checkpoint(ckpt_path, map_location="cpu") if ckpt_path.exists() else None
+    if existing is not None:
+        _check_resumable(existing, config, data_shape, ckpt_path)
+    data_t, labels_t, resident = _place_data(data_t, labels_t, device)
+
+    fork_devices = (
+        [device.index if device.index is not None else torch.cuda.current_device()]
+        if device.type == "cuda"
+        else []
+    )
+    prev_benchmark = torch.backends.cudnn.benchmark
+    with torch.random.fork_rng(devices=fork_devices), _sigterm_flag() as sigterm:
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+        try:
+            trainer = _Trainer(data_t, labels_t, config, device, resident)
+            if existing is not None:
+                step, history = trainer.load(existing, restore_rng=True)
+                log.info("resuming from %s at step %d", ckpt_path, step)
+            else:
+                step, history = 0, []
+                trainer.save(ckpt_path, 0, history)
+            del existing
+            start = step
+            result = _run(trainer, config, ckpt_path, step, history, on_log, sigterm)
+        finally:
+            torch.backends.cudnn.benchmark = prev_benchmark
+
+    save_generator(gen_path, trainer.G_ema, config)
+    return TrainResult(
+        steps_done=result[0],
+        losses=result[1],
+        checkpoint_path=ckpt_path,
+        generator_path=gen_path,
+        resumed_from=start,
+        recoveries=result[2],
+        config=config,
+    )
+
+
+def _run(
+    trainer: _Trainer,
+    config: TrainConfig,
+    ckpt_path: Path,
+    step: int,
+    history: list[dict[str, float]],
+    on_log: LogFn | None,
+    sigterm: dict[str, bool],
+) -> tuple[int, list[dict[str, float]], int]:
+    failures = 0
+    fail_at = -1
+    recoveries = 0
+    last_saved = step
+    window: list[list[float]] = []
+    t_window = time.perf_counter()
+    steps_in_window = 0
+    bar = tqdm(
+        total=config.steps,
+        initial=step,
+        unit="step",
+        dynamic_ncols=True,
+        disable=not sys.stderr.isatty(),
+        desc="train",
+    )
+    try:
+        while step < config.steps:
+            values = trainer.step(step).tolist()
+            if not all(math.isfinite(v) for v in values):
+                failures += 1
+                fail_at = max(fail_at, step + 1)
+                bad = dict(zip(METRIC_KEYS, values, strict=True))
+                if failures >= MAX_CONSECUTIVE_FAILURES:
+                    raise NonFiniteLossError(
+                        f"non-finite loss at step {step + 1} ({bad}); {failures} consecutive "
+                        f"failures after reloading {ckpt_path} (last good step {last_saved}). "
+                        "Training diverged or the data contains NaN/Inf; try a lower learning "
+                        "rate, check the input data, or start from an earlier checkpoint."
+                    )
+                log.warning(
+                    "non-finite loss at step %d (%s); reloading %s (attempt %d/%d)",
+                    step + 1,
+                    bad,
+                    ckpt_path,
+                    failures,
+                    MAX_CONSECUTIVE_FAILURES,
+                )
+                step, history = trainer.load(
+                    load_checkpoint(ckpt_path, map_location="cpu"), restore_rng=False
+                )
+                bar.n = step
+                bar.refresh()
+                recoveries += 1
+                window.clear()
+                continue
+
+            step += 1
+            steps_in_window += 1
+            if step >= fail_at:
+                failures = 0
+            record = {"step": step, **dict(zip(METRIC_KEYS, values, strict=True))}
+            history.append(record)
+            window.append(values)
+            bar.update(1)
+
+            if step % config.checkpoint_every == 0 or step == config.steps or sigterm["set"]:
+                trainer.save(ckpt_path, step, history)
+                last_saved = step
+
+            if step % config.log_every == 0:
+                now = time.perf_counter()
+                means = np.mean(np.asarray(window), axis=0) if window else values
+                metrics = {k: float(v) for k, v in zip(METRIC_KEYS, means, strict=True)}
+                metrics["steps_per_sec"] = steps_in_window / max(now - t_window, 1e-9)
+                bar.set_postfix({k: f"{v:.3g}" for k, v in metrics.items()}, refresh=False)
+                if on_log is not None:
+                    on_log(step, metrics)
+                window.clear()
+                steps_in_window = 0
+                t_window = now
+
+            if sigterm["set"]:
+                if last_saved != step:
+                    trainer.save(ckpt_path, step, history)
+                raise TrainingInterrupted(step, ckpt_path)
+        if last_saved != step:  # e.g. resumed with steps <= checkpoint step
+            trainer.save(ckpt_path, step, history)
+    finally:
+        bar.close()
+    return step, history, recoveries

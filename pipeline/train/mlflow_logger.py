@@ -1,0 +1,69 @@
+"""Logging a training run to MLflow: metrics in batches; a resumed run reuses its MLflow run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+RUN_ID_FILE = "mlflow_run_id"
+BATCH = 200
+
+
+class MlflowBatchLogger:
+    """Context manager around one MLflow run; ``log(step, metrics)`` buffers and flushes."""
+
+    def __init__(self, run_id: str, is_new: bool) -> None:
+        from mlflow.tracking import MlflowClient
+
+        self.client = MlflowClient()
+        self.run_id = run_id
+        self.is_new = is_new
+        self._buffer: list = []
+
+    @classmethod
+    def for_run_dir(cls, run_dir: Path, experiment: str) -> MlflowBatchLogger:
+        """Reuse the MLflow run recorded in ``run_dir`` (a resumed training), else start one."""
+        import mlflow
+
+        id_file = run_dir / RUN_ID_FILE
+        client = mlflow.tracking.MlflowClient()
+        if id_file.is_file():
+            run_id = id_file.read_text().strip()
+            try:
+                client.get_run(run_id)
+                return cls(run_id, is_new=False)
+            except mlflow.exceptions.MlflowException:
+                pass  # the store was reset; start a fresh run
+        experiment_id = mlflow.get_experiment_by_name(experiment).experiment_id
+        run = client.create_run(experiment_id, run_name=run_dir.name)
+        id_file.write_text(run.info.run_id)
+        return cls(run.info.run_id, is_new=True)
+
+    def __enter__(self) -> MlflowBatchLogger:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.flush()
+        status = "FINISHED" if exc_type is None else "FAILED"
+        self.client.set_terminated(self.run_id, status=status)
+
+    def log(self, step: int, metrics: dict[str, float]) -> None:
+        import time
+
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        self._buffer += [Metric(k, float(v), now, step) for k, v in metrics.items()]
+        if len(self._buffer) >= BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._buffer:
+            self.client.log_batch(self.run_id, metrics=self._buffer)
+            self._buffer = []
+
+    def set_tags(self, tags: dict[str, str]) -> None:
+        for key, value in tags.items():
+            self.client.set_tag(self.run_id, key, value)
+
+    def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifact(self.run_id, str(path), artifact_path)

@@ -1,0 +1,90 @@
+"""Shared test helpers: tiny projects copied to a temporary folder, run with the real tools."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+PROJECT_FILES = ("pipeline", "workflow", "dvc.yaml", "Snakefile", "params.yaml", ".dvcignore")
+
+
+def tiny_params() -> dict:
+    """params.yaml scaled down so the whole graph runs in seconds on a CPU."""
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["demo"].update(
+        styles=["techno", "house", "breakbeat"],
+        tracks_per_style=1,
+        bars_per_track=5,
+        bpm_range=[110, 140],
+        sample_rate=22050,
+    )
+    params["analyze"].update(jobs=1)
+    params["bars"].update(sample_rate=8000, jobs=1)
+    params["split"].update(valid_fraction=0.34, test_fraction=0.0)
+    params["train"].update(
+        model_dim=4,
+        batch_size=4,
+        steps=3,
+        n_critic=1,
+        checkpoint_every=2,
+        log_every=1,
+        latent_dim=8,
+        device="cpu",
+    )
+    params["sample"].update(
+        n_bars=3, interpolation_bars=4, interpolation_keyframes=2, loop_repeats=2
+    )
+    return params
+
+
+def tool_env(root: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["DVC_NO_ANALYTICS"] = "1"
+    env.pop("MLFLOW_TRACKING_URI", None)
+    env["PYTHONPATH"] = str(root)  # the copy's pipeline package, not the checkout's
+    return env
+
+
+def run(cmd: list[str], root: Path, check: bool = True, timeout: int = 600):
+    result = subprocess.run(
+        cmd, cwd=root, env=tool_env(root), capture_output=True, text=True, timeout=timeout
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(cmd)} exited {result.returncode}\n{result.stdout[-4000:]}\n"
+            f"{result.stderr[-4000:]}"
+        )
+    return result
+
+
+def make_project(root: Path, params: dict | None = None) -> Path:
+    """A copy of the project (code, graph, schema) with its own git and DVC repositories."""
+    root.mkdir(parents=True, exist_ok=True)
+    for name in PROJECT_FILES:
+        source = REPO / name
+        if source.is_dir():
+            shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, root / name)
+    write_params(root, params or tiny_params())
+    run(["git", "init", "-q"], root)
+    run(["dvc", "init", "-q"], root)
+    run(["dvc", "config", "core.analytics", "false"], root)
+    return root
+
+
+def write_params(root: Path, params: dict) -> None:
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+@pytest.fixture
+def tiny_project(tmp_path: Path) -> Path:
+    return make_project(tmp_path / "project")

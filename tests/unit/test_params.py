@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from pipeline.params import ParamsError, flatten, load_params, validate_params
+from tests.conftest import REPO
+
+
+@pytest.fixture
+def params():
+    return load_params(REPO / "params.yaml")
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "message"),
+    [
+        ("train", "lr_g", 0, "train.lr_g"),
+        ("train", "betas", [0.5], "train.betas"),
+        ("bars", "channels", 3, "bars.channels"),
+        ("bars", "sample_rate", 4000, "bars.sample_rate"),
+        ("analyze", "method", "aubio", "analyze.method"),
+        ("analyze", "min_bpm", 200, "analyze.min_bpm"),  # above max_bpm
+        ("split", "valid_fraction", 0.5, "split.valid_fraction"),  # valid + test >= 1
+        ("demo", "styles", ["polka"], "demo.styles.0"),
+    ],
+)
+def test_bad_values_are_named(params, section, key, value, message):
+    bad = copy.deepcopy(params)
+    bad[section][key] = value
+    if (section, key) == ("split", "valid_fraction"):
+        bad["split"]["test_fraction"] = 0.5
+    with pytest.raises(ParamsError, match=message.replace(".", r"\.")):
+        validate_params(bad, "params.yaml")
+
+
+def test_missing_section_and_bad_yaml(tmp_path, params):
+    del params["train"]
+    with pytest.raises(ParamsError, match="missing key.*train"):
+        validate_params(params)
+    broken = tmp_path / "params.yaml"
+    broken.write_text("train: [unclosed\n")
+    with pytest.raises(ParamsError, match="not valid YAML"):
+        load_params(broken)
+    with pytest.raises(ParamsError, match="file not found"):
+        load_params(tmp_path / "nope.yaml")
+
+
+def test_flatten():
+    assert flatten({"a": {"b": 1, "c": {"d": [1, 2]}}, "e": "x"}) == {
+        "a.b": 1,
+        "a.c.d": [1, 2],
+        "e": "x",
+    }
+
+
+def test_checked_in_params_are_valid():
+    validate_params(yaml.safe_load((REPO / "params.yaml").read_text()))

@@ -1,0 +1,323 @@
+"""TrainConfig, checkpoints and the resumable training loop (CPU, tiny models)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from pipeline.train import (
+    LOSSES,
+    GanLoss,
+    TrainConfig,
+    TrainingInterrupted,
+    load_checkpoint,
+    load_generator,
+    save_generator,
+    train_gan,
+)
+from pipeline.train.checkpoint import atomic_save, build_generator
+from pipeline.train.losses import wasserstein_d_loss, wasserstein_g_loss
+
+LENGTH = 4096
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _single_thread():
+    """Tiny models run fastest single-threaded, and OpenMP threads oversubscribed on a busy
+    2-core machine slow these tests down by ~10x."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _config(**kw) -> TrainConfig:
+    base = dict(
+        sample_rate=8000,
+        length=LENGTH,
+        channels=1,
+        latent_dim=16,
+        model_dim=4,
+        batch_size=4,
+        steps=12,
+        n_critic=2,
+        checkpoint_every=4,
+        log_every=3,
+        seed=7,
+        device="cpu",
+        ema_decay=0.9,
+    )
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+@pytest.fixture(scope="module")
+def data() -> np.ndarray:
+    rng = np.random.default_rng(0)
+    t = np.arange(LENGTH) / 8000.0
+    freqs = rng.uniform(100, 1000, size=(32, 1, 1))
+    return (0.5 * np.sin(2 * np.pi * freqs * t)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def reference(data: np.ndarray, tmp_path_factory: pytest.TempPathFactory):
+    """An uninterrupted 12-step run."""
+    run_dir = tmp_path_factory.mktemp("reference")
+    logged: list[tuple[int, dict[str, float]]] = []
+    torch.manual_seed(1234)
+    before = torch.rand(3)
+    torch.manual_seed(1234)
+    result = train_gan(data, None, _config(), run_dir, on_log=lambda s, m: logged.append((s, m)))
+    after = torch.rand(3)
+    return result, logged, run_dir, torch.equal(before, after)
+
+
+def _same_history(a: list[dict[str, float]], b: list[dict[str, float]]) -> None:
+    assert [r["step"] for r in a] == [r["step"] for r in b]
+    for ra, rb in zip(a, b, strict=True):
+        for k in ("loss_d", "loss_g", "gp", "wasserstein"):
+            assert ra[k] == pytest.approx(rb[k], rel=1e-6, abs=1e-6), (ra["step"], k)
+
+
+# --- config ---------------------------------------------------------------------------------------
+def test_config_roundtrip_and_validation() -> None:
+    cfg = _config(betas=(0.0, 0.99), num_classes=3, extra={"phase_shuffle_radius": 1})
+    d = cfg.to_dict()
+    assert d["betas"] == [0.0, 0.99]
+    back = TrainConfig.from_dict(d)
+    assert back == cfg and back.betas == (0.0, 0.99)
+    defaults = TrainConfig(sample_rate=16000, length=16384)
+    assert (
+        defaults.arch,
+        defaults.loss,
+        defaults.latent_dim,
+        defaults.model_dim,
+        defaults.n_critic,
+    ) == ("wavegan", "wgan-gp", 100, 64, 5)
+    assert (
+        defaults.lr_g,
+        defaults.lr_d,
+        defaults.betas,
+        defaults.gp_lambda,
+        defaults.ema_decay,
+    ) == (1e-4, 1e-4, (0.5, 0.9), 10.0, 0.999)
+    assert defaults.resolved_device().type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ValueError, match="bogus"):
+        TrainConfig.from_dict({**d, "bogus": 1})
+    with pytest.raises(ValueError, match="ema_decay"):
+        _config(ema_decay=1.0)
+
+
+# --- training / resume ----------------------------------------------------------------------
+def test_training_run_outputs(reference) -> None:
+    result, logged, run_dir, caller_rng_untouched = reference
+    assert result.steps_done == 12
+    assert [r["step"] for r in result.losses] == list(range(1, 13))
+    assert all(
+        np.isfinite([r[k] for k in ("loss_d", "loss_g", "gp", "wasserstein")]).all()
+        for r in result.losses
+    )
+    assert result.checkpoint_path == run_dir / "checkpoint.pt" and result.checkpoint_path.exists()
+    assert result.generator_path == run_dir / "generator.pt" and result.generator_path.exists()
+    assert [s for s, _ in logged] == [3, 6, 9, 12]
+    assert set(logged[0][1]) >= {"loss_d", "loss_g", "gp", "wasserstein", "steps_per_sec"}
+    assert logged[0][1]["gp"] > 0
+    assert caller_rng_untouched  # the global torch RNG is forked, not consumed
+    ckpt = load_checkpoint(result.checkpoint_path)
+    assert ckpt["step"] == 12
+    assert set(ckpt) >= {
+        "config",
+        "generator",
+        "discriminator",
+        "ema_generator",
+        "opt_g",
+        "opt_d",
+        "rng",
+        "losses",
+    }
+    assert set(ckpt["rng"]) >= {"torch", "cuda", "numpy", "python", "generators"}
+    assert not list(run_dir.glob("*.tmp"))
+
+
+def test_resume_reproduces_uninterrupted_run(reference, data: np.ndarray, tmp_path: Path) -> None:
+    full, *_ = reference
+    first = train_gan(data, None, _config(steps=6), tmp_path)
+    assert first.steps_done == 6
+    assert load_checkpoint(tmp_path / "checkpoint.pt")["step"] == 6
+    resumed = train_gan(data, None, _config(steps=12), tmp_path)  # fresh call = fresh trainer state
+    assert resumed.resumed_from == 6 and resumed.steps_done == 12
+    _same_history(resumed.losses, full.losses)
+    # the final generators are identical too
+    g_full, _ = load_generator(full.generator_path)
+    g_res, _ = load_generator(resumed.generator_path)
+    for (k, a), (_, b) in zip(g_full.state_dict().items(), g_res.state_dict().items(), strict=True):
+        assert torch.allclose(a, b, atol=1e-6), k
+
+
+def test_resume_with_different_config_names_keys(
+    reference, data: np.ndarray, tmp_path: Path
+) -> None:
+    train_gan(data, None, _config(steps=2), tmp_path)
+    with pytest.raises(ValueError, match=r"lr_g.*seed|seed.*lr_g") as exc:
+        train_gan(data, None, _config(steps=4, lr_g=3e-4, seed=8), tmp_path)
+    assert "batch_size" not in str(exc.value)
+    with pytest.raises(ValueError, match="shape"):
+        train_gan(data[:16], None, _config(steps=4), tmp_path)
+
+
+def test_sigterm_checkpoints_and_resumes(reference, data: np.ndarray, tmp_path: Path) -> None:
+    full, *_ = reference
+    sentinel_calls: list[int] = []
+
+    def previous(signum, frame):
+        sentinel_calls.append(signum)
+
+    old = signal.signal(signal.SIGTERM, previous)
+    try:
+
+        def on_log(step: int, _m: dict[str, float]) -> None:
+            if step == 3:
+                os.kill(os.getpid(), signal.SIGTERM)
+
+        with pytest.raises(TrainingInterrupted) as exc:
+            train_gan(data, None, _config(steps=12), tmp_path, on_log=on_log)
+        assert exc.value.code == 143 and exc.value.step == 3
+        assert signal.getsignal(signal.SIGTERM) is previous  # handler restored
+        assert sentinel_calls == []  # our handler took the signal, not the previous one
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    assert load_checkpoint(tmp_path / "checkpoint.pt")["step"] == 3
+    assert not (tmp_path / "generator.pt").exists()
+    resumed = train_gan(data, None, _config(steps=12), tmp_path)
+    _same_history(resumed.losses, full.losses)
+
+
+@pytest.mark.parametrize("loss", ["hinge", "non-saturating", "least-squares"])
+def test_other_losses_conditional_stereo(loss: str, tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    x = (rng.standard_normal((12, 2, 3000)) * 0.2).astype(np.float32)
+    y = np.arange(12) % 3
+    cfg = _config(
+        loss=loss, channels=2, length=3000, num_classes=3, steps=2, n_critic=1, log_every=1
+    )
+    res = train_gan(x, y, cfg, tmp_path)
+    assert res.steps_done == 2
+    assert all(r["gp"] == 0.0 for r in res.losses)
+    g, cfg_back = load_generator(res.generator_path)
+    assert cfg_back == cfg
+    assert g(g.sample_latent(2), torch.tensor([0, 2])).shape == (2, 2, 3000)
+
+
+def test_data_validation(data: np.ndarray, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="channels"):
+        train_gan(data, None, _config(channels=2), tmp_path)
+    with pytest.raises(ValueError, match="samples"):
+        train_gan(data[..., :100], None, _config(), tmp_path)
+    with pytest.raises(ValueError, match="labels"):
+        train_gan(data, None, _config(num_classes=2), tmp_path)
+    with pytest.raises(ValueError, match="num_classes"):
+        train_gan(data, np.zeros(len(data), dtype=int), _config(), tmp_path)
+    with pytest.raises(ValueError, match=r"\[0, 2\)"):
+        train_gan(data, np.full(len(data), 5), _config(num_classes=2), tmp_path)
+    assert not (tmp_path / "checkpoint.pt").exists()
+
+
+# --- checkpoint files ----------------------------------------------------------------------
+def test_atomic_save_leaves_no_partial_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "checkpoint.pt"
+    atomic_save({"step": 1}, target)
+    original = target.read_bytes()
+
+    def failing_save(obj, f, *a, **kw):
+        f.write(b"partial garbage")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", failing_save)
+    with pytest.raises(OSError, match="disk full"):
+        atomic_save({"step": 2}, target)
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt"]  # no temp file left
+    assert target.read_bytes() == original
+    assert torch.load(target, weights_only=True) == {"step": 1}
+    # a failure on a fresh path leaves nothing at all
+    monkeypatch.setattr(torch, "save", failing_save)
+    with pytest.raises(OSError):
+        atomic_save({"step": 2}, tmp_path / "new.pt")
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt"]
+
+
+def test_load_generator_matches_ema_generator(reference, tmp_path: Path) -> None:
+    result, *_ = reference
+    ckpt = load_checkpoint(result.checkpoint_path)
+    cfg = TrainConfig.from_dict(ckpt["config"])
+    ema = build_generator(cfg)
+    ema.load_state_dict(ckpt["ema_generator"])
+    raw = build_generator(cfg)
+    raw.load_state_dict(ckpt["generator"])
+    g, cfg2 = load_generator(result.generator_path)
+    assert cfg2 == cfg
+    assert not g.training
+    z = g.sample_latent(3, generator=torch.Generator().manual_seed(0), device="cpu")
+    with torch.no_grad():
+        out = g(z)
+        assert torch.equal(out, ema(z))
+        assert not torch.allclose(out, raw(z))  # EMA weights, not the raw generator
+    # save_generator / load_generator round trip
+    path = save_generator(tmp_path / "g.pt", ema, cfg)
+    g2, _ = load_generator(path)
+    with torch.no_grad():
+        assert torch.equal(g2(z), out)
+    assert os.path.getsize(path) < os.path.getsize(result.checkpoint_path)
+
+
+# --- NaN guard ----------------------------------------------------------------------
+def _nan_loss(fail_calls: set[int] | None) -> GanLoss:
+    """wgan-gp whose d_loss returns NaN on the given call numbers (None = always)."""
+    calls = {"n": 0}
+
+    def d_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        calls["n"] += 1
+        loss = wasserstein_d_loss(real, fake)
+        if fail_calls is None or calls["n"] in fail_calls:
+            return loss * float("nan")
+        return loss
+
+    return GanLoss("nan-test", d_loss, wasserstein_g_loss, gradient_penalty=True)
+
+
+def test_nan_guard_recovers(
+    data: np.ndarray, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog
+) -> None:
+    # n_critic=2: call 11 is the first critic update of step 6 -> reload the step-4 checkpoint
+    monkeypatch.setitem(LOSSES, "nan-test", _nan_loss({11}))
+    cfg = _config(loss="nan-test", steps=8)
+    with caplog.at_level(logging.WARNING):
+        res = train_gan(data, None, cfg, tmp_path)
+    assert res.steps_done == 8 and res.recoveries == 1
+    assert [r["step"] for r in res.losses] == list(range(1, 9))
+    assert all(np.isfinite(r["loss_d"]) for r in res.losses)
+    assert "non-finite loss at step 6" in caplog.text
+    assert load_checkpoint(res.checkpoint_path)["step"] == 8
+
+
+def test_nan_guard_gives_up_after_three_failures(
+    data: np.ndarray, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(LOSSES, "nan-test", _nan_loss(None))
+    with pytest.raises(RuntimeError, match=r"non-finite loss at step 1 .*3 consecutive failures"):
+        train_gan(data, None, _config(loss="nan-test", steps=4), tmp_path)
+
+
+def test_nan_data_raises(data: np.ndarray, tmp_path: Path) -> None:
+    bad = np.full_like(data, np.nan)
+    with pytest.raises(RuntimeError, match="NaN"):
+        train_gan(bad, None, _config(steps=4), tmp_path)
