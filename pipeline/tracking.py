@@ -6,7 +6,6 @@ import os
 import platform
 import subprocess
 from pathlib import Path
-from typing import Any
 
 from pipeline.params import REPO_ROOT
 
@@ -44,13 +43,6 @@ def run_tags(preset: str | None = None) -> dict[str, str]:
         "preset": preset or "none",
         "machine": f"{platform.node()} ({platform.machine()}, {platform.system()})",
     }
-
-
-def log_params_flat(flat: dict[str, Any]) -> None:
-    import mlflow
-
-    # MLflow caps a value at 6000 characters; ours are short, lists become their repr.
-    mlflow.log_params({key: str(value)[:500] for key, value in flat.items()})
 
 
 def _git(args: list[str]) -> str | None:

@@ -12,6 +12,12 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+ASD_FIXTURES = REPO.parent / "shared" / "fixtures" / "asd"
+# Outside CI a checkout may lack ../shared; in CI (CI=true) missing fixtures must fail, not skip.
+requires_asd_fixtures = pytest.mark.skipif(
+    not ASD_FIXTURES.is_dir() and not os.environ.get("CI"),
+    reason=f"shared .asd fixtures not found at {ASD_FIXTURES}",
+)
 PROJECT_FILES = ("pipeline", "workflow", "dvc.yaml", "Snakefile", "params.yaml", ".dvcignore")
 
 

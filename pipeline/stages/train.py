@@ -83,7 +83,7 @@ def main(args, params) -> None:
     tracking.setup(section["experiment"])
     with MlflowBatchLogger.for_run_dir(run_dir, section["experiment"]) as mlflow_log:
         if mlflow_log.is_new:
-            tracking.log_params_flat(flatten(params))
+            mlflow_log.log_params(flatten(params))
             mlflow_log.set_tags({**tracking.run_tags(), "run_dir": str(run_dir)})
         result = train_gan(bars, labels if n_classes else None, config, run_dir, mlflow_log.log)
         args.out_dir.mkdir(parents=True, exist_ok=True)

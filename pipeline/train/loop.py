@@ -324,9 +324,20 @@ class _Trainer:
         self.G_ema.load_state_dict(ckpt["ema_generator"])
         self.opt_g.load_state_dict(ckpt["opt_g"])
         self.opt_d.load_state_dict(ckpt["opt_d"])
+        step = int(ckpt["step"])
         if restore_rng:
-            restore_rng_state(ckpt["rng"], self.rngs)
-        return int(ckpt["step"]), [dict(r) for r in ckpt["losses"]]
+            try:
+                restore_rng_state(ckpt["rng"], self.rngs)
+            except RuntimeError as exc:  # e.g. CPU checkpoint resumed on CUDA: other RNG type
+                log.warning(
+                    "noise RNG state not restorable on %s (%s); reseeding it -- the run "
+                    "continues but will not match an uninterrupted one",
+                    self.device,
+                    exc,
+                )
+                restore_rng_state(ckpt["rng"], {"data": self.rng_data})
+                self.rng_noise.manual_seed(self.config.seed + 1 + step)
+        return step, [dict(r) for r in ckpt["losses"]]
 
 
 def _check_resumable(

@@ -61,6 +61,14 @@ class MlflowBatchLogger:
             self.client.log_batch(self.run_id, metrics=self._buffer)
             self._buffer = []
 
+    def log_params(self, params: dict[str, object]) -> None:
+        """Flat params; MLflow caps a value's length, ours are short (lists become their repr)."""
+        from mlflow.entities import Param
+
+        items = [Param(key, str(value)[:500]) for key, value in params.items()]
+        for start in range(0, len(items), 100):  # log_batch takes at most 100 params
+            self.client.log_batch(self.run_id, params=items[start : start + 100])
+
     def set_tags(self, tags: dict[str, str]) -> None:
         for key, value in tags.items():
             self.client.set_tag(self.run_id, key, value)

@@ -23,14 +23,12 @@ from pipeline.audio.asd import (
     validate_markers,
     warp_points,
 )
+from tests.conftest import ASD_FIXTURES, requires_asd_fixtures
 
-REPO = Path(__file__).resolve().parents[2]
-FIXTURES = REPO.parent / "shared" / "fixtures" / "asd"
+FIXTURES = ASD_FIXTURES
 EXPECTED_JSON = FIXTURES / "expected_decode.json"
 
-pytestmark = pytest.mark.skipif(
-    not EXPECTED_JSON.is_file(), reason=f"shared .asd fixtures not found at {FIXTURES}"
-)
+pytestmark = requires_asd_fixtures
 
 
 def _expected() -> dict:

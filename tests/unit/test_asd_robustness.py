@@ -7,7 +7,6 @@ import struct
 import time
 import tracemalloc
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,9 +21,9 @@ from pipeline.audio.asd import (
     validate_markers,
     warp_points,
 )
+from tests.conftest import ASD_FIXTURES, requires_asd_fixtures
 
-REPO = Path(__file__).resolve().parents[2]
-FIXTURES = REPO.parent / "shared" / "fixtures" / "asd"
+FIXTURES = ASD_FIXTURES
 
 MIN_VARIANTS = 3000
 MAX_SECONDS_PER_PARSE = 1.0
@@ -86,7 +85,7 @@ def _check_clip(clip: AsdClip) -> None:
         assert np.all(np.isfinite(sec)) and np.all(np.isfinite(beat))
 
 
-@pytest.mark.skipif(not FIXTURES.is_dir(), reason=f"shared .asd fixtures not found at {FIXTURES}")
+@requires_asd_fixtures
 def test_corrupted_fixtures_decode_or_raise_asd_error() -> None:
     fixtures = _fixtures()
     assert len(fixtures) >= 7

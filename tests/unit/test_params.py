@@ -38,7 +38,7 @@ def test_bad_values_are_named(params, section, key, value, message):
 
 def test_missing_section_and_bad_yaml(tmp_path, params):
     del params["train"]
-    with pytest.raises(ParamsError, match="missing key.*train"):
+    with pytest.raises(ParamsError, match=r"missing key.*train"):
         validate_params(params)
     broken = tmp_path / "params.yaml"
     broken.write_text("train: [unclosed\n")
