@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.audio import downbeats
+from pipeline.audio.asd import AppleDoubleStub, AsdError, check_frame_count, read_asd, warp_points
 from pipeline.audio.io import AudioError, read_audio
 from pipeline.audio.warp import WarpMap
 
@@ -25,29 +26,56 @@ class AnalyzeOptions:
     max_bpm: float = 180.0
 
 
-def analyze_track(path: Path, options: AnalyzeOptions) -> tuple[WarpMap, dict[str, Any]]:
-    """Analyse one recording. Raises AudioError when the track cannot be used at all."""
+@dataclass(frozen=True)
+class Override:
+    """A user's correction for a track a tracker gets wrong: steady tempo from a downbeat."""
+
+    bpm: float
+    first_downbeat: float
+    meter: int
+
+
+def analyze_track(
+    path: Path, options: AnalyzeOptions, override: Override | None = None
+) -> tuple[WarpMap, dict[str, Any]]:
+    """Analyse one recording: override, else .asd markers, else beat tracking.
+
+    Raises AudioError when the track cannot be used at all.
+    """
     audio, sample_rate = read_audio(path)
     duration = audio.shape[1] / sample_rate
     info: dict[str, Any] = {
         "duration": duration,
         "sample_rate": sample_rate,
         "channels": audio.shape[0],
-        "fallback_reason": "",
+        "asd_path": "",  # the .asd found beside the audio, used or not
+        "fallback_reason": "",  # why a present .asd (or the preferred tracker) was not used
     }
     rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64))))
     if 20 * np.log10(rms + 1e-12) < SILENCE_DBFS:
         raise AudioError(path, f"silent (RMS below {SILENCE_DBFS:g} dBFS)")
 
+    if override is not None:
+        warp = WarpMap.constant_tempo(
+            override.bpm, override.first_downbeat, override.meter, duration
+        )
+        return warp, {**info, **_warp_info(warp, duration), "method": "override"}
+
     if options.prefer_asd:
         asd_path = find_asd(path)
         if asd_path is not None:
+            info["asd_path"] = str(asd_path)
             try:
                 warp = asd_warp_map(asd_path, audio.shape[1])
-            except ValueError as err:
-                info["fallback_reason"] = f"asd not used: {err}"
+            except AppleDoubleStub:
+                info["fallback_reason"] = (
+                    f"{asd_path.name} skipped: macOS AppleDouble stub, not Ableton analysis"
+                )
+            except (OSError, ValueError) as err:  # AsdError is a ValueError
+                reason = err.reason if isinstance(err, AsdError) else str(err)
+                info["fallback_reason"] = f"{asd_path.name} not used: {reason}"
             else:
-                return warp, {**info, **_asd_info(warp, duration), "asd_path": str(asd_path)}
+                return warp, {**info, **_warp_info(warp, duration), "method": "asd"}
 
     mono = audio.mean(axis=0)
     order = [options.method] + [name for name in TRACKERS if name != options.method]
@@ -75,36 +103,41 @@ def analyze_track(path: Path, options: AnalyzeOptions) -> tuple[WarpMap, dict[st
 
 
 def find_asd(audio_path: Path) -> Path | None:
-    """Live writes ``song.wav.asd``; ``song.asd`` beside ``song.wav`` also occurs."""
-    for candidate in (
-        audio_path.with_name(audio_path.name + ".asd"),
-        audio_path.with_suffix(".asd"),
-    ):
+    """Live writes ``song.wav.asd``; ``song.asd`` beside ``song.wav`` also occurs.
+
+    A macOS AppleDouble stub (``._song.wav.asd``) is returned only when no real file is there,
+    so that the caller can record why it was skipped.
+    """
+    names = (audio_path.name + ".asd", audio_path.stem + ".asd")
+    for name in (*names, *("._" + n for n in names)):
+        candidate = audio_path.with_name(name)
         if candidate.is_file():
             return candidate
     return None
 
 
 def asd_warp_map(asd_path: Path, audio_frames: int) -> WarpMap:
-    """Warp map from an Ableton .asd, checked against the audio; ValueError says why not."""
-    from pipeline.audio import asd
+    """Warp map from an Ableton .asd, checked against the audio.
 
-    clip = asd.read_asd(asd_path)
-    asd.check_frame_count(clip, audio_frames)
-    if not clip.has_markers:
-        raise asd.AsdError(f"{asd_path}: no warp markers (never saved with markers)")
-    seconds, beats = asd.warp_points(clip)
+    Raises AppleDoubleStub for a macOS ``._`` stub, AsdError (a ValueError) naming the reason
+    for anything else unusable, OSError when the file cannot be read.
+    """
+    clip = read_asd(asd_path)
+    if not clip.has_markers:  # nothing to trust, whichever audio it belongs to
+        raise AsdError(str(asd_path), f"no warp markers (saved flag {int(clip.saved)})")
+    check_frame_count(clip, audio_frames)
+    seconds, beats = warp_points(clip)
     beats_per_bar = clip.beats_per_bar
     if beats_per_bar != int(beats_per_bar):
-        raise asd.AsdError(f"{asd_path}: time signature gives {beats_per_bar} beats per bar")
+        raise AsdError(str(asd_path), f"time signature gives {beats_per_bar} beats per bar")
     return WarpMap(seconds, beats, int(beats_per_bar))
 
 
-def _asd_info(warp: WarpMap, duration: float) -> dict[str, Any]:
+def _warp_info(warp: WarpMap, duration: float) -> dict[str, Any]:
+    """Tempo statistics of a map that came from markers or an override (exact by definition)."""
     bar_lines = warp.bar_starts(duration)
     bpm = warp.local_bpm(warp.beats)
     return {
-        "method": "asd",
         "bpm": float(np.median(bpm)),
         "meter": warp.beats_per_bar,
         "tempo_cv": float(np.std(bpm) / np.median(bpm)),

@@ -58,7 +58,7 @@ def track_librosa(
     hop = 512
     y = mono.astype(np.float32)
     onset = librosa.onset.onset_strength(y=y, sr=sample_rate, hop_length=hop)
-    low = librosa.onset.onset_strength(y=y, sr=sample_rate, hop_length=hop, fmax=150, n_mels=32)
+    low = librosa.onset.onset_strength(y=y, sr=sample_rate, hop_length=hop, fmax=200, n_mels=8)
     start_bpm = float(np.sqrt(min_bpm * max_bpm))
     _, beat_frames = librosa.beat.beat_track(
         onset_envelope=onset, sr=sample_rate, hop_length=hop, start_bpm=start_bpm, units="frames"
@@ -66,10 +66,20 @@ def track_librosa(
     if len(beat_frames) < 4:
         raise ValueError("librosa found fewer than four beats")
     times = librosa.frames_to_time(beat_frames, sr=sample_rate, hop_length=hop)
+    # Beat frames sit on onset-strength peaks, a frame or two after the sound starts; snap each
+    # beat to the backtracked onset (where the energy starts rising) when one is close.
+    onsets = librosa.onset.onset_detect(
+        onset_envelope=onset, sr=sample_rate, hop_length=hop, backtrack=True, units="time"
+    )
+    times = _snap(times, onsets, window=0.07)
     bpm = 60.0 / np.median(np.diff(times))
     while bpm > max_bpm and len(times) >= 8:  # locked to double tempo: keep every other beat
         times, beat_frames = times[::2], beat_frames[::2]
         bpm /= 2
+    while bpm * 2 <= max_bpm and bpm < min_bpm:  # locked to half tempo: add the missing beats
+        times = np.sort(np.concatenate([times, (times[:-1] + times[1:]) / 2]))
+        beat_frames = librosa.time_to_frames(times, sr=sample_rate, hop_length=hop)
+        bpm *= 2
     strength = low[np.clip(beat_frames, 0, len(low) - 1)]
     best = max(
         ((meter, phase) for meter in meters for phase in range(meter)),
@@ -79,6 +89,16 @@ def track_librosa(
     numbers = (np.arange(len(times)) - phase) % meter + 1
     confidence = float(np.clip(strength[phase::meter].mean() / (strength.max() + 1e-9), 0, 1))
     return _from_beats(times, numbers, meter, confidence, "librosa")
+
+
+def _snap(times: np.ndarray, targets: np.ndarray, window: float) -> np.ndarray:
+    if len(targets) == 0:
+        return times
+    index = np.clip(np.searchsorted(targets, times), 1, len(targets) - 1)
+    left, right = targets[index - 1], targets[index]
+    nearest = np.where(times - left < right - times, left, right)
+    snapped = np.where(np.abs(nearest - times) <= window, nearest, times)
+    return np.maximum.accumulate(snapped) + np.arange(len(times)) * 1e-9  # keep increasing
 
 
 def _from_beats(

@@ -44,6 +44,8 @@ class BarFilters:
     max_stretch: float = 2.0
     silence_dbfs: float = -50.0
     normalize_dbfs: float | None = -20.0
+    max_tempo_change: float = 0.08  # relative tempo range allowed inside one bar
+    dedupe_threshold: float | None = None  # spectral distance below which a bar repeats one
 
 
 @dataclass
@@ -71,6 +73,7 @@ def render_bars(
     stretched = stretch_to_grid(y, grid, warp, bar_lines)
     bars = stretched.reshape(grid.channels, n_bars, grid.bar_samples).transpose(1, 0, 2)
 
+    first_beat = float(np.round(warp.beat_at(bar_lines[0])))
     kept, rows, rejects = [], [], []
     for index in range(n_bars):
         start, end = float(bar_lines[index]), float(bar_lines[index + 1])
@@ -81,10 +84,13 @@ def render_bars(
             "end_s": end,
             "local_bpm": 60.0 * grid.beats_per_bar / (end - start),
             "stretch": grid.bar_seconds / (end - start),
+            "tempo_change": _tempo_change(warp, first_beat + index * grid.beats_per_bar),
             "rms_dbfs": _dbfs(np.sqrt(np.mean(np.square(bar, dtype=np.float64)))),
             "peak": float(np.abs(bar).max()),
         }
         reason = _reject_reason(bar, row, filters)
+        if not reason and filters.dedupe_threshold is not None:
+            reason = _duplicate_of(bar, kept, rows, filters)
         if reason:
             rejects.append({**row, "reason": reason})
             continue
@@ -133,7 +139,46 @@ def _strictly_increasing(time_map: list[tuple[int, int]]) -> list[tuple[int, int
     return cleaned
 
 
+def _tempo_change(warp: WarpMap, bar_beat: float) -> float:
+    """Relative tempo range over the beats of one bar, (max - min) / median."""
+    bpm = warp.local_bpm(bar_beat + np.arange(warp.beats_per_bar) + 0.5)
+    return float((bpm.max() - bpm.min()) / np.median(bpm))
+
+
+def _duplicate_of(
+    bar: np.ndarray, kept: list[np.ndarray], rows: list[dict[str, Any]], filters: BarFilters
+) -> str:
+    """Reason when ``bar`` nearly repeats a kept bar of the same track.
+
+    Compared on magnitude spectrograms, ``sum((|A| - |B|)^2) / sum(|A|^2)`` with A the kept bar:
+    the phase vocoder re-renders identical source bars with a few ms of transient jitter, which
+    a sample-wise score would call entirely different.
+    """
+    candidate = _magnitudes(bar)
+    for earlier, row in zip(kept, rows, strict=True):
+        reference = _magnitudes(earlier)
+        energy = float(np.sum(np.square(reference)))
+        score = float(np.sum(np.square(reference - candidate))) / max(energy, 1e-12)
+        if score <= filters.dedupe_threshold:
+            return f"near-duplicate of bar {row['bar_index']} (spectral distance {score:.3f})"
+    return ""
+
+
+def _magnitudes(bar: np.ndarray, frame: int = 1024) -> np.ndarray:
+    """Loudness-normalised magnitude spectrogram of a ``[channels, T]`` bar (mono mix)."""
+    mono = bar.mean(axis=0).astype(np.float64)
+    mono = mono / max(np.sqrt(np.mean(np.square(mono))), 1e-12)
+    hop = frame // 2
+    frames = np.lib.stride_tricks.sliding_window_view(mono, frame)[::hop] * np.hanning(frame)
+    return np.abs(np.fft.rfft(frames, axis=1))
+
+
 def _reject_reason(bar: np.ndarray, row: dict[str, Any], filters: BarFilters) -> str:
+    if row["tempo_change"] > filters.max_tempo_change:
+        return (
+            f"tempo unstable within the bar: changes {row['tempo_change']:.1%} "
+            f"(max {filters.max_tempo_change:.0%})"
+        )
     if not filters.min_stretch <= row["stretch"] <= filters.max_stretch:
         return (
             f"stretch ratio {row['stretch']:.3f} outside "

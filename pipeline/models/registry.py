@@ -3,23 +3,48 @@
 A builder is called with keyword arguments ``length, channels, latent_dim, model_dim,
 num_classes`` (plus architecture-specific extras) and returns ``(generator, discriminator)``.
 Generators expose ``latent_dim``, ``length``, ``channels``, ``num_classes`` and
-``sample_latent(n, generator=None, device=None)``; discriminators map
-``(audio [B, C, T], labels [B] | None)`` to scores ``[B]``.
+``sample_latent(n, generator=None, device=None)``; ``generator(z, labels)`` returns audio
+``[B, channels, length]``.  Discriminators map ``(x, labels [B] | None)`` to scores ``[B]``.
+
+Training domain.  A generator whose discriminator does not look at audio (SpecGAN) also defines
+``to_training_domain(audio) -> x`` (applied once to the real training set) and
+``forward_training(z, labels) -> x`` (what the trainer optimises).  Without them the training
+domain is the audio itself.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 
 from torch import nn
 
+from pipeline.models.melgan import build_melgan
+from pipeline.models.specgan import build_specgan
 from pipeline.models.wavegan import build_wavegan
 
 Builder = Callable[..., tuple[nn.Module, nn.Module]]
 
 ARCHITECTURES: dict[str, Builder] = {
     "wavegan": build_wavegan,
+    "melgan": build_melgan,
+    "specgan": build_specgan,
 }
+COMMON_KEYS = ("length", "channels", "latent_dim", "model_dim", "num_classes")
+
+
+def extra_keys(arch: str) -> list[str]:
+    """Architecture-specific keyword arguments accepted by ``arch``'s builder."""
+    params = inspect.signature(_builder(arch)).parameters
+    return [name for name in params if name not in COMMON_KEYS]
+
+
+def _builder(arch: str) -> Builder:
+    try:
+        return ARCHITECTURES[arch]
+    except KeyError:
+        known = ", ".join(sorted(ARCHITECTURES))
+        raise ValueError(f"unknown architecture {arch!r}; known architectures: {known}") from None
 
 
 def build_models(
@@ -33,11 +58,13 @@ def build_models(
     **kw,
 ) -> tuple[nn.Module, nn.Module]:
     """Build ``(generator, discriminator)`` for architecture ``arch``."""
-    try:
-        builder = ARCHITECTURES[arch]
-    except KeyError:
-        known = ", ".join(sorted(ARCHITECTURES))
-        raise ValueError(f"unknown architecture {arch!r}; known architectures: {known}") from None
+    builder = _builder(arch)
+    unknown = sorted(set(kw) - set(extra_keys(arch)))
+    if unknown:
+        raise ValueError(
+            f"{arch} does not take {', '.join(unknown)}; its settings are: "
+            f"{', '.join(extra_keys(arch)) or 'none'}"
+        )
     return builder(
         length=length,
         channels=channels,

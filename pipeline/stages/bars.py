@@ -2,37 +2,70 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from pipeline.audio import io, render, resample
+from pipeline.audio import warp as warp_module
 from pipeline.audio.io import AudioError, read_audio
 from pipeline.audio.render import BarFilters, BarGrid, render_bars
 from pipeline.audio.warp import load_warp_map
+from pipeline.cache import ResultCache, code_digest, file_digest, make_key
 from pipeline.fileio import write_csv_atomic, write_npz_atomic
 from pipeline.stages.common import StageError, log, parallel_map, run_stage, stage_parser
 
+CODE = code_digest(render, io, resample, warp_module)
 
-def render_one(track: dict, audio_dir: Path, warp_dir: Path, out_dir: Path, grid, filters):
-    """-> (kept-bar rows, reject rows) for one track; writes its bars as int16 PCM."""
+
+@dataclass(frozen=True)
+class BarsJob:
+    audio_dir: Path
+    warp_dir: Path
+    out_dir: Path
+    grid: BarGrid
+    filters: BarFilters
+    cache_dir: Path | None
+
+
+def render_one(track: dict, job: BarsJob) -> tuple[list[dict], list[dict], bool]:
+    """-> (kept-bar rows, reject rows, from cache) for one track; writes its int16 bars."""
     source = {"track": track["track"], "path": track["path"], "label": track["label"]}
-    try:
-        audio, sample_rate = read_audio(audio_dir / track["path"])
-        warp, _ = load_warp_map(warp_dir / f"{track['track']}.json")
-        rendered = render_bars(audio, sample_rate, warp, grid, filters)
-    except (AudioError, ValueError) as err:
-        reason = err.reason if isinstance(err, AudioError) else str(err)
-        return [], [{**source, "bar_index": -1, "reason": reason}]
-    pcm = np.round(rendered.bars * 32767).astype(np.int16)
+    audio_path = job.audio_dir / track["path"]
+    warp_path = job.warp_dir / f"{track['track']}.json"
+    cache = ResultCache(job.cache_dir, "bars")
+    key = make_key(
+        file_digest(audio_path), file_digest(warp_path), asdict(job.grid), asdict(job.filters), CODE
+    )
+    cached = cache.get_json(key)
+    pcm_path = cache.path(key, "npz")
+    if cached is not None and pcm_path is not None and pcm_path.is_file():
+        with np.load(pcm_path) as packed:
+            pcm = packed["bars"]
+        rows, rejects = cached["rows"], cached["rejects"]
+    else:
+        try:
+            audio, sample_rate = read_audio(audio_path)
+            warp, _ = load_warp_map(warp_path)
+            rendered = render_bars(audio, sample_rate, warp, job.grid, job.filters)
+        except (AudioError, ValueError) as err:
+            reason = err.reason if isinstance(err, AudioError) else str(err)
+            return [], [{**source, "bar_index": -1, "reason": reason}], False
+        pcm = np.round(rendered.bars * 32767).astype(np.int16)
+        rows, rejects = rendered.rows, rendered.rejects
+        if pcm_path is not None:
+            write_npz_atomic(pcm_path, bars=pcm)
+            cache.put_json(key, {"rows": rows, "rejects": rejects})
+        cached = None
     bars_file = f"audio/{track['track']}.npz"
-    write_npz_atomic(out_dir / bars_file, bars=pcm)
-    rows = [
-        {**source, **row, "bars_file": bars_file, "row_in_file": i}
-        for i, row in enumerate(rendered.rows)
+    write_npz_atomic(job.out_dir / bars_file, bars=pcm)
+    kept = [
+        {**source, **row, "bars_file": bars_file, "row_in_file": i} for i, row in enumerate(rows)
     ]
-    return rows, [{**source, **row} for row in rendered.rejects]
+    return kept, [{**source, **row} for row in rejects], cached is not None
 
 
 def main(args, params) -> None:
@@ -41,35 +74,28 @@ def main(args, params) -> None:
         section["sample_rate"], section["bpm"], section["beats_per_bar"], section["channels"]
     )
     filters = BarFilters(
-        section["min_stretch"],
-        section["max_stretch"],
-        section["silence_dbfs"],
-        section["normalize_dbfs"],
+        min_stretch=section["min_stretch"],
+        max_stretch=section["max_stretch"],
+        silence_dbfs=section["silence_dbfs"],
+        normalize_dbfs=section["normalize_dbfs"],
+        max_tempo_change=section["max_tempo_change"],
+        dedupe_threshold=section["dedupe_threshold"],
     )
     tracks = pd.read_csv(args.analysis_dir / "tracks.csv", keep_default_na=False)
     usable = tracks[tracks.status == "ok"].to_dict("records")
-    work = partial(
-        render_one,
-        audio_dir=args.audio_dir,
-        warp_dir=args.analysis_dir / "warp",
-        out_dir=args.out_dir,
-        grid=grid,
-        filters=filters,
+    job = BarsJob(
+        args.audio_dir, args.analysis_dir / "warp", args.out_dir, grid, filters, args.cache_dir
     )
-    rows, rejects = [], []
-    for kept, rejected in parallel_map(work, usable, section["jobs"], "bars"):
+    rows, rejects, reused = [], [], 0
+    for kept, rejected, cached in parallel_map(
+        partial(render_one, job=job), usable, section["jobs"], "bars"
+    ):
         rows += kept
         rejects += rejected
+        reused += cached
     for row in tracks[tracks.status != "ok"].to_dict("records"):
-        rejects.append(
-            {
-                "track": row["track"],
-                "path": row["path"],
-                "label": row["label"],
-                "bar_index": -1,
-                "reason": f"analyze: {row['reason']}",
-            }
-        )
+        source = {key: row[key] for key in ("track", "path", "label")}
+        rejects.append({**source, "bar_index": -1, "reason": f"analyze: {row['reason']}"})
     manifest = pd.DataFrame(rows)
     if manifest.empty:
         raise StageError("no usable bars; see the rejects table for reasons")
@@ -85,11 +111,13 @@ def main(args, params) -> None:
     for row in rejects:
         log.info("rejected %s bar %s: %s", row["path"], row["bar_index"], row["reason"])
     log.info(
-        "%d bars of %d samples at %d Hz from %d tracks (%d rejected bars or tracks) -> %s",
+        "%d bars of %d samples at %d Hz from %d tracks (%d tracks from cache; "
+        "%d rejected bars or tracks) -> %s",
         len(manifest),
         grid.bar_samples,
         grid.sample_rate,
         manifest.track.nunique(),
+        reused,
         len(rejects),
         args.out_dir,
     )
@@ -100,6 +128,7 @@ def parser():
     p.add_argument("--audio-dir", type=Path, required=True)
     p.add_argument("--analysis-dir", type=Path, required=True)
     p.add_argument("--out-dir", type=Path, required=True)
+    p.add_argument("--cache-dir", type=Path, default=None, help="per-track result cache")
     return p
 
 

@@ -28,17 +28,26 @@ class TrainConfig:
     lr_d: float = 1e-4
     betas: tuple[float, float] = (0.5, 0.9)
     gp_lambda: float = 10.0
+    r1_gamma: float = 0.0  # R1 penalty on real data, gamma/2 * E||grad D||^2 (0 = off)
+    mode_seeking: float = 0.0  # weight of the MSGAN mode-seeking term in the G loss (0 = off)
     ema_decay: float = 0.999  # 0 = off (generator.pt then holds the raw generator weights)
+    # data augmentation: train on N noisy copies of every bar (the clean bar is not kept)
+    augment_noise_copies: int = 0
+    augment_snr_db: float = 40.0  # white-noise SNR per copy, relative to the bar's own power
     # bookkeeping
     checkpoint_every: int = 1000
     log_every: int = 100
+    preview_every: int = 0  # call on_preview(step, ema_generator) every N steps (0 = never)
     seed: int = 0
     device: str = "auto"  # "auto" -> "cuda" if available else "cpu"
-    amp: bool = False  # bf16 autocast for G/D forward passes on CUDA (penalty stays fp32)
+    amp: bool = False  # bf16 autocast for G/D forward passes on CUDA (penalties stay fp32)
+    compile: bool = False  # torch.compile the G/D forward passes (penalties run eager)
     extra: dict[str, Any] = field(default_factory=dict)  # architecture-specific builder kwargs
 
     # keys that may change between a checkpoint and a resumed run
-    RESUMABLE_KEYS = frozenset({"steps", "checkpoint_every", "log_every", "device"})
+    RESUMABLE_KEYS = frozenset(
+        {"steps", "checkpoint_every", "log_every", "preview_every", "device", "compile"}
+    )
 
     def __post_init__(self) -> None:
         self.betas = tuple(float(b) for b in self.betas)  # type: ignore[assignment]
@@ -62,6 +71,13 @@ class TrainConfig:
             raise ValueError(f"num_classes must be >= 0, got {self.num_classes}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
+        for name in ("r1_gamma", "mode_seeking", "gp_lambda", "augment_noise_copies"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.preview_every < 0:
+            raise ValueError(f"preview_every must be >= 0, got {self.preview_every}")
+        if self.mode_seeking > 0 and self.batch_size < 2:
+            raise ValueError("mode_seeking needs batch_size >= 2 (it compares pairs of outputs)")
 
     def resolved_device(self) -> torch.device:
         if self.device == "auto":

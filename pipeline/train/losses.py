@@ -6,6 +6,9 @@
 * ``g_loss(fake_scores) -> scalar`` (the generator minimises it),
 * ``gradient_penalty``: whether the trainer adds :func:`gradient_penalty` to ``d_loss``.
 
+Regularisers usable with any loss: :func:`r1_penalty` (critic, real data) and
+:func:`mode_seeking_loss` (generator).
+
 Scores are raw discriminator outputs (logits), shape ``[B]``.  All losses are evaluated in
 fp32 whatever the score dtype.
 """
@@ -103,6 +106,38 @@ def gradient_penalty(
         (grads,) = torch.autograd.grad(scores.float().sum(), x, create_graph=True)
         norms = grads.float().flatten(1).norm(dim=1)
         return lam * ((norms - 1.0) ** 2).mean()
+
+
+def r1_penalty(
+    critic: Callable[..., Tensor],
+    real: Tensor,
+    labels: Tensor | None = None,
+    *,
+    gamma: float,
+) -> Tensor:
+    """R1 penalty ``gamma / 2 * mean_i ||grad_x D(x_i)||^2`` on REAL examples (Mescheder et al.
+    2018).  Per example over all non-batch dimensions, in fp32 with autocast disabled, with
+    ``create_graph=True`` so it trains the critic."""
+    device = real.device
+    with torch.autocast(device_type=device.type, enabled=False):
+        x = real.detach().float().requires_grad_(True)
+        scores = critic(x) if labels is None else critic(x, labels)
+        (grads,) = torch.autograd.grad(scores.float().sum(), x, create_graph=True)
+        return 0.5 * gamma * grads.float().flatten(1).pow(2).sum(dim=1).mean()
+
+
+def mode_seeking_loss(
+    fake_a: Tensor, fake_b: Tensor, z_a: Tensor, z_b: Tensor, eps: float = 1e-5
+) -> Tensor:
+    """Mode-seeking term of MSGAN (Mao et al., CVPR 2019) for the generator to MINIMISE.
+
+    ``ratio = mean|G(z_a) - G(z_b)| / mean|z_a - z_b|`` (outputs generated with the same labels)
+    and the term is ``1 / (ratio + eps)``, as in the authors' code: pairs of latents that are far
+    apart must give outputs that are far apart.  Computed in fp32.
+    """
+    image_dist = (fake_a.float() - fake_b.float()).abs().mean()
+    latent_dist = (z_a.float() - z_b.float()).abs().mean()
+    return 1.0 / (image_dist / latent_dist + eps)
 
 
 LOSSES: dict[str, GanLoss] = {

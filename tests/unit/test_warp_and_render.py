@@ -106,3 +106,30 @@ def test_meter_mismatch_is_an_error():
         render_bars(
             np.zeros((1, 80000), np.float32), 8000, warp, BarGrid(8000, 120, 4, 1), BarFilters()
         )
+
+
+def test_tempo_unstable_bar_is_rejected():
+    sr = 8000
+    audio = clicks(120, 0.0, 12.0, sr)
+    # bar 2 (beats 4-8) has one beat 30 % longer than the others
+    seconds = np.array([0.0, 2.0, 2.5, 3.15, 3.65, 4.15, 12.0])
+    beats = np.array([0.0, 4.0, 5.0, 6.0, 7.0, 8.0, 8.0 + (12.0 - 4.15) * 2])
+    warp = WarpMap(seconds, beats, 4)
+    rendered = render_bars(audio, sr, warp, BarGrid(8000, 120, 4, 1), BarFilters())
+    assert [r["bar_index"] for r in rendered.rejects] == [1]
+    assert "tempo unstable within the bar" in rendered.rejects[0]["reason"]
+    assert all(r["tempo_change"] < 0.01 for r in rendered.rows)
+
+
+def test_near_duplicate_bars_are_dropped_when_asked():
+    sr = 8000
+    audio = clicks(120, 0.0, 10.0, sr)  # every bar identical
+    noise = np.random.default_rng(1).normal(0, 0.05, (2, 2 * sr)).astype(np.float32)
+    audio[:, 4 * sr : 6 * sr] += noise  # bar 3 differs
+    warp = WarpMap.constant_tempo(120, 0.0, 4, 10.0)
+    grid = BarGrid(8000, 120, 4, 1)
+    kept = render_bars(audio, sr, warp, grid, BarFilters(dedupe_threshold=None))
+    deduped = render_bars(audio, sr, warp, grid, BarFilters(dedupe_threshold=0.2))
+    assert len(kept.bars) == 5
+    assert [r["bar_index"] for r in deduped.rows] == [0, 2]
+    assert all("near-duplicate of bar 0" in r["reason"] for r in deduped.rejects)

@@ -26,7 +26,7 @@ rule analyze:
     threads: config["analyze"]["jobs"]
     shell:
         "python -m pipeline.stages.analyze --params params.yaml"
-        " --audio-dir {input.audio} --out-dir {output}"
+        " --audio-dir {input.audio} --out-dir {output} --cache-dir data/cache"
 
 
 rule bars:
@@ -41,7 +41,7 @@ rule bars:
     threads: config["bars"]["jobs"]
     shell:
         "python -m pipeline.stages.bars --params params.yaml --audio-dir {input.audio}"
-        " --analysis-dir {input.analysis} --out-dir {output}"
+        " --analysis-dir {input.analysis} --out-dir {output} --cache-dir data/cache"
 
 
 rule split:

@@ -1,0 +1,280 @@
+"""SpecGAN (Donahue, McAuley & Puckette, ICLR 2019): a DCGAN on log-magnitude spectrograms.
+
+Training happens on spectrograms; sampling returns audio:
+
+* :meth:`SpecGANGenerator.to_training_domain` turns real bars ``[B, C, length]`` into the
+  training domain ``[B, C, F, frames]``: STFT (Hann window ``n_fft``, hop ``hop_length``,
+  centred), magnitude scaled by the window sum (a full-scale sinusoid peaks near 0 dB),
+  ``F = n_fft / 2`` bins (the Nyquist bin is dropped, as in SpecGAN), converted to dB and mapped
+  linearly from ``[floor_db, 0]`` to ``[-1, 1]`` (clipped).  SpecGAN normalises each bin by its
+  mean and standard deviation over the training set instead; the fixed dB range keeps the model
+  self-contained and suits bars that the pipeline has already normalised in loudness.
+* :meth:`SpecGANGenerator.forward_training` maps ``z`` to such a spectrogram (``tanh`` output).
+* :meth:`SpecGANGenerator.forward` = ``forward_training`` followed by Griffin-Lim
+  (``torchaudio.transforms.GriffinLim``, ``griffin_lim_iters`` iterations, zero initial phase so
+  sampling is deterministic): audio ``[B, C, length]`` like every other generator.
+
+The trainer converts the training set once with ``to_training_domain`` and trains with
+``forward_training``; the discriminator only ever sees spectrograms.
+
+Architecture (SpecGAN): generator ``z`` (uniform in [-1, 1]) -> dense -> ``[16 d, F / 32,
+frames' / 32]`` -> ReLU -> five transposed 2-D convolutions (kernel 5, stride 2) with ReLU,
+``tanh`` at the end; the output is cropped to ``frames`` (``frames'`` rounds ``frames`` up to a
+multiple of 32).  Discriminator: five 2-D convolutions (kernel 5, stride 2), LeakyReLU(0.2),
+flatten, dense; inputs are padded with the floor value (-1) to ``frames'``.  Class conditioning
+as in WaveGAN: label embedding concatenated to ``z``; projection discriminator.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torchaudio.transforms import GriffinLim
+
+KERNEL = 5
+N_LAYERS = 5
+UPSCALE = 2**N_LAYERS
+
+
+def _init(module: nn.Module) -> None:
+    for m in module.modules():
+        if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.xavier_uniform_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+
+class SpectrogramCodec(nn.Module):
+    """Audio <-> normalised log-magnitude spectrogram (see the module docstring)."""
+
+    def __init__(
+        self,
+        length: int,
+        n_fft: int = 256,
+        hop_length: int = 128,
+        floor_db: float = -80.0,
+        griffin_lim_iters: int = 32,
+    ):
+        super().__init__()
+        if n_fft % 2 or (n_fft // 2) % UPSCALE:
+            raise ValueError(f"n_fft must be a multiple of {2 * UPSCALE}, got {n_fft}")
+        if not 0 < hop_length <= n_fft:
+            raise ValueError(f"hop_length must be in (0, n_fft], got {hop_length}")
+        if floor_db >= 0:
+            raise ValueError(f"floor_db must be negative, got {floor_db}")
+        self.length = int(length)
+        self.n_fft = int(n_fft)
+        self.hop_length = int(hop_length)
+        self.floor_db = float(floor_db)
+        self.bins = self.n_fft // 2
+        self.frames = self.length // self.hop_length + 1  # torch.stft with center=True
+        window = torch.hann_window(self.n_fft)
+        self.register_buffer("window", window, persistent=False)
+        self.scale = float(window.sum())
+        self.griffin_lim = GriffinLim(
+            n_fft=self.n_fft,
+            n_iter=int(griffin_lim_iters),
+            hop_length=self.hop_length,
+            power=1.0,
+            length=self.length,
+            rand_init=False,
+        )
+
+    def encode(self, audio: Tensor) -> Tensor:
+        """``[B, C, length]`` -> ``[B, C, bins, frames]`` in [-1, 1] (fp32)."""
+        b, c, t = audio.shape
+        spec = torch.stft(
+            audio.float().reshape(b * c, t),
+            self.n_fft,
+            hop_length=self.hop_length,
+            window=self.window,
+            center=True,
+            return_complex=True,
+        )
+        mag = spec.abs()[:, : self.bins] / self.scale
+        db = 20.0 * torch.log10(mag.clamp_min(10.0 ** (self.floor_db / 20.0)))
+        x = (2.0 * (db - self.floor_db) / -self.floor_db - 1.0).clamp(-1.0, 1.0)
+        return x.reshape(b, c, self.bins, -1)
+
+    def decode(self, spec: Tensor) -> Tensor:
+        """``[B, C, bins, frames]`` in [-1, 1] -> audio ``[B, C, length]`` via Griffin-Lim."""
+        b, c, f, n = spec.shape
+        db = (spec.float() + 1.0) * (-self.floor_db / 2.0) + self.floor_db
+        mag = 10.0 ** (db / 20.0) * self.scale
+        mag = F.pad(mag.reshape(b * c, f, n), (0, 0, 0, 1))  # the dropped Nyquist bin: silence
+        audio = self.griffin_lim(mag)
+        return audio.reshape(b, c, -1).clamp(-1.0, 1.0)
+
+
+class SpecGANGenerator(nn.Module):
+    """z [B, latent_dim] (+ labels) -> spectrogram (``forward_training``) or audio (``forward``)."""
+
+    def __init__(
+        self,
+        length: int,
+        channels: int = 1,
+        latent_dim: int = 100,
+        model_dim: int = 64,
+        num_classes: int = 0,
+        n_fft: int = 256,
+        hop_length: int = 128,
+        floor_db: float = -80.0,
+        griffin_lim_iters: int = 32,
+        embed_dim: int | None = None,
+    ):
+        super().__init__()
+        if channels < 1:
+            raise ValueError(f"channels must be >= 1, got {channels}")
+        self.length = int(length)
+        self.channels = int(channels)
+        self.latent_dim = int(latent_dim)
+        self.model_dim = int(model_dim)
+        self.num_classes = int(num_classes)
+        self.codec = SpectrogramCodec(length, n_fft, hop_length, floor_db, griffin_lim_iters)
+        self.bins, self.frames = self.codec.bins, self.codec.frames
+        self.base = (self.bins // UPSCALE, math.ceil(self.frames / UPSCALE))
+
+        if self.num_classes > 0:
+            self.embed_dim = int(embed_dim if embed_dim is not None else min(50, latent_dim))
+            self.label_embedding: nn.Embedding | None = nn.Embedding(
+                self.num_classes, self.embed_dim
+            )
+        else:
+            self.embed_dim = 0
+            self.label_embedding = None
+
+        d = self.model_dim
+        self.base_channels = 16 * d
+        self.project = nn.Linear(
+            self.latent_dim + self.embed_dim, self.base_channels * self.base[0] * self.base[1]
+        )
+        layers: list[nn.Module] = []
+        cin = self.base_channels
+        for i in range(N_LAYERS):
+            last = i == N_LAYERS - 1
+            cout = self.channels if last else self.base_channels >> (i + 1)
+            layers.append(
+                nn.ConvTranspose2d(cin, cout, KERNEL, stride=2, padding=2, output_padding=1)
+            )
+            layers.append(nn.Tanh() if last else nn.ReLU())
+            cin = cout
+        self.net = nn.Sequential(*layers)
+        _init(self)
+
+    def sample_latent(
+        self,
+        n: int,
+        generator: torch.Generator | None = None,
+        device: torch.device | str | None = None,
+    ) -> Tensor:
+        """``n`` latent vectors, uniform in [-1, 1] (as SpecGAN)."""
+        if device is None:
+            device = generator.device if generator is not None else self.project.weight.device
+        return torch.rand(n, self.latent_dim, generator=generator, device=device) * 2.0 - 1.0
+
+    def to_training_domain(self, audio: Tensor) -> Tensor:
+        """Real bars ``[B, C, length]`` -> spectrograms ``[B, C, bins, frames]``."""
+        return self.codec.encode(audio)
+
+    def forward_training(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        if self.label_embedding is not None:
+            if labels is None:
+                raise ValueError("conditional generator (num_classes > 0) needs labels")
+            z = torch.cat([z, self.label_embedding(labels)], dim=1)
+        h = F.relu(self.project(z).view(z.shape[0], self.base_channels, *self.base))
+        return self.net(h)[..., : self.frames]
+
+    def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        return self.codec.decode(self.forward_training(z, labels))
+
+
+class SpecGANDiscriminator(nn.Module):
+    """spectrogram [B, channels, bins, frames] (+ labels [B]) -> scores [B]."""
+
+    def __init__(
+        self,
+        bins: int,
+        frames: int,
+        channels: int = 1,
+        model_dim: int = 64,
+        num_classes: int = 0,
+        negative_slope: float = 0.2,
+    ):
+        super().__init__()
+        self.bins = int(bins)
+        self.frames = int(frames)
+        self.padded_frames = math.ceil(self.frames / UPSCALE) * UPSCALE
+        self.channels = int(channels)
+        self.num_classes = int(num_classes)
+        self.negative_slope = negative_slope
+        d = int(model_dim)
+        convs = []
+        cin = self.channels
+        for i in range(N_LAYERS):
+            cout = d << i
+            convs.append(nn.Conv2d(cin, cout, KERNEL, stride=2, padding=2))
+            cin = cout
+        self.convs = nn.ModuleList(convs)
+        self.feature_dim = cin * (self.bins // UPSCALE) * (self.padded_frames // UPSCALE)
+        self.fc = nn.Linear(self.feature_dim, 1)
+        _init(self)
+        self.projection = (
+            nn.Embedding(self.num_classes, self.feature_dim) if self.num_classes > 0 else None
+        )
+        if self.projection is not None:
+            nn.init.normal_(self.projection.weight, std=self.feature_dim**-0.5)
+
+    def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
+        if x.shape[1:] != (self.channels, self.bins, self.frames):
+            raise ValueError(
+                f"expected spectrograms [B, {self.channels}, {self.bins}, {self.frames}], "
+                f"got {list(x.shape)}"
+            )
+        h = F.pad(x, (0, self.padded_frames - self.frames), value=-1.0)
+        for conv in self.convs:
+            h = F.leaky_relu(conv(h), self.negative_slope)
+        phi = h.flatten(1)
+        score = self.fc(phi).squeeze(1)
+        if self.projection is not None:
+            if labels is None:
+                raise ValueError("conditional discriminator (num_classes > 0) needs labels")
+            score = score + (self.projection(labels) * phi).sum(dim=1)
+        return score
+
+
+def build_specgan(
+    *,
+    length: int,
+    channels: int = 1,
+    latent_dim: int = 100,
+    model_dim: int = 64,
+    num_classes: int = 0,
+    n_fft: int = 256,
+    hop_length: int = 128,
+    floor_db: float = -80.0,
+    griffin_lim_iters: int = 32,
+    embed_dim: int | None = None,
+) -> tuple[SpecGANGenerator, SpecGANDiscriminator]:
+    g = SpecGANGenerator(
+        length=length,
+        channels=channels,
+        latent_dim=latent_dim,
+        model_dim=model_dim,
+        num_classes=num_classes,
+        n_fft=n_fft,
+        hop_length=hop_length,
+        floor_db=floor_db,
+        griffin_lim_iters=griffin_lim_iters,
+        embed_dim=embed_dim,
+    )
+    d = SpecGANDiscriminator(
+        bins=g.bins,
+        frames=g.frames,
+        channels=channels,
+        model_dim=model_dim,
+        num_classes=num_classes,
+    )
+    return g, d
