@@ -19,6 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
+FAN_OUT_SUFFIX = "_track"
+
+
 @dataclass(frozen=True)
 class StageSpec:
     cmd: str
@@ -43,7 +46,9 @@ def dvc_stages(root: Path) -> dict[str, StageSpec]:
 
 
 def snakemake_stages(root: Path) -> dict[str, StageSpec]:
-    """Rules with a shell command (aggregate rules such as ``all`` have none)."""
+    """Rules with a shell command (``all`` has none), except the per-track fan-out rules
+    (``*_track``) and the per-track inputs the aggregate rules collect through functions:
+    DVC does that work inside the stage with a process pool."""
     from snakemake.api import SnakemakeApi
     from snakemake.settings.types import OutputSettings, ResourceSettings
 
@@ -57,14 +62,14 @@ def snakemake_stages(root: Path) -> dict[str, StageSpec]:
         workflow = workflow_api._workflow
         stages = {}
         for rule in workflow.rules:
-            if not rule.shellcmd:
+            if not rule.shellcmd or rule.name.endswith(FAN_OUT_SUFFIX):
                 continue
             cmd = rule.shellcmd.format(
                 input=rule.input, output=rule.output, params=rule.params, config=workflow.config
             )
             stages[rule.name] = StageSpec(
                 _normalize(cmd),
-                frozenset(map(str, rule.input)),
+                frozenset(str(f) for f in rule.input if not callable(f)),
                 frozenset(rule.params.keys()),
                 frozenset(map(str, rule.output)),
             )

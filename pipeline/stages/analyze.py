@@ -32,7 +32,7 @@ CODE = code_digest(analysis, downbeats, asd, asd_schema, warp_module)
 @dataclass(frozen=True)
 class AnalyzeJob:
     root: Path
-    warp_dir: Path
+    warp_dir: Path | None  # None: fill the cache only
     options: AnalyzeOptions
     min_confidence: float
     cache_dir: Path | None
@@ -48,7 +48,7 @@ def analyze_one(path: Path, job: AnalyzeJob) -> dict:
     cache = ResultCache(job.cache_dir, "analyze")
     key = make_key(
         file_digest(path),
-        file_digest(asd_path) if asd_path else None,
+        _digest_or_reason(asd_path) if asd_path else None,
         asdict(override) if override else None,
         asdict(job.options),
         CODE,
@@ -72,10 +72,28 @@ def analyze_one(path: Path, job: AnalyzeJob) -> dict:
         result["reason"] = (
             f"low tracker confidence {result['confidence']:.2f} < {job.min_confidence}"
         )
-    if result["status"] == "ok":
+    if result["status"] == "ok" and job.warp_dir is not None:
         warp = WarpMap.from_dict(warp_data)
         save_warp_map(job.warp_dir / f"{row['track']}.json", warp, {**row, **result})
     return {**row, **result}
+
+
+def fill_cache(path: Path, job: AnalyzeJob, cache_dir: Path | None) -> None:
+    """Snakemake's per-track job: analyse one recording into the cache, write no outputs."""
+    if cache_dir is None:
+        raise StageError("--only needs --cache-dir: the per-track result goes to the cache")
+    if not path.is_file():
+        raise StageError(f"{path}: no such recording")
+    row = analyze_one(path, job)
+    log.info("%s: %s%s", row["path"], row["status"], " (cached)" if row["cached"] else "")
+
+
+def _digest_or_reason(path: Path) -> str:
+    """A sidecar's digest; an unreadable one keys as such (analysis then records why)."""
+    try:
+        return file_digest(path)
+    except OSError as err:
+        return f"unreadable: {err.strerror}"
 
 
 def read_overrides(root: Path) -> dict[str, Override]:
@@ -112,7 +130,7 @@ def main(args, params) -> None:
         raise StageError(f"{root}: no audio files (wav, flac, ogg, mp3, aiff) found")
     job = AnalyzeJob(
         root=root,
-        warp_dir=args.out_dir / "warp",
+        warp_dir=None if args.only else args.out_dir / "warp",
         options=options,
         min_confidence=section["min_confidence"],
         cache_dir=args.cache_dir,
@@ -121,6 +139,9 @@ def main(args, params) -> None:
     unknown = set(job.overrides) - {f.relative_to(root).as_posix() for f in files}
     if unknown:
         raise StageError(f"{root / OVERRIDES_FILE}: no such recordings: {sorted(unknown)}")
+    if args.only:
+        fill_cache(root / args.only, job, args.cache_dir)
+        return
     job.warp_dir.mkdir(parents=True, exist_ok=True)
     rows = list(parallel_map(partial(analyze_one, job=job), files, section["jobs"], "analyze"))
     table = pd.DataFrame(rows)
@@ -147,6 +168,11 @@ def parser():
     p.add_argument("--audio-dir", type=Path, required=True)
     p.add_argument("--out-dir", type=Path, required=True)
     p.add_argument("--cache-dir", type=Path, default=None, help="per-track result cache")
+    p.add_argument(
+        "--only",
+        help="analyse this one recording (path under --audio-dir) into "
+        "the cache and write nothing else; Snakemake's per-track jobs use it",
+    )
     return p
 
 

@@ -25,7 +25,7 @@ CODE = code_digest(render, io, resample, warp_module)
 class BarsJob:
     audio_dir: Path
     warp_dir: Path
-    out_dir: Path
+    out_dir: Path | None  # None: fill the cache only
     grid: BarGrid
     filters: BarFilters
     cache_dir: Path | None
@@ -61,11 +61,31 @@ def render_one(track: dict, job: BarsJob) -> tuple[list[dict], list[dict], bool]
             cache.put_json(key, {"rows": rows, "rejects": rejects})
         cached = None
     bars_file = f"audio/{track['track']}.npz"
-    write_npz_atomic(job.out_dir / bars_file, bars=pcm)
+    if job.out_dir is not None:
+        write_npz_atomic(job.out_dir / bars_file, bars=pcm)
     kept = [
         {**source, **row, "bars_file": bars_file, "row_in_file": i} for i, row in enumerate(rows)
     ]
     return kept, [{**source, **row} for row in rejects], cached is not None
+
+
+def fill_cache(only: str, tracks: pd.DataFrame, usable: list[dict], job: BarsJob) -> None:
+    """Snakemake's per-track job: render one track into the cache, write no outputs."""
+    if job.cache_dir is None:
+        raise StageError("--only needs --cache-dir: the per-track result goes to the cache")
+    if only not in set(tracks.path):
+        raise StageError(f"{only}: not in the analysis table")
+    for track in usable:
+        if track["path"] == only:
+            kept, rejected, cached = render_one(track, job)
+            log.info(
+                "%s: %d bars, %d rejected%s",
+                only,
+                len(kept),
+                len(rejected),
+                " (cached)" if cached else "",
+            )
+    # a track rejected by analyze has nothing to render
 
 
 def main(args, params) -> None:
@@ -83,9 +103,13 @@ def main(args, params) -> None:
     )
     tracks = pd.read_csv(args.analysis_dir / "tracks.csv", keep_default_na=False)
     usable = tracks[tracks.status == "ok"].to_dict("records")
+    out_dir = None if args.only else args.out_dir
     job = BarsJob(
-        args.audio_dir, args.analysis_dir / "warp", args.out_dir, grid, filters, args.cache_dir
+        args.audio_dir, args.analysis_dir / "warp", out_dir, grid, filters, args.cache_dir
     )
+    if args.only:
+        fill_cache(args.only, tracks, usable, job)
+        return
     rows, rejects, reused = [], [], 0
     for kept, rejected, cached in parallel_map(
         partial(render_one, job=job), usable, section["jobs"], "bars"
@@ -129,6 +153,11 @@ def parser():
     p.add_argument("--analysis-dir", type=Path, required=True)
     p.add_argument("--out-dir", type=Path, required=True)
     p.add_argument("--cache-dir", type=Path, default=None, help="per-track result cache")
+    p.add_argument(
+        "--only",
+        help="render this one track (path under --audio-dir) into the "
+        "cache and write nothing else; Snakemake's per-track jobs use it",
+    )
     return p
 
 

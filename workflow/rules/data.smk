@@ -1,7 +1,17 @@
 # Data preparation: demo corpus, downbeat analysis, bar rendering, splits.
+#
+# analyze and bars fan out: one `*_track` job per recording fills the per-track result cache
+# (data/cache), then the aggregate rule runs the same command as DVC's stage and finds every
+# track already done. The aggregate rules are what `python -m pipeline.graph` compares.
+from pathlib import Path
+
+from pipeline.audio.io import find_audio_files
+
+AUDIO_DIR = config["data"]["audio_dir"]
+TRACK_DONE = "data/cache/snakemake/{stage}/{path}.done"
 
 
-rule synth:
+checkpoint synth:
     input:
         "pipeline/stages/synth.py",
         "pipeline/data/synth.py",
@@ -14,31 +24,73 @@ rule synth:
         "python -m pipeline.stages.synth --params params.yaml --out-dir {output}"
 
 
+def recordings():
+    """Paths of the recordings under AUDIO_DIR (after the demo corpus is built, if it is that)."""
+    if Path(AUDIO_DIR) == Path(checkpoints.synth.rule.output[0]):
+        checkpoints.synth.get()
+    root = Path(AUDIO_DIR)
+    return [path.relative_to(root).as_posix() for path in find_audio_files(root)]
+
+
+def per_track(stage):
+    return lambda wildcards: expand(TRACK_DONE, stage=stage, path=recordings())
+
+
+rule analyze_track:
+    input:
+        audio=f"{AUDIO_DIR}/{{path}}",
+        code=["pipeline/stages/analyze.py", "pipeline/audio"],
+    output:
+        touch(TRACK_DONE.replace("{stage}", "analyze")),
+    params:
+        data=config["data"],
+        analyze=config["analyze"],
+    shell:
+        "python -m pipeline.stages.analyze --params params.yaml --audio-dir {params.data[audio_dir]}"
+        " --out-dir data/interim/analysis --cache-dir data/cache --only {wildcards.path:q}"
+
+
 rule analyze:
     input:
-        audio=config["data"]["audio_dir"],
+        audio=AUDIO_DIR,
         code=["pipeline/stages/analyze.py", "pipeline/audio"],
+        tracks=per_track("analyze"),
     output:
         directory("data/interim/analysis"),
     params:
         data=config["data"],
         analyze=config["analyze"],
-    threads: config["analyze"]["jobs"]
     shell:
         "python -m pipeline.stages.analyze --params params.yaml"
         " --audio-dir {input.audio} --out-dir {output} --cache-dir data/cache"
 
 
-rule bars:
+rule bars_track:
     input:
-        audio=config["data"]["audio_dir"],
+        audio=f"{AUDIO_DIR}/{{path}}",
         analysis="data/interim/analysis",
         code=["pipeline/stages/bars.py", "pipeline/audio"],
+    output:
+        touch(TRACK_DONE.replace("{stage}", "bars")),
+    params:
+        bars=config["bars"],
+        audio_dir=AUDIO_DIR,
+    shell:
+        "python -m pipeline.stages.bars --params params.yaml --audio-dir {params.audio_dir}"
+        " --analysis-dir {input.analysis} --out-dir data/bars --cache-dir data/cache"
+        " --only {wildcards.path:q}"
+
+
+rule bars:
+    input:
+        audio=AUDIO_DIR,
+        analysis="data/interim/analysis",
+        code=["pipeline/stages/bars.py", "pipeline/audio"],
+        tracks=per_track("bars"),
     output:
         directory("data/bars"),
     params:
         bars=config["bars"],
-    threads: config["bars"]["jobs"]
     shell:
         "python -m pipeline.stages.bars --params params.yaml --audio-dir {input.audio}"
         " --analysis-dir {input.analysis} --out-dir {output} --cache-dir data/cache"
