@@ -33,7 +33,7 @@ class BarsJob:
 
 def render_one(track: dict, job: BarsJob) -> tuple[list[dict], list[dict], bool]:
     """-> (kept-bar rows, reject rows, from cache) for one track; writes its int16 bars."""
-    source = {"track": track["track"], "path": track["path"], "label": track["label"]}
+    source = {key: track[key] for key in ("track", "path", "label", "method", "confidence")}
     audio_path = job.audio_dir / track["path"]
     warp_path = job.warp_dir / f"{track['track']}.json"
     cache = ResultCache(job.cache_dir, "bars")
