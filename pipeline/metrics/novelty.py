@@ -9,8 +9,13 @@ bar, so the "copied" fraction could exceed 1). Computed as chunked matrix produc
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 import torch
+
+DEFAULT_THRESHOLDS = (0.1, 0.05)
 
 
 def nearest_scores(
@@ -52,11 +57,42 @@ def nearest_scores(
     return best.numpy(), keep[best_index].numpy()
 
 
-def novelty_summary(scores: np.ndarray, threshold: float) -> dict[str, float]:
-    """Share of bars at or below ``threshold`` (near-copies) and score statistics."""
-    return {
-        "fraction_similar": float(np.mean(scores <= threshold)),
-        "median_score": float(np.median(scores)),
-        "min_score": float(np.min(scores)),
-        "mean_score": float(np.mean(scores)),
-    }
+def novelty_summary(
+    scores: np.ndarray, threshold: float | Sequence[float] = DEFAULT_THRESHOLDS
+) -> dict[str, float]:
+    """Share of bars at or below each threshold (near-copies) and score statistics.
+
+    ``fraction_similar`` uses the first threshold; ``fraction_similar_at_<t>`` each of them.
+    """
+    thresholds = [threshold] if np.isscalar(threshold) else list(threshold)
+    result = {"fraction_similar": float(np.mean(scores <= thresholds[0]))}
+    for t in thresholds:
+        result[f"fraction_similar_at_{t:g}"] = float(np.mean(scores <= t))
+    result.update(
+        {
+            "median_score": float(np.median(scores)),
+            "min_score": float(np.min(scores)),
+            "mean_score": float(np.mean(scores)),
+        }
+    )
+    return result
+
+
+def beatgan_novelty(
+    generated: np.ndarray,
+    train: np.ndarray,
+    valid: np.ndarray | None,
+    options: dict[str, Any],
+) -> dict[str, float]:
+    """BeatGAN novelty of generated bars, beside the same score for held-out real bars."""
+    thresholds = [float(t) for t in options.get("novelty_thresholds", DEFAULT_THRESHOLDS)]
+    chunk = int(options.get("chunk_size", 1024))
+    result: dict[str, float] = {"threshold": thresholds[0]}
+    sets = {"generated": generated}
+    if valid is not None and len(valid):
+        sets["valid"] = valid
+    for name, bars in sets.items():
+        scores, _ = nearest_scores(bars, train, chunk_size=chunk)
+        result.update({f"{name}.{k}": v for k, v in novelty_summary(scores, thresholds).items()})
+        result[f"{name}.count"] = len(scores)
+    return result

@@ -31,6 +31,7 @@ to ``z``; every scale of the discriminator adds a projection term (Miyato & Koya
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import torch
@@ -150,7 +151,11 @@ class MelGANGenerator(nn.Module):
         for s in self.strides:
             layers += [_upsample(c, c // 2, s), ResStack(c // 2), nn.LeakyReLU(LEAK)]
             c //= 2
-        layers += [nn.ReflectionPad1d(3), _wn(nn.Conv1d(c, self.channels, kernel_size=7)), nn.Tanh()]
+        layers += [
+            nn.ReflectionPad1d(3),
+            _wn(nn.Conv1d(c, self.channels, kernel_size=7)),
+            nn.Tanh(),
+        ]
         self.net = nn.Sequential(*layers)
 
     def sample_latent(
@@ -183,7 +188,7 @@ class ScaleDiscriminator(nn.Module):
         layers: list[nn.Module] = [
             nn.Sequential(nn.ReflectionPad1d(7), _wn(nn.Conv1d(channels, d, kernel_size=15)))
         ]
-        for cin, cout in zip(widths[:-1], widths[1:], strict=True):
+        for cin, cout in itertools.pairwise(widths):
             groups = cin // 4 if cin % 4 == 0 else 1
             layers.append(
                 _wn(nn.Conv1d(cin, cout, kernel_size=41, stride=4, padding=20, groups=groups))

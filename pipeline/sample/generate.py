@@ -1,4 +1,4 @@
-"""Running a trained generator: random bars, loops and latent-interpolation tracks."""
+"""Running a trained generator: random bars, loops, per-class bars and latent-walk tracks."""
 
 from __future__ import annotations
 
@@ -28,18 +28,84 @@ def generate_bars(
 
 
 def random_latents(generator: torch.nn.Module, n: int, seed: int) -> torch.Tensor:
+    """``n`` latents from the generator's prior, reproducible from ``seed`` (always on CPU)."""
     rng = torch.Generator().manual_seed(seed)
     return generator.sample_latent(n, generator=rng, device="cpu")
 
 
-def interpolation_track(
-    generator: torch.nn.Module, n_bars: int, n_keyframes: int, method: str, seed: int
+def class_labels(
+    generator: torch.nn.Module, n: int, class_index: int | None = None
+) -> torch.Tensor | None:
+    """Labels for ``n`` bars: ``None`` for an unconditional generator; for a conditional one,
+    ``class_index`` for every bar, or all classes in turn when ``class_index`` is None."""
+    num_classes = int(getattr(generator, "num_classes", 0))
+    if num_classes == 0:
+        if class_index is not None:
+            raise ValueError("this generator is not conditional (it has no classes)")
+        return None
+    if class_index is None:
+        return torch.arange(n) % num_classes
+    if not 0 <= class_index < num_classes:
+        raise ValueError(f"class index {class_index} out of range: the generator has {num_classes}")
+    return torch.full((n,), int(class_index), dtype=torch.long)
+
+
+def random_bars(
+    generator: torch.nn.Module, n: int, seed: int, class_index: int | None = None
 ) -> np.ndarray:
-    """A latent walk through ``n_keyframes`` random points, one bar per step, as ``[C, n*T]``."""
+    """``n`` random bars ``[n, C, T]`` (conditional generators: see :func:`class_labels`)."""
+    latents = random_latents(generator, n, seed)
+    return generate_bars(generator, latents, class_labels(generator, n, class_index))
+
+
+def per_class_bars(generator: torch.nn.Module, n_per_class: int, seed: int) -> np.ndarray:
+    """``[num_classes, n_per_class, C, T]``: the SAME ``n_per_class`` latents rendered as every
+    class, so differences between rows are the class's doing."""
+    num_classes = int(getattr(generator, "num_classes", 0))
+    if num_classes == 0:
+        raise ValueError("per-class bars need a conditional generator (num_classes > 0)")
+    latents = random_latents(generator, n_per_class, seed).repeat(num_classes, 1)
+    labels = torch.arange(num_classes).repeat_interleave(n_per_class)
+    bars = generate_bars(generator, latents, labels)
+    return bars.reshape(num_classes, n_per_class, *bars.shape[1:])
+
+
+def walk_bars(
+    generator: torch.nn.Module,
+    n_bars: int,
+    n_keyframes: int,
+    method: str,
+    seed: int,
+    class_index: int | None = None,
+) -> np.ndarray:
+    """Bars ``[n_bars, C, T]`` along a latent walk through ``n_keyframes`` random points
+    (one bar per step). A conditional generator keeps one class for the whole walk:
+    ``class_index``, or class 0."""
     keyframes = random_latents(generator, n_keyframes, seed)
-    bars = generate_bars(generator, latent_walk(keyframes, n_bars, method))
-    return concatenate_bars(bars)
+    latents = latent_walk(keyframes, n_bars, method)
+    if getattr(generator, "num_classes", 0) and class_index is None:
+        class_index = 0
+    return generate_bars(generator, latents, class_labels(generator, n_bars, class_index))
 
 
-def loops(bars: np.ndarray, repeats: int) -> list[np.ndarray]:
-    return [loop_bar(bar, repeats) for bar in bars]
+def interpolation_track(
+    generator: torch.nn.Module,
+    n_bars: int,
+    n_keyframes: int,
+    method: str,
+    seed: int,
+    crossfade: int = 64,
+    class_index: int | None = None,
+    sample_rate: int | None = None,
+) -> np.ndarray:
+    """A latent walk through ``n_keyframes`` random points, one bar per step, as ``[C, n*T]``
+    with crossfaded seams (see :func:`pipeline.sample.assemble.concatenate_bars`)."""
+    bars = walk_bars(generator, n_bars, n_keyframes, method, seed, class_index)
+    return concatenate_bars(bars, crossfade, sample_rate)
+
+
+def loops(
+    bars: np.ndarray, repeats: int, crossfade: int = 64, sample_rate: int | None = None
+) -> list[np.ndarray]:
+    """Each ``[C, T]`` bar of ``bars`` repeated ``repeats`` times with crossfaded seams."""
+    return [loop_bar(bar, repeats, crossfade, sample_rate) for bar in bars]

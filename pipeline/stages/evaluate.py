@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -11,18 +12,83 @@ from pipeline import tracking
 from pipeline.fileio import write_json_atomic
 from pipeline.metrics.registry import compute_all
 from pipeline.params import flatten
-from pipeline.stages.common import log, run_stage, stage_parser
+from pipeline.stages.common import StageError, log, run_stage, stage_parser
 from pipeline.stages.train import load_split
+
+OPTION_KEYS = (
+    "novelty_thresholds",
+    "chunk_size",
+    "n_mels",
+    "max_shift_16ths",
+    "reference_quantile",
+    "embeddings",
+    "bootstrap",
+    "confidence",
+    "seed",
+    "ndb_bins",
+    "ndb_alpha",
+    "tempo_tolerance",
+    "downbeat_tolerance_ms",
+    "click_window_ms",
+    "click_highpass_hz",
+    "click_threshold_db",
+    "rtf_batch_sizes",
+    "rtf_repeats",
+)
+
+
+def metric_options(section: dict, bars_section: dict, info: dict) -> dict[str, Any]:
+    """Typed metric options from the evaluate params, the bar grid and the split's info.json."""
+    options: dict[str, Any] = {key: section[key] for key in OPTION_KEYS}
+    sample_rate, bar_samples = int(info["sample_rate"]), int(info["bar_samples"])
+    beats_per_bar, bpm = int(bars_section["beats_per_bar"]), float(bars_section["bpm"])
+    expected = round(sample_rate * 60.0 / bpm * beats_per_bar)
+    if expected != bar_samples:
+        log.warning(
+            "bars of %d samples at %d Hz are not %d beats at %g bpm (%d samples): "
+            "using the tempo the bar length implies",
+            bar_samples,
+            sample_rate,
+            beats_per_bar,
+            bpm,
+            expected,
+        )
+        bpm = 60.0 * beats_per_bar * sample_rate / bar_samples
+    options.update(sample_rate=sample_rate, bpm=bpm, beats_per_bar=beats_per_bar)
+    return options
 
 
 def main(args, params) -> None:
     section = params["evaluate"]
+    info = json.loads((args.splits_dir / "info.json").read_text())
+    options = metric_options(section, params["bars"], info)
     with np.load(args.samples_dir / "generated.npz") as packed:
-        generated = packed["bars"]
-    train, _, _ = load_split(args.splits_dir / "train.npz")
-    valid, _, _ = load_split(args.splits_dir / "valid.npz")
-    metrics = compute_all(generated, train, valid, section)
-    metrics["threshold"] = section["novelty_threshold"]
+        generated = packed["bars"].astype(np.float32)
+        generated_labels = packed["labels"] if "labels" in packed.files else None
+    train, train_labels, _ = load_split(args.splits_dir / "train.npz")
+    valid, valid_labels, _ = load_split(args.splits_dir / "valid.npz")
+    if generated.shape[1:] != train.shape[1:]:
+        raise StageError(
+            f"generated bars are {generated.shape[1:]} (channels, samples) but training bars are "
+            f"{train.shape[1:]}: the model was trained on another grid"
+        )
+    options.update(
+        train_labels=train_labels,
+        valid_labels=valid_labels,
+        generated_labels=generated_labels,
+    )
+    if "real_time_factor" in section["metrics"]:
+        # generator.pt is written by train together with train_run.json (a declared input).
+        model = args.train_run.parent / "generator.pt"
+        if model.is_file():
+            from pipeline.train.checkpoint import load_generator
+
+            options["generator"], _ = load_generator(model, device="cpu")
+        else:
+            log.warning("no generator at %s: real-time factor not measured", model)
+    metrics = compute_all(
+        generated, train, valid if len(valid) else None, options, names=section["metrics"]
+    )
     write_json_atomic(args.out, metrics)
     log.info("metrics -> %s: %s", args.out, json.dumps(metrics))
 

@@ -1,60 +1,133 @@
-"""sample: random bars, loops and a latent-interpolation track from the trained generator."""
+"""sample: random bars, loops, latent walks (spherical and linear), the interpolation track at
+other tempos, and per-class bars (conditional models) from the trained generator."""
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from pipeline.audio.io import write_audio
 from pipeline.fileio import write_json_atomic, write_npz_atomic
-from pipeline.sample.generate import generate_bars, interpolation_track, loops, random_latents
+from pipeline.sample.assemble import crossfade_samples
+from pipeline.sample.generate import (
+    class_labels,
+    interpolation_track,
+    loops,
+    per_class_bars,
+    random_bars,
+)
+from pipeline.sample.latent import INTERPOLATIONS
+from pipeline.sample.tempo import bar_samples_at, retempo, tempo_of
 from pipeline.stages.common import log, run_stage, stage_parser
 from pipeline.train.checkpoint import load_generator
 
 N_LOOPS = 4
 
 
-def main(args, params) -> None:
+def main(args: argparse.Namespace, params: dict[str, Any]) -> None:
     section = params["sample"]
+    beats_per_bar = int(params["bars"]["beats_per_bar"])
     generator, config = load_generator(args.model, device="cpu")
-    sr = config.sample_rate
-    bars = generate_bars(generator, random_latents(generator, section["n_bars"], section["seed"]))
+    sr, length = config.sample_rate, config.length
+    bpm = tempo_of(length, sr, beats_per_bar)
+    fade = crossfade_samples(sr, section["crossfade_ms"])
     out = args.out_dir
+    files: list[dict[str, Any]] = []
+
+    def write(relative: str, audio: np.ndarray, kind: str, title: str, **info: Any) -> None:
+        write_audio(out / relative, audio, sr)
+        row = {"path": relative, "kind": kind, "title": title, "bar_samples": length, "bpm": bpm}
+        row.update(info)
+        files.append({**row, "bars": audio.shape[-1] // row["bar_samples"]})
+
+    seed = section["seed"]
+    bars = random_bars(generator, section["n_bars"], seed)
+    labels = class_labels(generator, len(bars))
     for i, bar in enumerate(bars):
-        write_audio(out / "bars" / f"bar_{i:03d}.wav", bar, sr)
-    write_npz_atomic(out / "generated.npz", bars=bars, sample_rate=np.int64(sr))
-    for i, loop in enumerate(loops(bars[:N_LOOPS], section["loop_repeats"])):
-        write_audio(out / "loops" / f"loop_{i:03d}.wav", loop, sr)
-    track = interpolation_track(
-        generator,
-        section["interpolation_bars"],
-        section["interpolation_keyframes"],
-        section["interpolation"],
-        section["seed"] + 1,
-    )
+        write(f"bars/bar_{i:03d}.wav", bar, "bar", f"Bar {i}")
+    packed = {"bars": bars, "sample_rate": np.int64(sr)}
+    if labels is not None:
+        packed["labels"] = labels.numpy()
+    write_npz_atomic(out / "generated.npz", **packed)
+
+    repeats = section["loop_repeats"]
+    for i, loop in enumerate(loops(bars[:N_LOOPS], repeats, fade, sr)):
+        write(f"loops/loop_{i:03d}.wav", loop, "loop", f"Bar {i} looped {repeats}x")
+
+    # Both interpolations through the same keyframes, so they can be compared by ear.
+    walk = {
+        "n_bars": section["interpolation_bars"],
+        "n_keyframes": section["interpolation_keyframes"],
+    }
+    tracks = {
+        method: interpolation_track(
+            generator, **walk, method=method, seed=seed + 1, crossfade=fade, sample_rate=sr
+        )
+        for method in INTERPOLATIONS
+    }
+    for method, track in tracks.items():
+        write(f"walks/{method}.wav", track, "walk", f"Latent walk ({method})", method=method)
+    track = tracks[section["interpolation"]]
     write_audio(out / "interpolation.wav", track, sr)
+
+    for target in section["retempo_bpm"]:
+        new_length = bar_samples_at(sr, target, beats_per_bar)
+        stretched = retempo(track, sr, length, new_length)
+        write(
+            f"tempo/interpolation_{target:g}bpm.wav",
+            stretched,
+            "tempo",
+            f"Latent walk ({section['interpolation']}) at {target:g} BPM",
+            bar_samples=new_length,
+            bpm=float(target),
+            method=section["interpolation"],
+        )
+
+    if config.num_classes:
+        per_class = per_class_bars(generator, section["bars_per_class"], seed + 2)
+        for c, class_bars in enumerate(per_class):
+            for i, bar in enumerate(class_bars):
+                write(
+                    f"classes/class_{c:02d}/bar_{i:03d}.wav",
+                    bar,
+                    "class",
+                    f"Class {c}, bar {i}",
+                    class_index=c,
+                )
+
     seconds = track.shape[1] / sr
     write_json_atomic(
         out / "samples.json",
         {
             "sample_rate": sr,
-            "bar_samples": config.length,
+            "bar_samples": length,
+            "bpm": bpm,
+            "beats_per_bar": beats_per_bar,
             "n_bars": len(bars),
+            "num_classes": config.num_classes,
+            "interpolation": section["interpolation"],
             "interpolation_bars": section["interpolation_bars"],
             "interpolation_seconds": seconds,
+            "crossfade_samples": fade,
+            "files": files,
         },
     )
     log.info(
-        "%d bars, %d loops, %.1f s interpolation track -> %s",
+        "%d bars, %d loops, %d walks of %.1f s, %d re-tempoed, %d class bars -> %s",
         len(bars),
         min(N_LOOPS, len(bars)),
+        len(tracks),
         seconds,
+        len(section["retempo_bpm"]),
+        sum(f["kind"] == "class" for f in files),
         out,
     )
 
 
-def parser():
+def parser() -> argparse.ArgumentParser:
     p = stage_parser(__doc__)
     p.add_argument("--model", type=Path, required=True)
     p.add_argument("--out-dir", type=Path, required=True)

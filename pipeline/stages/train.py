@@ -1,22 +1,34 @@
-"""train: fit a GAN on the train split; resumable, logged to MLflow."""
+"""train: fit a GAN on the train split; resumable, logged to MLflow.
+
+Several GPUs: ``torchrun --nproc_per_node N -m pipeline.stages.train <same arguments>``; every
+process trains its share of the batch, only rank 0 logs to MLflow and writes the outputs.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import shutil
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import soundfile as sf
+import torch
+from torch import nn
 
 from pipeline import tracking
 from pipeline.fileio import write_csv_atomic, write_json_atomic
 from pipeline.params import flatten
 from pipeline.stages.common import StageError, log, run_stage, stage_parser
 from pipeline.train.config import TrainConfig
+from pipeline.train.distributed import is_main_process
 from pipeline.train.loop import train_gan
 from pipeline.train.mlflow_logger import MlflowBatchLogger
+
+PREVIEW_SEED = 12345  # the same latents at every preview, so the pictures show progress
 
 
 def load_split(path: Path) -> tuple[np.ndarray, np.ndarray, int]:
@@ -38,9 +50,16 @@ def train_config(section: dict, bars: np.ndarray, sample_rate: int, n_classes: i
         "lr_g",
         "lr_d",
         "gp_lambda",
+        "r1_gamma",
+        "mode_seeking",
         "ema_decay",
+        "augment_noise_copies",
+        "augment_snr_db",
+        "amp",
+        "compile",
         "checkpoint_every",
         "log_every",
+        "preview_every",
         "seed",
         "device",
     )
@@ -51,7 +70,62 @@ def train_config(section: dict, bars: np.ndarray, sample_rate: int, n_classes: i
         length=bars.shape[2],
         channels=bars.shape[1],
         num_classes=n_classes,
+        extra=dict(section["model"].get(section["arch"]) or {}),
     )
+
+
+def preview_logger(
+    mlflow_log: MlflowBatchLogger, config: TrainConfig, n_bars: int
+) -> Callable[[int, nn.Module], None]:
+    """``on_preview`` for :func:`train_gan`: writes ``n_bars`` generated bars (fixed latents) as
+    wav files and one spectrogram image, and logs them under ``previews/step_NNNNNNN``."""
+
+    def on_preview(step: int, generator: nn.Module) -> None:
+        device = next(generator.parameters()).device
+        rng = torch.Generator().manual_seed(PREVIEW_SEED)
+        z = generator.sample_latent(n_bars, generator=rng, device="cpu").to(device)
+        y = None
+        if config.num_classes:
+            y = (torch.arange(n_bars) % config.num_classes).to(device)
+        audio = generator(z, y).float().clamp(-1, 1).cpu().numpy()  # [n, C, T]
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            paths = []
+            for i, bar in enumerate(audio):
+                label = f"_class{int(y[i])}" if y is not None else ""
+                path = folder / f"bar{i:02d}{label}.wav"
+                sf.write(path, bar.T, config.sample_rate, subtype="PCM_16")
+                paths.append(path)
+            paths.append(_spectrogram_image(audio, config.sample_rate, folder / "spectrograms.png"))
+            for path in paths:
+                mlflow_log.log_artifact(path, f"previews/step_{step:07d}")
+
+    return on_preview
+
+
+def _spectrogram_image(audio: np.ndarray, sample_rate: int, path: Path) -> Path:
+    """One row per bar (first channel): log-magnitude STFT in dB."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    x = torch.from_numpy(audio[:, 0])
+    n_fft = 512
+    spec = torch.stft(
+        x, n_fft, hop_length=n_fft // 4, window=torch.hann_window(n_fft), return_complex=True
+    )
+    db = 20 * torch.log10(spec.abs().clamp_min(1e-5) / (n_fft / 2))
+    fig, axes = plt.subplots(len(audio), 1, figsize=(8, 1.6 * len(audio)), squeeze=False)
+    extent = (0.0, audio.shape[-1] / sample_rate, 0.0, sample_rate / 2000.0)
+    for ax, image in zip(axes[:, 0], db.numpy(), strict=True):
+        ax.imshow(image, origin="lower", aspect="auto", extent=extent, vmin=-90, vmax=0)
+        ax.set_ylabel("kHz")
+    axes[-1, 0].set_xlabel("seconds")
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return path
 
 
 def run_folder(root: Path, config: TrainConfig, data_file: Path) -> Path:
@@ -78,14 +152,26 @@ def main(args, params) -> None:
     config = train_config(section, bars, sample_rate, n_classes)
     run_dir = run_folder(args.checkpoint_root, config, train_file)
     run_dir.mkdir(parents=True, exist_ok=True)
+    train_labels = labels if n_classes else None
+    if not is_main_process():  # torchrun rank > 0: train only; rank 0 logs and writes outputs
+        train_gan(bars, train_labels, config, run_dir)
+        return
     log.info("training %s on %d bars %s -> %s", config.arch, len(bars), bars.shape[1:], run_dir)
 
     tracking.setup(section["experiment"])
     with MlflowBatchLogger.for_run_dir(run_dir, section["experiment"]) as mlflow_log:
         if mlflow_log.is_new:
             mlflow_log.log_params(flatten(params))
-            mlflow_log.set_tags({**tracking.run_tags(), "run_dir": str(run_dir)})
-        result = train_gan(bars, labels if n_classes else None, config, run_dir, mlflow_log.log)
+            tags = tracking.run_tags(section.get("preset"))
+            mlflow_log.set_tags({**tags, "run_dir": str(run_dir)})
+        result = train_gan(
+            bars,
+            train_labels,
+            config,
+            run_dir,
+            on_log=mlflow_log.log,
+            on_preview=preview_logger(mlflow_log, config, section["preview_bars"]),
+        )
         args.out_dir.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(result.generator_path, args.out_dir / "generator.pt")
         losses = pd.DataFrame(result.losses)

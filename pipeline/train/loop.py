@@ -10,6 +10,23 @@ stopped at step k and resumed continues with exactly the same random stream; on 
 resumed loss curve is bit-identical to an uninterrupted run.  The global torch RNG is forked
 for the duration of :func:`train_gan`, so the caller's torch random state is left as it was
 (except on resume, where numpy/python global states are restored from the checkpoint).
+
+Training domain: generators with ``to_training_domain`` / ``forward_training`` (SpecGAN) are
+trained on what those return; the real set is converted once, after augmentation.
+
+Speed: ``config.amp`` runs the G/D forward passes under bf16 autocast on CUDA and
+``config.compile`` wraps them in ``torch.compile``; the gradient penalty and R1 always run
+eager in fp32 on the uncompiled discriminator (double backward through compiled graphs is not
+supported).
+
+Multi-process (``torchrun``, ``WORLD_SIZE > 1``): G and D are wrapped in
+``DistributedDataParallel``; ``config.batch_size`` is the GLOBAL batch, split evenly over the
+ranks.  Every rank draws the same global batch indices from the ``data`` stream and keeps its
+own slice, so the data order matches a single-process run; ``noise`` streams are seeded per
+rank.  Per-step metrics are averaged over ranks (so the NaN guard and SIGTERM handling decide
+the same on every rank); only rank 0 writes checkpoints and the generator file and calls
+``on_log`` / ``on_preview``.  On resume ranks > 0 reseed their noise stream (the checkpoint
+holds rank 0's), so a multi-process resume is exact in data order but not bit-identical.
 """
 
 from __future__ import annotations
@@ -32,6 +49,8 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from pipeline.models.registry import build_models
+from pipeline.train import distributed
+from pipeline.train.augment import add_noise_copies
 from pipeline.train.checkpoint import (
     load_checkpoint,
     restore_rng_state,
@@ -39,25 +58,33 @@ from pipeline.train.checkpoint import (
     save_generator,
 )
 from pipeline.train.config import TrainConfig
-from pipeline.train.losses import GanLoss, get_loss, gradient_penalty
+from pipeline.train.distributed import DistInfo
+from pipeline.train.losses import (
+    GanLoss,
+    get_loss,
+    gradient_penalty,
+    mode_seeking_loss,
+    r1_penalty,
+)
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT_NAME = "checkpoint.pt"
 GENERATOR_NAME = "generator.pt"
 MAX_CONSECUTIVE_FAILURES = 3
-METRIC_KEYS = ("loss_d", "loss_g", "gp", "wasserstein")
+METRIC_KEYS = ("loss_d", "loss_g", "gp", "wasserstein", "r1", "mode_seeking")
 RESIDENT_FRACTION = 0.5  # move the data set to the GPU when it needs < this share of free memory
+CONVERT_CHUNK = 256  # bars per to_training_domain call
+NOISE_SEED_STRIDE = 1_000_003  # rank r's noise stream starts at seed + 1 + r * stride
 
 LogFn = Callable[[int, dict[str, float]], None]
+PreviewFn = Callable[[int, nn.Module], None]
 
 
 @dataclass
 class TrainResult:
     steps_done: int
-    losses: list[
-        dict[str, float]
-    ]  # one record per step: {"step", "loss_d", "loss_g", "gp", "wasserstein"}
+    losses: list[dict[str, float]]  # one record per step: {"step", *METRIC_KEYS}
     checkpoint_path: Path
     generator_path: Path | None
     resumed_from: int = 0
@@ -190,6 +217,17 @@ def _ema_update(ema: nn.Module, model: nn.Module, decay: float, step: int) -> No
             eb.copy_(mb)
 
 
+class _TrainingView(nn.Module):
+    """``forward`` = ``generator.forward_training``, so DDP and torch.compile can wrap it."""
+
+    def __init__(self, generator: nn.Module):
+        super().__init__()
+        self.generator = generator
+
+    def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        return self.generator.forward_training(z, labels)
+
+
 class _Trainer:
     def __init__(
         self,
@@ -198,13 +236,24 @@ class _Trainer:
         config: TrainConfig,
         device: torch.device,
         resident: bool,
+        dist_info: DistInfo,
+        source_shape: tuple[int, ...],
     ):
-        self.data = data
         self.labels = labels
         self.config = config
         self.device = device
         self.resident = resident
+        self.dist = dist_info
+        self.source_shape = source_shape
         self.n = data.shape[0]
+        if config.batch_size % dist_info.world_size:
+            raise ValueError(
+                f"batch_size {config.batch_size} is not divisible by the "
+                f"{dist_info.world_size} training processes"
+            )
+        self.local_batch = config.batch_size // dist_info.world_size
+        if config.mode_seeking > 0 and self.local_batch < 2:
+            raise ValueError("mode_seeking needs at least 2 examples per process")
         self.loss_fn: GanLoss = get_loss(config.loss)
         self.amp = bool(config.amp and device.type == "cuda")
 
@@ -225,9 +274,47 @@ class _Trainer:
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=config.lr_d, betas=config.betas)
 
         self.rng_data = torch.Generator(device="cpu").manual_seed(config.seed)
-        self.rng_noise = torch.Generator(device=device).manual_seed(config.seed + 1)
+        self.rng_noise = torch.Generator(device=device).manual_seed(self._noise_seed())
         if hasattr(self.D, "set_phase_shuffle_generator"):
             self.D.set_phase_shuffle_generator(self.rng_noise)
+
+        self.data = self._to_training_domain(data)
+        g_train: nn.Module = _TrainingView(self.G) if hasattr(g, "forward_training") else self.G
+        d_train: nn.Module = self.D
+        if dist_info.enabled:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            ids = [device.index] if device.type == "cuda" else None
+            # gradients live in the all-reduce buckets: one copy less, less memory
+            ddp_kw = dict(device_ids=ids, broadcast_buffers=False, gradient_as_bucket_view=True)
+            g_train = DDP(g_train, **ddp_kw)
+            d_train = DDP(d_train, **ddp_kw)
+        # The G step needs D without DDP: D's parameters get no gradient there, which DDP's
+        # reducer would wait for.  Penalties use the plain eager self.D.
+        d_plain: nn.Module = self.D
+        if config.compile:
+            g_train = torch.compile(g_train)
+            d_train = torch.compile(d_train)
+            d_plain = torch.compile(self.D) if dist_info.enabled else d_train
+        self.G_train, self.D_train, self.D_plain = g_train, d_train, d_plain
+
+    def _noise_seed(self, step: int = 0) -> int:
+        # rank 0 (and single-process runs) keep seed + 1; step > 0 only when reseeding on resume
+        return self.config.seed + 1 + self.dist.rank * NOISE_SEED_STRIDE + step
+
+    @torch.no_grad()
+    def _to_training_domain(self, data: Tensor) -> Tensor:
+        convert = getattr(self.G, "to_training_domain", None)
+        if convert is None:
+            return data
+        parts = [
+            convert(chunk.to(self.device, non_blocking=True)).float().to(data.device)
+            for chunk in data.split(CONVERT_CHUNK)
+        ]
+        out = torch.cat(parts)
+        if data.device.type == "cpu" and self.device.type == "cuda":
+            out = out.pin_memory()
+        return out
 
     @property
     def rngs(self) -> dict[str, torch.Generator]:
@@ -236,11 +323,16 @@ class _Trainer:
     def _autocast(self):
         return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.amp)
 
-    def _indices(self, b: int) -> Tensor:
-        return torch.randint(self.n, (b,), generator=self.rng_data)
+    def _indices(self) -> Tensor:
+        """This process's slice of a global batch of indices drawn from the data stream."""
+        idx = torch.randint(self.n, (self.config.batch_size,), generator=self.rng_data)
+        if self.dist.enabled:
+            b = self.local_batch
+            idx = idx[self.dist.rank * b : (self.dist.rank + 1) * b]
+        return idx
 
-    def _real_batch(self, b: int) -> tuple[Tensor, Tensor | None]:
-        idx = self._indices(b)
+    def _real_batch(self) -> tuple[Tensor, Tensor | None]:
+        idx = self._indices()
         if self.resident:
             idx_d = idx.to(self.device)
             x = self.data.index_select(0, idx_d)
@@ -250,60 +342,93 @@ class _Trainer:
         y = self.labels.index_select(0, idx_d) if self.labels is not None else None
         return x, y
 
-    def _fake_labels(self, b: int) -> Tensor | None:
+    def _fake_labels(self) -> Tensor | None:
         if self.labels is None:
             return None
-        return self.labels.index_select(0, self._indices(b).to(self.device))
+        return self.labels.index_select(0, self._indices().to(self.device))
 
     def step(self, step: int) -> Tensor:
-        """One training step; returns the detached metrics [loss_d, loss_g, gp, wasserstein]
-        (critic values averaged over the ``n_critic`` updates)."""
+        """One training step; returns the detached metrics in ``METRIC_KEYS`` order (critic
+        values averaged over the ``n_critic`` updates; ``loss_d`` includes the penalties)."""
         cfg = self.config
-        b = cfg.batch_size
+        b = self.local_batch
         G, D = self.G, self.D
         zero = torch.zeros((), device=self.device)
-        sum_d, sum_gp, sum_w = zero.clone(), zero.clone(), zero.clone()
+        sum_d, sum_gp, sum_w, sum_r1 = zero.clone(), zero.clone(), zero.clone(), zero.clone()
 
         D.requires_grad_(True)
         for _ in range(cfg.n_critic):
-            real, y = self._real_batch(b)
+            real, y = self._real_batch()
             z = G.sample_latent(b, generator=self.rng_noise, device=self.device)
             with torch.no_grad(), self._autocast():
-                fake = G(z, y)
+                fake = self.G_train(z, y)
             with self._autocast():
                 both = torch.cat([real, fake.to(real.dtype)])
                 y2 = torch.cat([y, y]) if y is not None else None
-                scores = D(both, y2).float()
+                scores = self.D_train(both, y2).float()
             d_real, d_fake = scores[:b], scores[b:]
             loss_d = self.loss_fn.d_loss(d_real, d_fake)
             if self.loss_fn.gradient_penalty:
                 gp = gradient_penalty(D, real, fake, y, lam=cfg.gp_lambda, generator=self.rng_noise)
             else:
                 gp = zero
+            r1 = r1_penalty(D, real, y, gamma=cfg.r1_gamma) if cfg.r1_gamma > 0 else zero
             self.opt_d.zero_grad(set_to_none=True)
-            (loss_d + gp).backward()
+            (loss_d + gp + r1).backward()
             self.opt_d.step()
-            sum_d += loss_d.detach() + gp.detach()
+            sum_d += loss_d.detach() + gp.detach() + r1.detach()
             sum_gp += gp.detach()
+            sum_r1 += r1.detach()
             sum_w += (d_real.mean() - d_fake.mean()).detach()
 
         D.requires_grad_(False)
-        y = self._fake_labels(b)
+        y = self._fake_labels()
         z = G.sample_latent(b, generator=self.rng_noise, device=self.device)
+        pairs = b // 2 if cfg.mode_seeking > 0 else 0
+        if pairs and y is not None:  # mode seeking compares two latents under the same label
+            y = torch.cat([y[:pairs], y[:pairs], y[2 * pairs :]])
         with self._autocast():
-            scores = D(G(z, y), y).float()
+            fake = self.G_train(z, y)
+            scores = self.D_plain(fake, y).float()
         loss_g = self.loss_fn.g_loss(scores)
+        if pairs:
+            second = slice(pairs, 2 * pairs)
+            ms = mode_seeking_loss(fake[:pairs], fake[second], z[:pairs], z[second])
+            total_g = loss_g + cfg.mode_seeking * ms
+        else:
+            ms, total_g = zero, loss_g
         self.opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
+        total_g.backward()
         self.opt_g.step()
         D.requires_grad_(True)
         _ema_update(self.G_ema, G, cfg.ema_decay, step)
 
         k = float(cfg.n_critic)
-        return torch.stack([sum_d / k, loss_g.detach().float(), sum_gp / k, sum_w / k])
+        return torch.stack(
+            [
+                sum_d / k,
+                loss_g.detach().float(),
+                sum_gp / k,
+                sum_w / k,
+                sum_r1 / k,
+                ms.detach().float(),
+            ]
+        )
+
+    def preview(self, step: int, on_preview: PreviewFn) -> None:
+        """``on_preview(step, ema_generator)`` with the EMA generator in eval mode, no grad."""
+        was_training = self.G_ema.training
+        self.G_ema.eval()
+        try:
+            with torch.no_grad():
+                on_preview(step, self.G_ema)
+        finally:
+            self.G_ema.train(was_training)
 
     # --- state ---------------------------------------------------------------------------------
     def save(self, path: Path, step: int, losses: list[dict[str, float]]) -> Path:
+        if not self.dist.is_main:
+            return path
         return save_checkpoint(
             path,
             config=self.config,
@@ -315,7 +440,7 @@ class _Trainer:
             opt_d=self.opt_d,
             losses=losses,
             rng_generators=self.rngs,
-            extra={"data_shape": list(self.data.shape)},
+            extra={"data_shape": list(self.source_shape)},
         )
 
     def load(self, ckpt: dict, *, restore_rng: bool) -> tuple[int, list[dict[str, float]]]:
@@ -336,7 +461,9 @@ class _Trainer:
                     exc,
                 )
                 restore_rng_state(ckpt["rng"], {"data": self.rng_data})
-                self.rng_noise.manual_seed(self.config.seed + 1 + step)
+                self.rng_noise.manual_seed(self._noise_seed(step))
+            if not self.dist.is_main:  # the checkpoint holds rank 0's noise stream
+                self.rng_noise.manual_seed(self._noise_seed(step))
         return step, [dict(r) for r in ckpt["losses"]]
 
 
@@ -369,6 +496,7 @@ def train_gan(
     config: TrainConfig,
     run_dir: Path,
     on_log: LogFn | None = None,
+    on_preview: PreviewFn | None = None,
 ) -> TrainResult:
     """Train ``config.arch`` on ``data`` ([N, C, T] float32 in [-1, 1]) for ``config.steps`` steps.
 
@@ -376,8 +504,13 @@ def train_gan(
       ``TrainConfig.RESUMABLE_KEYS``; otherwise ``ValueError`` naming the differing keys).
     * Checkpoints every ``config.checkpoint_every`` steps, at the end, and at step 0 of a fresh
       run; writes ``run_dir/generator.pt`` (EMA generator) at the end.
-    * ``on_log(step, {"loss_d", "loss_g", "gp", "wasserstein", "steps_per_sec"})`` every
-      ``config.log_every`` steps (loss values averaged since the previous call).
+    * ``on_log(step, {*METRIC_KEYS, "steps_per_sec"})`` every ``config.log_every`` steps (loss
+      values averaged since the previous call).
+    * ``on_preview(step, ema_generator)`` every ``config.preview_every`` steps (eval mode, no
+      grad; the generator returns audio ``[B, C, T]``), e.g. to log audio and spectrograms.
+    * ``config.augment_noise_copies > 0``: trains on that many noisy copies of every bar
+      (:func:`pipeline.train.augment.add_noise_copies`, seeded by ``config.seed``).
+    * Under ``torchrun`` (``WORLD_SIZE > 1``) trains data-parallel; see the module docstring.
     * SIGTERM: the current step finishes, a checkpoint is written, the previous handler is
       restored and :class:`TrainingInterrupted` (a ``SystemExit``, code 143) is raised.
     * Non-finite losses: the last checkpoint is reloaded (random streams continue, so a
@@ -389,39 +522,55 @@ def train_gan(
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path = run_dir / CHECKPOINT_NAME
     gen_path = run_dir / GENERATOR_NAME
-    device = config.resolved_device()
+    dist_info, device = distributed.setup(config.resolved_device())
+    try:
+        data_t, labels_t = _prepare_data(data, labels, config)
+        source_shape = tuple(data_t.shape)
+        existing = load_checkpoint(ckpt_path, map_location="cpu") if ckpt_path.exists() else None
+        if existing is not None:
+            _check_resumable(existing, config, source_shape, ckpt_path)
+        distributed.barrier(dist_info)  # all ranks have looked before rank 0 writes step 0
+        if config.augment_noise_copies > 0:
+            data_t = add_noise_copies(
+                data_t, config.augment_noise_copies, config.augment_snr_db, config.seed
+            )
+            if labels_t is not None:
+                labels_t = labels_t.repeat(config.augment_noise_copies)
+        data_t, labels_t, resident = _place_data(data_t, labels_t, device)
 
-    data_t, labels_t = _prepare_data(data, labels, config)
-    data_shape = tuple(data_t.shape)
-    existing = load_checkpoint(ckpt_path, map_location="cpu") if ckpt_path.exists() else None
-    if existing is not None:
-        _check_resumable(existing, config, data_shape, ckpt_path)
-    data_t, labels_t, resident = _place_data(data_t, labels_t, device)
+        fork_devices = (
+            [device.index if device.index is not None else torch.cuda.current_device()]
+            if device.type == "cuda"
+            else []
+        )
+        prev_benchmark = torch.backends.cudnn.benchmark
+        with torch.random.fork_rng(devices=fork_devices), _sigterm_flag() as sigterm:
+            if device.type == "cuda":
+                torch.backends.cudnn.benchmark = True
+            try:
+                trainer = _Trainer(
+                    data_t, labels_t, config, device, resident, dist_info, source_shape
+                )
+                del data_t
+                if existing is not None:
+                    step, history = trainer.load(existing, restore_rng=True)
+                    log.info("resuming from %s at step %d", ckpt_path, step)
+                else:
+                    step, history = 0, []
+                    trainer.save(ckpt_path, 0, history)
+                del existing
+                start = step
+                result = _run(
+                    trainer, config, ckpt_path, step, history, on_log, on_preview, sigterm
+                )
+            finally:
+                torch.backends.cudnn.benchmark = prev_benchmark
 
-    fork_devices = (
-        [device.index if device.index is not None else torch.cuda.current_device()]
-        if device.type == "cuda"
-        else []
-    )
-    prev_benchmark = torch.backends.cudnn.benchmark
-    with torch.random.fork_rng(devices=fork_devices), _sigterm_flag() as sigterm:
-        if device.type == "cuda":
-            torch.backends.cudnn.benchmark = True
-        try:
-            trainer = _Trainer(data_t, labels_t, config, device, resident)
-            if existing is not None:
-                step, history = trainer.load(existing, restore_rng=True)
-                log.info("resuming from %s at step %d", ckpt_path, step)
-            else:
-                step, history = 0, []
-                trainer.save(ckpt_path, 0, history)
-            del existing
-            start = step
-            result = _run(trainer, config, ckpt_path, step, history, on_log, sigterm)
-        finally:
-            torch.backends.cudnn.benchmark = prev_benchmark
-
-    save_generator(gen_path, trainer.G_ema, config)
+        if dist_info.is_main:
+            save_generator(gen_path, trainer.G_ema, config)
+        distributed.barrier(dist_info)  # outputs exist when any rank returns
+    finally:
+        distributed.teardown(dist_info)
     return TrainResult(
         steps_done=result[0],
         losses=result[1],
@@ -440,8 +589,11 @@ def _run(
     step: int,
     history: list[dict[str, float]],
     on_log: LogFn | None,
+    on_preview: PreviewFn | None,
     sigterm: dict[str, bool],
 ) -> tuple[int, list[dict[str, float]], int]:
+    dist_info = trainer.dist
+    main = dist_info.is_main
     failures = 0
     fail_at = -1
     recoveries = 0
@@ -454,12 +606,20 @@ def _run(
         initial=step,
         unit="step",
         dynamic_ncols=True,
-        disable=not sys.stderr.isatty(),
+        disable=not (main and sys.stderr.isatty()),
         desc="train",
     )
     try:
         while step < config.steps:
-            values = trainer.step(step).tolist()
+            metrics_t = trainer.step(step)
+            if dist_info.enabled:
+                # one collective per step: rank-averaged metrics and "any rank got SIGTERM"
+                flag = torch.tensor([1.0 if sigterm["set"] else 0.0], device=metrics_t.device)
+                packed = torch.cat([metrics_t.float(), flag])
+                packed = distributed.all_reduce_mean(packed, dist_info)
+                metrics_t, stop = packed[:-1], bool(packed[-1] > 0)
+                sigterm["set"] = sigterm["set"] or stop
+            values = metrics_t.tolist()
             if not all(math.isfinite(v) for v in values):
                 failures += 1
                 fail_at = max(fail_at, step + 1)
@@ -507,15 +667,24 @@ def _run(
                 metrics = {k: float(v) for k, v in zip(METRIC_KEYS, means, strict=True)}
                 metrics["steps_per_sec"] = steps_in_window / max(now - t_window, 1e-9)
                 bar.set_postfix({k: f"{v:.3g}" for k, v in metrics.items()}, refresh=False)
-                if on_log is not None:
+                if on_log is not None and main:
                     on_log(step, metrics)
                 window.clear()
                 steps_in_window = 0
                 t_window = now
 
+            if (
+                on_preview is not None
+                and main
+                and config.preview_every
+                and step % config.preview_every == 0
+            ):
+                trainer.preview(step, on_preview)
+
             if sigterm["set"]:
                 if last_saved != step:
                     trainer.save(ckpt_path, step, history)
+                distributed.barrier(dist_info)
                 raise TrainingInterrupted(step, ckpt_path)
         if last_saved != step:  # e.g. resumed with steps <= checkpoint step
             trainer.save(ckpt_path, step, history)

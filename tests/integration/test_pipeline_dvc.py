@@ -14,7 +14,7 @@ import yaml
 from tests.conftest import run, write_params
 
 pytestmark = pytest.mark.integration
-STAGES = ["synth", "analyze", "bars", "split", "train", "sample", "evaluate"]
+STAGES = ["synth", "analyze", "bars", "split", "train", "sample", "evaluate", "report"]
 
 
 def ran_stages(output: str) -> list[str]:
@@ -88,4 +88,4 @@ def test_dvc_repro_runs_every_stage_then_only_what_changed(tiny_project):
     params["train"]["lr_g"] = 2e-4
     write_params(root, params)
     third = run(["dvc", "repro"], root)
-    assert ran_stages(third.stdout) == ["train", "sample", "evaluate"]
+    assert ran_stages(third.stdout) == ["train", "sample", "evaluate", "report"]

@@ -1,4 +1,4 @@
-# Metrics of the generated bars, logged into the training's MLflow run.
+# Metrics of the generated bars and the listening report, logged into the training's MLflow run.
 
 
 rule evaluate:
@@ -14,3 +14,17 @@ rule evaluate:
     shell:
         "python -m pipeline.stages.evaluate --params params.yaml --samples-dir {input.samples}"
         " --splits-dir {input.splits} --train-run {input.run} --out {output}"
+
+
+rule report:
+    input:
+        samples="data/samples",
+        metrics="data/metrics/metrics.json",
+        run="data/models/train_run.json",
+        losses="data/models/losses.csv",
+        code=["pipeline/stages/report.py", "pipeline/report"],
+    output:
+        directory("data/report"),
+    shell:
+        "python -m pipeline.stages.report --params params.yaml --samples-dir {input.samples}"
+        " --metrics {input.metrics} --train-run {input.run} --out-dir {output}"

@@ -1,0 +1,248 @@
+"""``bargan``: the project's command line for people outside the pipeline.
+
+    bargan generate --checkpoint data/models/generator.pt --out track.wav --bars 16 --bpm 100
+
+Subcommands live in ``COMMANDS``; each has a ``add_<name>_arguments(parser)`` and a
+``run_<name>(args) -> int``. Errors that a user can fix (a missing or wrong checkpoint, an
+unknown class) print one line naming the file or value and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+DESCRIPTION = "bargan: generate music bar by bar with a trained GAN."
+
+
+class CliError(Exception):
+    """A problem the user can fix; printed as ``bargan <command>: error: <message>``."""
+
+
+# --- generate --------------------------------------------------------------------------------
+def add_generate_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--checkpoint",
+        type=Path,
+        required=True,
+        help="generator file written by training (data/models/generator.pt)",
+    )
+    p.add_argument("--out", type=Path, required=True, help="output .wav file")
+    p.add_argument("--bars", type=int, default=16, help="number of bars (default 16)")
+    p.add_argument(
+        "--bpm",
+        type=float,
+        default=None,
+        help="tempo of the track; default: the tempo the generator was trained at "
+        "(other tempos are re-rendered with Rubber Band, bar k starting at k * new bar length)",
+    )
+    p.add_argument(
+        "--beats-per-bar",
+        type=int,
+        default=4,
+        help="beats in one generated bar (params bars.beats_per_bar; default 4); "
+        "with the bar length it gives the training tempo",
+    )
+    p.add_argument(
+        "--interpolation",
+        choices=["slerp", "linear"],
+        default="slerp",
+        help="how the latent walk moves between keyframes (default slerp)",
+    )
+    p.add_argument(
+        "--keyframes",
+        type=int,
+        default=None,
+        help="random keyframes the walk passes through (default: one every 4 bars)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument(
+        "--class",
+        dest="class_",
+        metavar="NAME_OR_INDEX",
+        default=None,
+        help="class of every bar (conditional generators): an index, or a name from --classes-file",
+    )
+    p.add_argument(
+        "--classes-file",
+        type=Path,
+        default=None,
+        help="JSON with the class names in index order, as a list or under 'classes' "
+        "(default: data/splits/info.json beside the checkpoint's folder, when present)",
+    )
+    p.add_argument(
+        "--crossfade-ms",
+        type=float,
+        default=5.0,
+        help="equal-power crossfade at each bar seam, in ms (default 5; 0 = hard cuts)",
+    )
+    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    from pipeline.audio.io import write_audio
+    from pipeline.sample.track import TrackSpec, make_track
+
+    if args.bars < 1:
+        raise CliError(f"--bars must be at least 1, got {args.bars}")
+    if args.bpm is not None and not 20 <= args.bpm <= 400:
+        raise CliError(f"--bpm must be between 20 and 400, got {args.bpm:g}")
+    if args.beats_per_bar < 1:
+        raise CliError(f"--beats-per-bar must be at least 1, got {args.beats_per_bar}")
+    if args.keyframes is not None and args.keyframes < 2:
+        raise CliError(f"--keyframes must be at least 2, got {args.keyframes}")
+    if args.crossfade_ms < 0:
+        raise CliError(f"--crossfade-ms must be >= 0, got {args.crossfade_ms:g}")
+    if args.out.suffix.lower() != ".wav":
+        raise CliError(f"--out {args.out}: the output is written as WAV; name it *.wav")
+
+    generator, config = load_checkpoint(args.checkpoint, args.device)
+    class_index = resolve_class(args.class_, config.num_classes, args.classes_file, args.checkpoint)
+    spec = TrackSpec(
+        n_bars=args.bars,
+        method=args.interpolation,
+        seed=args.seed,
+        n_keyframes=args.keyframes,
+        class_index=class_index,
+        crossfade_ms=args.crossfade_ms,
+        bpm=args.bpm,
+        beats_per_bar=args.beats_per_bar,
+    )
+    try:
+        track = make_track(generator, config.sample_rate, spec)
+    except RuntimeError as err:
+        if "rubberband" not in str(err).lower():
+            raise
+        raise CliError(
+            f"--bpm {args.bpm:g} needs Rubber Band: install the rubberband command "
+            "(Debian/Ubuntu package rubberband-cli)"
+        ) from err
+    try:
+        write_audio(args.out, track.audio, track.sample_rate)
+    except OSError as err:
+        raise CliError(f"cannot write {args.out}: {err}") from err
+    seconds = track.audio.shape[1] / track.sample_rate
+    print(
+        f"wrote {args.out}: {args.bars} bars at {track.bpm:g} BPM "
+        f"(generator trained at {track.source_bpm:g} BPM, {args.beats_per_bar} beats per bar), "
+        f"{seconds:.1f} s, {track.sample_rate} Hz, {track.audio.shape[0]} channel(s)"
+    )
+    return 0
+
+
+def load_checkpoint(path: Path, device: str):
+    """``(generator, TrainConfig)`` from a bargan generator file, or a CliError naming it."""
+    from pipeline.train.checkpoint import CHECKPOINT_FORMAT, load_generator
+
+    if not path.exists():
+        raise CliError(f"checkpoint {path} not found")
+    if not path.is_file():
+        raise CliError(f"checkpoint {path} is not a file")
+    try:
+        return load_generator(path, device=device)
+    except ValueError as err:
+        if _format_of(path) == CHECKPOINT_FORMAT:
+            raise CliError(
+                f"{path} is a bargan training checkpoint, not a generator file; "
+                "use the generator.pt written by training (data/models/generator.pt or "
+                "generator.pt in the run folder)"
+            ) from err
+        raise CliError(f"{path} is not a bargan generator file ({err})") from err
+    except Exception as err:
+        raise CliError(
+            f"{path} is not a bargan generator file (torch.load failed: {type(err).__name__}: "
+            f"{_first_line(err)})"
+        ) from err
+
+
+def resolve_class(
+    value: str | None, num_classes: int, classes_file: Path | None, checkpoint: Path
+) -> int | None:
+    """``--class`` as an index: an integer, or a name looked up in the class-names file."""
+    if value is None:
+        return None
+    if num_classes == 0:
+        raise CliError(f"--class {value}: {checkpoint} is an unconditional generator (no classes)")
+    names = _class_names(classes_file, checkpoint)
+    if value.lstrip("-").isdigit():
+        index = int(value)
+        if not 0 <= index < num_classes:
+            raise CliError(f"--class {index}: the generator has classes 0 to {num_classes - 1}")
+        return index
+    if names is None:
+        raise CliError(
+            f"--class {value!r}: no class names found; pass --classes-file "
+            f"(e.g. data/splits/info.json) or a class index 0 to {num_classes - 1}"
+        )
+    if value not in names:
+        raise CliError(f"--class {value!r}: unknown class; known: {', '.join(names)}")
+    return names.index(value)
+
+
+def _class_names(classes_file: Path | None, checkpoint: Path) -> list[str] | None:
+    path = classes_file
+    if path is None:
+        guess = checkpoint.resolve().parent.parent / "splits" / "info.json"
+        if not guess.is_file():
+            return None
+        path = guess
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise CliError(f"--classes-file {path}: cannot read class names ({err})") from err
+    names = data.get("classes") if isinstance(data, dict) else data
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise CliError(f"--classes-file {path}: expected a list of names or {{'classes': [...]}}")
+    return names
+
+
+def _format_of(path: Path) -> str | None:
+    import torch
+
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:
+        return None
+    return obj.get("format") if isinstance(obj, dict) else None
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else "no details"
+
+
+# --- dispatch --------------------------------------------------------------------------------
+Command = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[..., int]]
+COMMANDS: list[Command] = [
+    ("generate", add_generate_arguments, run_generate),
+]
+HELP = {"generate": "generate a track (a latent walk, one bar per step) from a generator file"}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bargan", description=DESCRIPTION)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, add_arguments, run in COMMANDS:
+        sub = commands.add_parser(name, help=HELP.get(name), description=HELP.get(name))
+        add_arguments(sub)
+        sub.set_defaults(run=run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except CliError as err:
+        print(f"bargan {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

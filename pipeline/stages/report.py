@@ -1,0 +1,68 @@
+"""report: a self-contained HTML listening report (players, spectrograms, metrics, loss curves),
+logged to the training's MLflow run."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pipeline import tracking
+from pipeline.report import build_report
+from pipeline.stages.common import StageError, log, run_stage, stage_parser
+
+
+def main(args: argparse.Namespace, params: dict[str, Any]) -> None:
+    run = _read_json(args.train_run, "training run record")
+    metrics = _read_json(args.metrics, "metrics")
+    losses_path = args.losses or args.train_run.parent / "losses.csv"
+    losses = None
+    if losses_path.is_file():
+        losses = pd.read_csv(losses_path)
+    else:
+        log.warning("%s not found: the report has no loss curves", losses_path)
+    if not args.samples_dir.is_dir():
+        raise StageError(f"{args.samples_dir}: samples folder not found")
+
+    title = f"bargan report: {Path(run.get('run_dir') or 'run').name}"
+    index = build_report(args.out_dir, args.samples_dir, metrics, losses, run, title=title)
+    n_audio = sum(1 for _ in (args.out_dir / "audio").rglob("*.wav"))
+    log.info("report with %d audio files -> %s", n_audio, index)
+
+    import mlflow
+
+    tracking.setup(params["train"]["experiment"])
+    with mlflow.start_run(run_id=run["mlflow_run_id"]):
+        mlflow.log_artifacts(str(args.out_dir), artifact_path="report")
+    log.info("logged the report to MLflow run %s (artifacts/report)", run["mlflow_run_id"])
+
+
+def _read_json(path: Path, what: str) -> dict[str, Any]:
+    if not path.is_file():
+        raise StageError(f"{path}: {what} not found")
+    try:
+        data = json.loads(path.read_text())
+    except ValueError as err:
+        raise StageError(f"{path}: {what} is not valid JSON ({err})") from err
+    if not isinstance(data, dict):
+        raise StageError(f"{path}: {what} should be a JSON object")
+    return data
+
+
+def parser() -> argparse.ArgumentParser:
+    p = stage_parser(__doc__)
+    p.add_argument("--samples-dir", type=Path, required=True)
+    p.add_argument("--metrics", type=Path, required=True)
+    p.add_argument("--train-run", type=Path, required=True)
+    p.add_argument(
+        "--losses", type=Path, default=None, help="default: losses.csv beside --train-run"
+    )
+    p.add_argument("--out-dir", type=Path, required=True)
+    return p
+
+
+if __name__ == "__main__":
+    run_stage(main, parser())

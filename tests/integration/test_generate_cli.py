@@ -1,0 +1,139 @@
+"""``bargan generate``: checkpoint in, wav out, at a tempo other than the training tempo, with
+seams that do not click, and clear errors for bad checkpoints."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from scipy.signal.windows import hann
+
+from pipeline.audio.io import read_audio
+from pipeline.cli import main
+from pipeline.sample.seams import bar_seams, click_energy
+from pipeline.sample.tempo import bar_samples_at
+from pipeline.train import TrainConfig, train_gan
+from pipeline.train.checkpoint import atomic_save, build_generator, save_generator
+from tests.conftest import REPO, run
+
+pytestmark = pytest.mark.integration
+
+SR, BAR = 8000, 16000  # training bars: 2 s at 8 kHz = 4 beats at 120 BPM
+CLICK_THRESHOLD = 3.0  # seam high-band energy at most 3x the median window elsewhere
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    """generator.pt of a 2-step training run on random data."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        config = TrainConfig(
+            sample_rate=SR, length=BAR, channels=1, model_dim=4, latent_dim=8, batch_size=4,
+            steps=2, n_critic=1, device="cpu", checkpoint_every=1, log_every=1,
+        )  # fmt: skip
+        data = np.random.default_rng(0).uniform(-0.5, 0.5, (8, 1, BAR)).astype(np.float32)
+        result = train_gan(data, None, config, tmp_path_factory.mktemp("run"))
+    finally:
+        torch.set_num_threads(n)
+    assert result.generator_path is not None
+    return result.generator_path
+
+
+@pytest.fixture(scope="module")
+def smooth(trained: Path) -> Path:
+    """The trained generator with its output layer made a smooth (Hann) interpolator.
+
+    After 2 steps the generator's bars are broadband noise, in which no seam stands out, cut or
+    not. Bars with mostly low-frequency content that do not meet at their edges (like real
+    music) are what make a hard cut click; this turns the same checkpoint into such a
+    generator, so the click threshold is shown to catch a hard cut of its bars.
+    """
+    obj = torch.load(trained, map_location="cpu", weights_only=True)
+    state = obj["state_dict"]
+    layers = [k for k in state if k.startswith("net.") and k.endswith(".weight")]
+    last = max(layers, key=lambda k: int(k.split(".")[1]))
+    weight = state[last]  # ConvTranspose1d [in, channels, kernel]
+    signs = torch.randint(0, 2, (*weight.shape[:2], 1), generator=torch.Generator().manual_seed(0))
+    state[last] = (signs * 2 - 1) * torch.tensor(hann(weight.shape[2]), dtype=weight.dtype) * 50
+    return atomic_save(obj, trained.parent / "smooth-generator.pt")
+
+
+def test_generate_writes_a_16_bar_track_at_another_tempo_without_clicks(smooth, tmp_path):
+    out = tmp_path / "track.wav"
+    cmd = [sys.executable, "-m", "pipeline.cli", "generate", "--checkpoint", str(smooth)]
+    result = run([*cmd, "--out", str(out), "--bars", "16", "--bpm", "100", "--seed", "3"], REPO)
+    assert "16 bars at 100 BPM (generator trained at 120 BPM" in result.stdout
+
+    audio, sr = read_audio(out)
+    new_bar = bar_samples_at(SR, 100, 4)
+    assert new_bar == 19200 and sr == SR
+    assert audio.shape == (1, 16 * new_bar)
+    assert np.abs(audio).max() > 0.05  # real audio, not silence
+    seams = bar_seams(16, new_bar)
+    crossfaded = click_energy(audio, sr, seams)
+    assert crossfaded.max() < CLICK_THRESHOLD, crossfaded
+
+    # The same bars joined with hard cuts (same seed, no crossfade) do click.
+    hard_out = tmp_path / "hard.wav"
+    args = ["generate", "--checkpoint", str(smooth), "--out", str(hard_out), "--bars", "16"]
+    assert main([*args, "--bpm", "100", "--seed", "3", "--crossfade-ms", "0"]) == 0
+    hard_audio, _ = read_audio(hard_out)
+    assert hard_audio.shape == audio.shape
+    hard = click_energy(hard_audio, sr, seams)
+    assert (hard > CLICK_THRESHOLD).sum() >= 3 and hard.max() > 10 * CLICK_THRESHOLD, hard
+
+
+def test_generate_at_the_training_tempo_and_deterministic(trained, tmp_path):
+    paths = [tmp_path / "a.wav", tmp_path / "b.wav"]
+    for path in paths:
+        args = ["generate", "--checkpoint", str(trained), "--out", str(path), "--bars", "3"]
+        assert main([*args, "--interpolation", "linear", "--seed", "5"]) == 0
+    first, sr = read_audio(paths[0])
+    assert sr == SR and first.shape == (1, 3 * BAR)
+    np.testing.assert_array_equal(first, read_audio(paths[1])[0])
+
+
+def test_generate_picks_a_class_by_name_or_index(tmp_path):
+    config = TrainConfig(sample_rate=SR, length=4000, latent_dim=8, model_dim=4, num_classes=3)
+    torch.manual_seed(0)
+    models = tmp_path / "data" / "models"
+    checkpoint = save_generator(models / "generator.pt", build_generator(config), config)
+    splits = tmp_path / "data" / "splits"
+    splits.mkdir(parents=True)
+    (splits / "info.json").write_text(json.dumps({"classes": ["breakbeat", "house", "techno"]}))
+
+    def generate(name: str, *extra: str) -> int:
+        args = ["generate", "--checkpoint", str(checkpoint), "--out", str(tmp_path / name)]
+        return main([*args, "--bars", "2", "--beats-per-bar", "1", *extra])
+
+    assert generate("by_name.wav", "--class", "house") == 0
+    assert generate("by_index.wav", "--class", "1") == 0
+    assert generate("other.wav", "--class", "0") == 0
+    by_name = read_audio(tmp_path / "by_name.wav")[0]
+    np.testing.assert_array_equal(by_name, read_audio(tmp_path / "by_index.wav")[0])
+    assert not np.array_equal(by_name, read_audio(tmp_path / "other.wav")[0])
+
+
+def test_generate_errors_name_the_problem(trained, tmp_path, capsys):
+    def error(*args: str) -> str:
+        assert main(["generate", "--out", str(tmp_path / "x.wav"), *args]) == 2
+        return capsys.readouterr().err
+
+    missing = tmp_path / "nope" / "generator.pt"
+    assert f"checkpoint {missing} not found" in error("--checkpoint", str(missing))
+    junk = tmp_path / "junk.pt"
+    junk.write_text("not a checkpoint")
+    assert f"{junk} is not a bargan generator file" in error("--checkpoint", str(junk))
+    other = tmp_path / "other.pt"
+    torch.save({"weights": torch.zeros(2)}, other)
+    assert f"{other} is not a bargan generator file" in error("--checkpoint", str(other))
+    training = trained.parent / "checkpoint.pt"
+    assert "training checkpoint, not a generator file" in error("--checkpoint", str(training))
+    assert "unconditional generator" in error("--checkpoint", str(trained), "--class", "1")
+    assert "--bars must be at least 1" in error("--checkpoint", str(trained), "--bars", "0")
+    assert not (tmp_path / "x.wav").exists()

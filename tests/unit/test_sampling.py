@@ -1,0 +1,320 @@
+"""Sampling: latent walks, loops and tracks on the grid, per-class bars, tempo re-rendering,
+click-free seams, and the sample stage's outputs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from scipy.ndimage import uniform_filter1d
+
+from pipeline.audio.io import read_audio
+from pipeline.sample.assemble import (
+    concatenate_bars,
+    continue_audio,
+    crossfade_samples,
+    equal_power_fades,
+    loop_bar,
+)
+from pipeline.sample.generate import (
+    class_labels,
+    generate_bars,
+    interpolation_track,
+    per_class_bars,
+    random_bars,
+    random_latents,
+    walk_bars,
+)
+from pipeline.sample.latent import latent_walk, lerp, slerp
+from pipeline.sample.seams import bar_seams, click_energy
+from pipeline.sample.tempo import bar_samples_at, retempo, tempo_of
+from pipeline.sample.track import TrackSpec, default_keyframes, make_track
+from pipeline.train.checkpoint import build_generator, save_generator
+from pipeline.train.config import TrainConfig
+from tests.conftest import tiny_params
+
+SR = 8000
+BAR = 4000  # 0.5 s bars
+CLICK_THRESHOLD = 3.0  # seam high-band energy at most 3x the median window elsewhere
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _single_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _config(**kw) -> TrainConfig:
+    base = dict(sample_rate=SR, length=BAR, channels=1, latent_dim=8, model_dim=4, seed=0)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def _generator(**kw) -> torch.nn.Module:
+    torch.manual_seed(0)
+    generator = build_generator(_config(**kw)).eval()
+    generator.requires_grad_(False)
+    return generator
+
+
+def tonal_bars(n: int, length: int, sr: int, channels: int = 1, seed: int = 0) -> np.ndarray:
+    """Bars that do not meet at their edges: a low tone with its own pitch, phase and DC offset
+    per bar, over a quiet noise floor (what makes a hard cut click)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(length) / sr
+    bars = np.empty((n, channels, length), np.float32)
+    for k in range(n):
+        for c in range(channels):
+            tone = 0.4 * np.sin(2 * np.pi * rng.uniform(70, 600) * t + rng.uniform(0, 2 * np.pi))
+            bars[k, c] = tone + rng.uniform(-0.2, 0.2) + 1e-3 * rng.standard_normal(length)
+    return bars
+
+
+def hard_cut(bars: np.ndarray) -> np.ndarray:
+    n, channels, length = bars.shape
+    return bars.transpose(1, 0, 2).reshape(channels, n * length)
+
+
+# --- latent walks ------------------------------------------------------------------------------
+def test_slerp_endpoints_are_the_keyframes_and_the_norm_moves_linearly():
+    g = torch.Generator().manual_seed(1)
+    a, b = torch.rand(5, 64, generator=g) * 2 - 1, torch.rand(5, 64, generator=g) * 3 - 1.5
+    torch.testing.assert_close(slerp(a, b, torch.zeros(5)), a, atol=1e-6, rtol=0)
+    torch.testing.assert_close(slerp(a, b, torch.ones(5)), b, atol=1e-6, rtol=0)
+    for t in (0.25, 0.5, 0.9):
+        mid = slerp(a, b, torch.full((5,), t))
+        expected = (1 - t) * a.norm(dim=1) + t * b.norm(dim=1)
+        torch.testing.assert_close(mid.norm(dim=1), expected, atol=1e-5, rtol=1e-5)
+    # Equal norms: slerp stays on the sphere, lerp cuts through it.
+    b_same = b / b.norm(dim=1, keepdim=True) * a.norm(dim=1, keepdim=True)
+    half = torch.full((5,), 0.5)
+    torch.testing.assert_close(slerp(a, b_same, half).norm(dim=1), a.norm(dim=1))
+    assert (lerp(a, b_same, half).norm(dim=1) < 0.9 * a.norm(dim=1)).all()
+
+
+def test_slerp_of_parallel_and_identical_rows_is_finite():
+    a = torch.rand(3, 16) + 0.1
+    for b in (a.clone(), 2.5 * a):
+        out = slerp(a, b, torch.tensor([0.0, 0.5, 1.0]))
+        assert torch.isfinite(out).all()
+        torch.testing.assert_close(out[0], a[0])
+        torch.testing.assert_close(out[2], b[2])
+
+
+@pytest.mark.parametrize("method", ["slerp", "linear"])
+def test_latent_walk_passes_through_every_keyframe(method):
+    keyframes = torch.rand(4, 32, generator=torch.Generator().manual_seed(2)) * 2 - 1
+    walk = latent_walk(keyframes, 3 * 5 + 1, method)  # keyframes at steps 0, 5, 10, 15
+    assert walk.shape == (16, 32)
+    for i, step in enumerate((0, 5, 10, 15)):
+        torch.testing.assert_close(walk[step], keyframes[i], atol=1e-6, rtol=0)
+    if method == "slerp":  # norms stay between the neighbouring keyframes' norms
+        norms, key_norms = walk.norm(dim=1), keyframes.norm(dim=1)
+        for seg in range(3):
+            lo, hi = sorted((key_norms[seg].item(), key_norms[seg + 1].item()))
+            assert (norms[seg * 5 : seg * 5 + 6] >= lo - 1e-5).all()
+            assert (norms[seg * 5 : seg * 5 + 6] <= hi + 1e-5).all()
+    with pytest.raises(ValueError, match="unknown interpolation"):
+        latent_walk(keyframes, 4, "cubic")
+
+
+# --- lengths on the grid ---------------------------------------------------------------------
+def test_loops_and_tracks_are_whole_bars_and_keep_the_grid():
+    bars = tonal_bars(3, BAR, SR, channels=2)
+    fade = crossfade_samples(SR, 5.0)
+    track = concatenate_bars(bars, fade, SR)
+    assert track.shape == (2, 3 * BAR) and track.dtype == np.float32
+    for k in range(3):  # outside the fades every bar sits exactly at k * BAR
+        start = k * BAR + (fade if k else 0)
+        np.testing.assert_array_equal(
+            track[:, start : (k + 1) * BAR], bars[k][:, start - k * BAR :]
+        )
+    for repeats in (1, 2, 5):
+        loop = loop_bar(bars[0], repeats, fade, SR)
+        assert loop.shape == (2, repeats * BAR)
+    np.testing.assert_allclose(
+        loop_bar(bars[0], 4, fade, SR)[:, BAR : 2 * BAR], loop[:, BAR : 2 * BAR]
+    )
+
+
+def test_walk_tracks_from_a_generator_are_whole_bars():
+    generator = _generator()
+    for n_bars in (2, 5):
+        track = interpolation_track(
+            generator, n_bars, 2, "slerp", seed=3, crossfade=40, sample_rate=SR
+        )
+        assert track.shape == (1, n_bars * BAR)
+    made = make_track(generator, SR, TrackSpec(n_bars=3, bpm=None, beats_per_bar=1))
+    assert made.audio.shape == (1, 3 * BAR) and made.bpm == pytest.approx(120.0)
+    slower = make_track(generator, SR, TrackSpec(n_bars=3, bpm=100, beats_per_bar=1))
+    assert slower.audio.shape == (1, 3 * 4800) and slower.source_bpm == pytest.approx(120.0)
+    single = make_track(generator, SR, TrackSpec(n_bars=1))
+    assert single.audio.shape == (1, BAR)
+    assert default_keyframes(16) == 5 and default_keyframes(2) == 2
+
+
+def test_equal_power_fades_are_equal_power_and_flat_at_the_ends():
+    fade_in, fade_out = equal_power_fades(64)
+    np.testing.assert_allclose(fade_in**2 + fade_out**2, 1.0, atol=1e-6)
+    assert fade_in[0] < 0.01 and fade_out[-1] < 0.01
+    assert np.all(np.diff(fade_in) >= 0)
+    assert fade_in[1] - fade_in[0] < fade_in[33] - fade_in[32]  # flat start, steep middle
+
+
+def test_continuation_predicts_a_tone():
+    t = np.arange(600) / SR
+    tone = np.sin(2 * np.pi * 220 * t + 0.3)
+    ahead = continue_audio(tone[None, :400], 200)
+    np.testing.assert_allclose(ahead[0, :64], tone[400:464], atol=1e-3)
+    np.testing.assert_allclose(ahead[0], tone[400:600], atol=1e-2)  # 25 ms ahead
+    silent = continue_audio(np.zeros((1, 100)), 10)
+    np.testing.assert_array_equal(silent, 0)
+
+
+# --- click-free seams --------------------------------------------------------------------------
+def test_click_energy_flags_a_step_but_not_a_continuous_signal():
+    t = np.arange(4 * BAR) / SR
+    smooth = np.sin(2 * np.pi * 150 * t) + 1e-3 * np.random.default_rng(0).standard_normal(len(t))
+    stepped = smooth.copy()
+    stepped[2 * BAR :] += 0.3
+    seams = bar_seams(4, BAR)
+    assert click_energy(smooth, SR, seams).max() < 1.5
+    ratios = click_energy(stepped, SR, seams)
+    assert ratios[1] > 100 and ratios[0] < 1.5 and ratios[2] < 1.5
+
+
+@pytest.mark.parametrize("sr", [8000, 16000, 44100])
+def test_crossfaded_seams_do_not_click_where_hard_cuts_do(sr):
+    length = sr // 2
+    bars = tonal_bars(6, length, sr, channels=2, seed=sr)
+    seams = bar_seams(6, length)
+    hard = click_energy(hard_cut(bars), sr, seams)
+    smooth = click_energy(concatenate_bars(bars, crossfade_samples(sr, 5.0), sr), sr, seams)
+    assert hard.max() > 20 * CLICK_THRESHOLD, hard
+    assert smooth.max() < CLICK_THRESHOLD, smooth
+    loop_seams = bar_seams(4, length)
+    looped = click_energy(loop_bar(bars[0], 4, crossfade_samples(sr, 5.0), sr), sr, loop_seams)
+    assert looped.max() < CLICK_THRESHOLD, looped
+
+
+# --- per-class bars ----------------------------------------------------------------------------
+def test_per_class_bars_render_the_same_latents_as_every_class():
+    generator = _generator(num_classes=3)
+    per_class = per_class_bars(generator, 2, seed=5)
+    assert per_class.shape == (3, 2, 1, BAR)
+    latents = random_latents(generator, 2, 5)
+    for c in range(3):
+        expected = generate_bars(generator, latents, torch.full((2,), c))
+        np.testing.assert_allclose(per_class[c], expected, atol=1e-6)
+    assert not np.allclose(per_class[0], per_class[1])
+    # random bars cycle through the classes; a fixed class is honoured
+    assert class_labels(generator, 5).tolist() == [0, 1, 2, 0, 1]
+    np.testing.assert_allclose(random_bars(generator, 2, 5, class_index=2), per_class[2], atol=1e-6)
+    assert walk_bars(generator, 3, 2, "linear", seed=1, class_index=1).shape == (3, 1, BAR)
+    with pytest.raises(ValueError, match="out of range"):
+        class_labels(generator, 2, class_index=3)
+
+
+def test_per_class_bars_need_a_conditional_generator():
+    generator = _generator()
+    with pytest.raises(ValueError, match="conditional"):
+        per_class_bars(generator, 2, seed=0)
+    with pytest.raises(ValueError, match="not conditional"):
+        class_labels(generator, 2, class_index=0)
+    assert class_labels(generator, 2) is None
+
+
+# --- tempo -------------------------------------------------------------------------------------
+def drum_bars(n: int, length: int, sr: int, seed: int = 0) -> np.ndarray:
+    """A loud decaying noise burst on every downbeat, softer ones on the other beats."""
+    rng = np.random.default_rng(seed)
+    bars = np.zeros((n, 1, length), np.float32)
+    beat = length // 4
+    decay = np.exp(-np.arange(beat) / sr * 60)
+    for k in range(n):
+        for b in range(4):
+            gain = 0.8 if b == 0 else 0.25
+            bars[k, 0, b * beat : (b + 1) * beat] += gain * rng.standard_normal(beat) * decay
+    return bars
+
+
+def downbeat_errors_ms(audio: np.ndarray, sr: int, bar: int, n_bars: int) -> np.ndarray:
+    """Onset of each downbeat relative to its bar line (ms): where the 2 ms energy first rises
+    above a quarter of its maximum within ±50 ms of the bar line."""
+    energy = uniform_filter1d(np.atleast_2d(audio)[0].astype(np.float64) ** 2, round(0.002 * sr))
+    window = round(0.05 * sr)
+    errors = []
+    for k in range(n_bars):
+        lo = max(0, k * bar - window)
+        segment = energy[lo : k * bar + window]
+        errors.append(lo + int(np.argmax(segment > 0.25 * segment.max())) - k * bar)
+    return np.asarray(errors) / sr * 1000
+
+
+def test_tempo_arithmetic():
+    assert bar_samples_at(8000, 120, 4) == 16000
+    assert bar_samples_at(8000, 100, 4) == 19200
+    assert tempo_of(16000, 8000, 4) == pytest.approx(120.0)
+    assert bar_samples_at(44100, 133, 3) == round(44100 * 60 / 133 * 3)
+    with pytest.raises(ValueError):
+        bar_samples_at(8000, 0, 4)
+
+
+def test_retempo_lands_every_bar_on_the_new_grid():
+    old, n = bar_samples_at(SR, 120, 4), 8
+    track = hard_cut(drum_bars(n, old, SR))
+    assert np.abs(downbeat_errors_ms(track, SR, old, n)).max() <= 1.0
+    for bpm in (100, 141):
+        new = bar_samples_at(SR, bpm, 4)
+        out = retempo(track, SR, old, new)
+        assert out.shape == (1, n * new)
+        errors = downbeat_errors_ms(out, SR, new, n)
+        assert np.abs(errors).max() <= 10.0, errors
+        assert np.abs(errors).mean() <= 5.0, errors
+
+
+def test_retempo_keeps_channels_and_checks_whole_bars():
+    stereo = np.repeat(hard_cut(drum_bars(3, 8000, SR)), 2, axis=0)
+    out = retempo(stereo, SR, 8000, 9000)
+    assert out.shape == (2, 27000) and out.dtype == np.float32
+    np.testing.assert_array_equal(retempo(stereo, SR, 8000, 8000), stereo)
+    with pytest.raises(ValueError, match="whole number"):
+        retempo(stereo[:, :-1], SR, 8000, 9000)
+
+
+# --- the sample stage --------------------------------------------------------------------------
+def test_sample_stage_writes_bars_loops_walks_tempos_and_classes(tmp_path: Path):
+    from pipeline.stages import sample as stage
+
+    config = _config(num_classes=2)
+    torch.manual_seed(0)
+    model = save_generator(tmp_path / "generator.pt", build_generator(config), config)
+    params = tiny_params()
+    params["bars"]["beats_per_bar"] = 1  # 4000 samples at 8 kHz: one beat at 120 BPM
+    params["sample"].update(
+        n_bars=2, interpolation_bars=3, interpolation_keyframes=2, loop_repeats=2,
+        retempo_bpm=[75], bars_per_class=2, crossfade_ms=5,
+    )  # fmt: skip
+    out = tmp_path / "samples"
+    stage.main(argparse.Namespace(model=model, out_dir=out), params)
+
+    info = json.loads((out / "samples.json").read_text())
+    assert info["bpm"] == pytest.approx(120.0) and info["num_classes"] == 2
+    kinds = {}
+    for row in info["files"]:
+        audio, sr = read_audio(out / row["path"])
+        assert sr == SR and audio.shape[1] == row["bars"] * row["bar_samples"]
+        kinds[row["kind"]] = kinds.get(row["kind"], 0) + 1
+    assert kinds == {"bar": 2, "loop": 2, "walk": 2, "tempo": 1, "class": 4}
+    tempo_row = next(r for r in info["files"] if r["kind"] == "tempo")
+    assert tempo_row["bar_samples"] == bar_samples_at(SR, 75, 1) and tempo_row["bars"] == 3
+    assert (out / "classes" / "class_01" / "bar_001.wav").is_file()
+    assert read_audio(out / "interpolation.wav")[0].shape == (1, 3 * BAR)
+    with np.load(out / "generated.npz") as packed:
+        assert packed["bars"].shape == (2, 1, BAR) and packed["labels"].tolist() == [0, 1]
