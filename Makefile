@@ -35,6 +35,7 @@ snakemake: setup
 	$(BIN)/snakemake --cores 8 train
 
 test: setup
+	@scripts/ensure_system_deps.sh --test
 	$(BIN)/python -m pytest
 
 lint: setup

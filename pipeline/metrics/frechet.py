@@ -67,7 +67,7 @@ def frechet_scores(
     valid: np.ndarray | None,
     options: dict[str, Any],
 ) -> dict[str, float]:
-    """``{embedding}.generated`` / ``{embedding}.valid``: FD to the training bars, each with
+    """``generated.{embedding}`` / ``valid.{embedding}``: FD to the training bars, each with
     ``.ci_low`` / ``.ci_high``; ``{embedding}.dim``; the bootstrap size and confidence."""
     n_boot = int(options.get("bootstrap", 200))
     confidence = float(options.get("confidence", 0.95))
@@ -85,6 +85,6 @@ def frechet_scores(
         for set_name, embedded in sets.items():
             point, samples = frechet_bootstrap(embedded, reference, n_boot, seed)
             result.update(
-                bootstrap.summary(f"{name}.{set_name}", point, samples, confidence, lower_bound=0.0)
+                bootstrap.summary(f"{set_name}.{name}", point, samples, confidence, lower_bound=0.0)
             )
     return result

@@ -79,7 +79,7 @@ def kernel_scores(
     valid: np.ndarray | None,
     options: dict[str, Any],
 ) -> dict[str, float]:
-    """``{embedding}.generated`` / ``{embedding}.valid``: KID to the training bars, each with
+    """``generated.{embedding}`` / ``valid.{embedding}``: KID to the training bars, each with
     ``.ci_low`` / ``.ci_high``; the bootstrap size and confidence."""
     n_boot = int(options.get("bootstrap", 200))
     confidence = float(options.get("confidence", 0.95))
@@ -96,5 +96,5 @@ def kernel_scores(
         for set_name, embedded in sets.items():
             same = embedded.shape == reference.shape and np.array_equal(embedded, reference)
             point, samples = kernel_bootstrap(embedded, reference, n_boot, seed, paired=same)
-            result.update(bootstrap.summary(f"{name}.{set_name}", point, samples, confidence))
+            result.update(bootstrap.summary(f"{set_name}.{name}", point, samples, confidence))
     return result

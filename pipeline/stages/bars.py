@@ -126,6 +126,8 @@ def main(args, params) -> None:
     manifest.insert(0, "sample_rate", grid.sample_rate)
     manifest.insert(1, "bar_samples", grid.bar_samples)
     manifest.insert(2, "channels", grid.channels)
+    manifest.insert(3, "bpm", grid.bpm)
+    manifest.insert(4, "beats_per_bar", grid.beats_per_bar)
     write_csv_atomic(args.out_dir / "bars.csv", manifest)
     reject_columns = ["track", "path", "label", "bar_index", "reason"]
     write_csv_atomic(

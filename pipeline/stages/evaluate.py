@@ -37,31 +37,21 @@ OPTION_KEYS = (
 )
 
 
-def metric_options(section: dict, bars_section: dict, info: dict) -> dict[str, Any]:
-    """Typed metric options from the evaluate params, the bar grid and the split's info.json."""
+def metric_options(section: dict, info: dict) -> dict[str, Any]:
+    """Typed metric options from the evaluate params and the bar grid in the split's info.json."""
     options: dict[str, Any] = {key: section[key] for key in OPTION_KEYS}
-    sample_rate, bar_samples = int(info["sample_rate"]), int(info["bar_samples"])
-    beats_per_bar, bpm = int(bars_section["beats_per_bar"]), float(bars_section["bpm"])
-    expected = round(sample_rate * 60.0 / bpm * beats_per_bar)
-    if expected != bar_samples:
-        log.warning(
-            "bars of %d samples at %d Hz are not %d beats at %g bpm (%d samples): "
-            "using the tempo the bar length implies",
-            bar_samples,
-            sample_rate,
-            beats_per_bar,
-            bpm,
-            expected,
-        )
-        bpm = 60.0 * beats_per_bar * sample_rate / bar_samples
-    options.update(sample_rate=sample_rate, bpm=bpm, beats_per_bar=beats_per_bar)
+    options.update(
+        sample_rate=int(info["sample_rate"]),
+        bpm=float(info["bpm"]),
+        beats_per_bar=int(info["beats_per_bar"]),
+    )
     return options
 
 
 def main(args, params) -> None:
     section = params["evaluate"]
     info = json.loads((args.splits_dir / "info.json").read_text())
-    options = metric_options(section, params["bars"], info)
+    options = metric_options(section, info)
     with np.load(args.samples_dir / "generated.npz") as packed:
         generated = packed["bars"].astype(np.float32)
         generated_labels = packed["labels"] if "labels" in packed.files else None
@@ -78,14 +68,9 @@ def main(args, params) -> None:
         generated_labels=generated_labels,
     )
     if "real_time_factor" in section["metrics"]:
-        # generator.pt is written by train together with train_run.json (a declared input).
-        model = args.train_run.parent / "generator.pt"
-        if model.is_file():
-            from pipeline.train.checkpoint import load_generator
+        from pipeline.train.checkpoint import load_generator
 
-            options["generator"], _ = load_generator(model, device="cpu")
-        else:
-            log.warning("no generator at %s: real-time factor not measured", model)
+        options["generator"], _ = load_generator(args.model, device="cpu")
     metrics = compute_all(
         generated, train, valid if len(valid) else None, options, names=section["metrics"]
     )
@@ -111,6 +96,7 @@ def parser():
     p.add_argument("--samples-dir", type=Path, required=True)
     p.add_argument("--splits-dir", type=Path, required=True)
     p.add_argument("--train-run", type=Path, required=True)
+    p.add_argument("--model", type=Path, required=True, help="generator, for the real-time factor")
     p.add_argument("--out", type=Path, required=True)
     return p
 

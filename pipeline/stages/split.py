@@ -56,6 +56,8 @@ def main(args, params) -> None:
             "sample_rate": sample_rate,
             "bar_samples": int(manifest.bar_samples.iloc[0]),
             "channels": int(manifest.channels.iloc[0]),
+            "bpm": float(manifest.bpm.iloc[0]),
+            "beats_per_bar": int(manifest.beats_per_bar.iloc[0]),
             "counts": {s: int((manifest.split == s).sum()) for s in SPLITS},
             "tracks": {s: int(manifest[manifest.split == s].track.nunique()) for s in SPLITS},
         },

@@ -6,6 +6,7 @@ rule evaluate:
         samples="data/samples",
         splits="data/splits",
         run="data/models/train_run.json",
+        model="data/models/generator.pt",
         code=["pipeline/stages/evaluate.py", "pipeline/metrics"],
     output:
         "data/metrics/metrics.json",
@@ -13,7 +14,7 @@ rule evaluate:
         evaluate=config["evaluate"],
     shell:
         "python -m pipeline.stages.evaluate --params params.yaml --samples-dir {input.samples}"
-        " --splits-dir {input.splits} --train-run {input.run} --out {output}"
+        " --splits-dir {input.splits} --train-run {input.run} --model {input.model} --out {output}"
 
 
 rule report:
