@@ -12,6 +12,7 @@ per track.
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
@@ -50,8 +51,8 @@ def render_naive(item: tuple[Path, dict]) -> int:
     mono = to_channels(audio, 1)[0]
     warp = WarpMap.from_dict(warp_data)
     lines = warp.bar_starts(audio.shape[1] / sr)
-    for start, end in zip(lines[:-1], lines[1:], strict=True):
-        segment = mono[int(round(start * sr)) : int(round(end * sr))]
+    for start, end in itertools.pairwise(lines):
+        segment = mono[round(start * sr) : round(end * sr)]
         stretched = pyrubberband.time_stretch(segment, sr, (end - start) / GRID.bar_seconds)
         bar = librosa.resample(stretched, orig_sr=sr, target_sr=GRID.sample_rate)
         bar = np.pad(bar, (0, max(0, GRID.bar_samples - len(bar))))[: GRID.bar_samples]

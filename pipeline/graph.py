@@ -18,7 +18,6 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-
 FAN_OUT_SUFFIX = "_track"
 
 
