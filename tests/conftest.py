@@ -43,6 +43,7 @@ def tiny_params() -> dict:
         log_every=1,
         latent_dim=8,
         device="cpu",
+        preview_every=2,
     )
     params["sample"].update(
         n_bars=3, interpolation_bars=4, interpolation_keyframes=2, loop_repeats=2

@@ -21,6 +21,7 @@ from torch import nn
 
 from pipeline import tracking
 from pipeline.fileio import write_csv_atomic, write_json_atomic
+from pipeline.metrics.progress import ProgressMetrics
 from pipeline.params import flatten
 from pipeline.stages.common import StageError, log, run_stage, stage_parser
 from pipeline.train.config import TrainConfig
@@ -28,6 +29,7 @@ from pipeline.train.distributed import is_main_process
 from pipeline.train.loop import train_gan
 from pipeline.train.mlflow_logger import MlflowBatchLogger
 
+PROGRESS_FILE = "progress.csv"
 PREVIEW_SEED = 12345  # the same latents at every preview, so the pictures show progress
 
 
@@ -128,6 +130,24 @@ def _spectrogram_image(audio: np.ndarray, sample_rate: int, path: Path) -> Path:
     return path
 
 
+def progress_recorder(path: Path, metrics: ProgressMetrics, mlflow_log: MlflowBatchLogger):
+    """Append each preview's metrics to ``path`` (kept in the run folder, so a resumed run keeps
+    its history) and log them to MLflow as ``progress.*`` at that step."""
+
+    def record(step: int, generator: nn.Module) -> None:
+        row = metrics(step, generator)
+        table = read_progress(path)
+        table = pd.concat([table[table.step != step], pd.DataFrame([row])], ignore_index=True)
+        write_csv_atomic(path, table.sort_values("step"))
+        mlflow_log.log(step, {f"progress.{k}": v for k, v in row.items() if k != "step"})
+
+    return record
+
+
+def read_progress(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path) if path.is_file() else pd.DataFrame({"step": []})
+
+
 def run_folder(root: Path, config: TrainConfig, data_file: Path) -> Path:
     """A descriptive, resumable run folder: same config and data -> same folder.
 
@@ -164,16 +184,24 @@ def main(args, params) -> None:
             mlflow_log.log_params(flatten(params))
             tags = tracking.run_tags(section.get("preset"))
             mlflow_log.set_tags({**tags, "run_dir": str(run_dir)})
+        valid, _, _ = load_split(args.splits_dir / "valid.npz")
+        grid = {key: info[key] for key in ("sample_rate", "bpm", "beats_per_bar")}
+        progress = progress_recorder(
+            run_dir / PROGRESS_FILE, ProgressMetrics(bars, valid, grid), mlflow_log
+        )
+        previews = preview_logger(mlflow_log, config, section["preview_bars"])
+
+        def on_preview(step: int, generator: nn.Module) -> None:
+            previews(step, generator)
+            progress(step, generator)
+
         result = train_gan(
-            bars,
-            train_labels,
-            config,
-            run_dir,
-            on_log=mlflow_log.log,
-            on_preview=preview_logger(mlflow_log, config, section["preview_bars"]),
+            bars, train_labels, config, run_dir, on_log=mlflow_log.log, on_preview=on_preview
         )
         args.out_dir.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(result.generator_path, args.out_dir / "generator.pt")
+        rows = read_progress(run_dir / PROGRESS_FILE)
+        write_csv_atomic(args.out_dir / "checkpoint_metrics.csv", rows)
         losses = pd.DataFrame(result.losses)
         write_csv_atomic(args.out_dir / "losses.csv", losses)
         mlflow_log.log_artifact(args.out_dir / "losses.csv")

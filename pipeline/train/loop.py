@@ -609,6 +609,8 @@ def _run(
         disable=not (main and sys.stderr.isatty()),
         desc="train",
     )
+    if step == 0 and on_preview is not None and main and config.preview_every:
+        trainer.preview(0, on_preview)  # the untrained generator: the baseline for progress
     try:
         while step < config.steps:
             metrics_t = trainer.step(step)

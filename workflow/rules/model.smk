@@ -10,6 +10,7 @@ rule train:
         generator="data/models/generator.pt",
         run="data/models/train_run.json",
         losses="data/models/losses.csv",
+        progress="data/models/checkpoint_metrics.csv",
     params:
         train=config["train"],
     resources:
