@@ -42,9 +42,9 @@ def add_generate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--beats-per-bar",
         type=int,
-        default=4,
-        help="beats in one generated bar (params bars.beats_per_bar; default 4); "
-        "with the bar length it gives the training tempo",
+        default=None,
+        help="beats in one generated bar; default: as stored with the generator (4 for files "
+        "without that record); with the bar length it gives the training tempo",
     )
     p.add_argument(
         "--interpolation",
@@ -85,12 +85,13 @@ def add_generate_arguments(p: argparse.ArgumentParser) -> None:
 def run_generate(args: argparse.Namespace) -> int:
     from pipeline.audio.io import write_audio
     from pipeline.sample.track import TrackSpec, make_track
+    from pipeline.train.checkpoint import generator_metadata
 
     if args.bars < 1:
         raise CliError(f"--bars must be at least 1, got {args.bars}")
     if args.bpm is not None and not 20 <= args.bpm <= 400:
         raise CliError(f"--bpm must be between 20 and 400, got {args.bpm:g}")
-    if args.beats_per_bar < 1:
+    if args.beats_per_bar is not None and args.beats_per_bar < 1:
         raise CliError(f"--beats-per-bar must be at least 1, got {args.beats_per_bar}")
     if args.keyframes is not None and args.keyframes < 2:
         raise CliError(f"--keyframes must be at least 2, got {args.keyframes}")
@@ -100,7 +101,12 @@ def run_generate(args: argparse.Namespace) -> int:
         raise CliError(f"--out {args.out}: the output is written as WAV; name it *.wav")
 
     generator, config = load_checkpoint(args.checkpoint, args.device)
-    class_index = resolve_class(args.class_, config.num_classes, args.classes_file, args.checkpoint)
+    metadata = generator_metadata(args.checkpoint)
+    if args.beats_per_bar is None:
+        args.beats_per_bar = int(metadata.get("beats_per_bar", 4))
+    class_index = resolve_class(
+        args.class_, config.num_classes, args.classes_file, args.checkpoint, metadata
+    )
     spec = TrackSpec(
         n_bars=args.bars,
         method=args.interpolation,
@@ -159,14 +165,19 @@ def load_checkpoint(path: Path, device: str):
 
 
 def resolve_class(
-    value: str | None, num_classes: int, classes_file: Path | None, checkpoint: Path
+    value: str | None,
+    num_classes: int,
+    classes_file: Path | None,
+    checkpoint: Path,
+    metadata: dict | None = None,
 ) -> int | None:
     """``--class`` as an index: an integer, or a name looked up in the class-names file."""
     if value is None:
         return None
     if num_classes == 0:
         raise CliError(f"--class {value}: {checkpoint} is an unconditional generator (no classes)")
-    names = _class_names(classes_file, checkpoint)
+    stored = (metadata or {}).get("classes") or None
+    names = stored if classes_file is None and stored else _class_names(classes_file, checkpoint)
     if value.lstrip("-").isdigit():
         index = int(value)
         if not 0 <= index < num_classes:

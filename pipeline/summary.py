@@ -31,6 +31,12 @@ def summarize(root: Path) -> list[str]:
         ):
             if key in novelty:
                 lines.append(f"    novelty {key}: {novelty[key]:.4f}")
+    report = root / "data" / "report" / "index.html"
+    if report.is_file():
+        lines.append(f"  report:              {report} (open in a browser)")
+    progress = root / "data" / "models" / "checkpoint_metrics.csv"
+    if progress.is_file():
+        lines.append(f"  metrics over training: {progress} (dvc plots show)")
     run_file = root / "data" / "models" / "train_run.json"
     if run_file.is_file():
         run = json.loads(run_file.read_text())

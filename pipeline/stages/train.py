@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +23,7 @@ from pipeline.fileio import write_csv_atomic, write_json_atomic
 from pipeline.metrics.progress import ProgressMetrics
 from pipeline.params import flatten
 from pipeline.stages.common import StageError, log, run_stage, stage_parser
+from pipeline.train.checkpoint import copy_generator
 from pipeline.train.config import TrainConfig
 from pipeline.train.distributed import is_main_process
 from pipeline.train.loop import train_gan
@@ -199,7 +199,8 @@ def main(args, params) -> None:
             bars, train_labels, config, run_dir, on_log=mlflow_log.log, on_preview=on_preview
         )
         args.out_dir.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(result.generator_path, args.out_dir / "generator.pt")
+        grid_and_classes = {**grid, "classes": info["classes"] if n_classes else []}
+        copy_generator(result.generator_path, args.out_dir / "generator.pt", grid_and_classes)
         rows = read_progress(run_dir / PROGRESS_FILE)
         write_csv_atomic(args.out_dir / "checkpoint_metrics.csv", rows)
         losses = pd.DataFrame(result.losses)

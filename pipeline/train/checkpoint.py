@@ -139,16 +139,43 @@ def load_checkpoint(
 
 
 # --- sampling-only generator file ----------------------------------------------------------------
-def save_generator(path: str | os.PathLike, ema_generator: nn.Module, config: TrainConfig) -> Path:
-    """Write the (EMA) generator weights and the config needed to rebuild it."""
+def save_generator(
+    path: str | os.PathLike,
+    ema_generator: nn.Module,
+    config: TrainConfig,
+    metadata: dict[str, Any] | None = None,
+) -> Path:
+    """Write the (EMA) generator weights, the config needed to rebuild it, and metadata about
+    the bars it makes (tempo, beats per bar, class names) for people using it outside the
+    pipeline."""
     state = {k: v.detach().cpu() for k, v in ema_generator.state_dict().items()}
     obj = {
         "format": GENERATOR_FORMAT,
         "version": FORMAT_VERSION,
         "config": config.to_dict(),
         "state_dict": state,
+        "metadata": dict(metadata or {}),
     }
     return atomic_save(obj, path)
+
+
+def copy_generator(
+    src: str | os.PathLike, dst: str | os.PathLike, metadata: dict[str, Any]
+) -> Path:
+    """Copy a generator file, adding ``metadata`` (e.g. the bar grid and class names)."""
+    obj = torch.load(Path(src), map_location="cpu", weights_only=True)
+    if not isinstance(obj, dict) or obj.get("format") != GENERATOR_FORMAT:
+        raise ValueError(f"{src} is not a bargan generator file")
+    obj["metadata"] = {**obj.get("metadata", {}), **metadata}
+    return atomic_save(obj, dst)
+
+
+def generator_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """The metadata stored with a generator (empty for files written without it)."""
+    obj = torch.load(Path(path), map_location="cpu", weights_only=True)
+    if not isinstance(obj, dict) or obj.get("format") != GENERATOR_FORMAT:
+        raise ValueError(f"{path} is not a bargan generator file")
+    return dict(obj.get("metadata", {}))
 
 
 def load_generator(

@@ -137,3 +137,37 @@ def test_generate_errors_name_the_problem(trained, tmp_path, capsys):
     assert "unconditional generator" in error("--checkpoint", str(trained), "--class", "1")
     assert "--bars must be at least 1" in error("--checkpoint", str(trained), "--bars", "0")
     assert not (tmp_path / "x.wav").exists()
+
+
+def test_generator_metadata_is_stored_and_read(tmp_path, capsys):
+    from pipeline.train.checkpoint import copy_generator, generator_metadata, load_generator
+
+    config = TrainConfig(
+        sample_rate=8000,
+        length=12000,
+        channels=1,
+        model_dim=4,
+        latent_dim=8,
+        batch_size=4,
+        steps=1,
+        n_critic=1,
+        device="cpu",
+        checkpoint_every=1,
+        log_every=1,
+    )
+    data = np.random.default_rng(0).normal(0, 0.1, (8, 1, 12000)).astype(np.float32)
+    result = train_gan(data, None, config, tmp_path / "run")
+    assert generator_metadata(result.generator_path) == {}
+    out = copy_generator(
+        result.generator_path,
+        tmp_path / "generator.pt",
+        {"bpm": 160.0, "beats_per_bar": 4, "classes": []},
+    )
+    assert generator_metadata(out)["bpm"] == 160.0
+    load_generator(out)  # still a valid generator file
+    # 12000 samples at 8 kHz are 4 beats at 160 BPM: the CLI takes beats_per_bar from the file
+    code = main(
+        ["generate", "--checkpoint", str(out), "--out", str(tmp_path / "t.wav"), "--bars", "2"]
+    )
+    assert code == 0
+    assert "160 BPM, 4 beats per bar" in capsys.readouterr().out
