@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.metrics import bootstrap
 from pipeline.metrics.classifier import trained_classifier
 from pipeline.metrics.features import array_key, cached, features_for
 
@@ -98,3 +99,38 @@ def _embedded(
 ) -> np.ndarray:
     key = ("embedded", name, *array_key(train), *array_key(bars))
     return np.asarray(cached(options, key, lambda: embed(bars)), dtype=np.float64)
+
+
+BootstrapDistance = Callable[[np.ndarray, np.ndarray, int, int], tuple[float, np.ndarray]]
+
+
+def bootstrapped_distances(
+    generated: np.ndarray,
+    train: np.ndarray,
+    valid: np.ndarray | None,
+    options: dict[str, Any],
+    distance: BootstrapDistance,
+    lower_bound: float | None = None,
+) -> dict[str, float]:
+    """A set-to-set distance on every embedding, generated and held-out bars each against the
+    training bars: ``{set}.{embedding}`` with ``.ci_low`` / ``.ci_high``, ``{embedding}.dim``,
+    the counts, the bootstrap size and confidence."""
+    n_boot = int(options.get("bootstrap", 200))
+    confidence = float(options.get("confidence", 0.95))
+    seed = int(options.get("seed", 0))
+    result: dict[str, float] = {
+        "bootstrap": n_boot,
+        "confidence": confidence,
+        "train.count": len(train),
+        "generated.count": len(generated),
+    }
+    if valid is not None and len(valid):
+        result["valid.count"] = len(valid)
+    for name, reference, sets in embedded_sets(generated, train, valid, options):
+        result[f"{name}.dim"] = reference.shape[1]
+        for set_name, embedded in sets.items():
+            point, samples = distance(embedded, reference, n_boot, seed)
+            result.update(
+                bootstrap.summary(f"{set_name}.{name}", point, samples, confidence, lower_bound)
+            )
+    return result

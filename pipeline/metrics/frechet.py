@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.metrics import bootstrap
-from pipeline.metrics.embeddings import embedded_sets
+from pipeline.metrics.embeddings import bootstrapped_distances
 
 
 def _moments(x: np.ndarray, counts: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -69,22 +69,6 @@ def frechet_scores(
 ) -> dict[str, float]:
     """``generated.{embedding}`` / ``valid.{embedding}``: FD to the training bars, each with
     ``.ci_low`` / ``.ci_high``; ``{embedding}.dim``; the bootstrap size and confidence."""
-    n_boot = int(options.get("bootstrap", 200))
-    confidence = float(options.get("confidence", 0.95))
-    seed = int(options.get("seed", 0))
-    result: dict[str, float] = {
-        "bootstrap": n_boot,
-        "confidence": confidence,
-        "train.count": len(train),
-        "generated.count": len(generated),
-    }
-    if valid is not None and len(valid):
-        result["valid.count"] = len(valid)
-    for name, reference, sets in embedded_sets(generated, train, valid, options):
-        result[f"{name}.dim"] = reference.shape[1]
-        for set_name, embedded in sets.items():
-            point, samples = frechet_bootstrap(embedded, reference, n_boot, seed)
-            result.update(
-                bootstrap.summary(f"{set_name}.{name}", point, samples, confidence, lower_bound=0.0)
-            )
-    return result
+    return bootstrapped_distances(
+        generated, train, valid, options, frechet_bootstrap, lower_bound=0.0
+    )

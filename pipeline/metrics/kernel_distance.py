@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.metrics import bootstrap
-from pipeline.metrics.embeddings import embedded_sets
+from pipeline.metrics.embeddings import bootstrapped_distances
 
 
 def polynomial_kernel(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -81,20 +81,9 @@ def kernel_scores(
 ) -> dict[str, float]:
     """``generated.{embedding}`` / ``valid.{embedding}``: KID to the training bars, each with
     ``.ci_low`` / ``.ci_high``; the bootstrap size and confidence."""
-    n_boot = int(options.get("bootstrap", 200))
-    confidence = float(options.get("confidence", 0.95))
-    seed = int(options.get("seed", 0))
-    result: dict[str, float] = {
-        "bootstrap": n_boot,
-        "confidence": confidence,
-        "train.count": len(train),
-        "generated.count": len(generated),
-    }
-    if valid is not None and len(valid):
-        result["valid.count"] = len(valid)
-    for name, reference, sets in embedded_sets(generated, train, valid, options):
-        for set_name, embedded in sets.items():
-            same = embedded.shape == reference.shape and np.array_equal(embedded, reference)
-            point, samples = kernel_bootstrap(embedded, reference, n_boot, seed, paired=same)
-            result.update(bootstrap.summary(f"{set_name}.{name}", point, samples, confidence))
-    return result
+
+    def kid(embedded: np.ndarray, reference: np.ndarray, n_boot: int, seed: int):
+        same = embedded.shape == reference.shape and np.array_equal(embedded, reference)
+        return kernel_bootstrap(embedded, reference, n_boot, seed, paired=same)
+
+    return bootstrapped_distances(generated, train, valid, options, kid)

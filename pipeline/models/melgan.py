@@ -39,6 +39,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import weight_norm
 
+from pipeline.models.conditioning import add_projection, condition_latent
+
 LEAK = 0.2
 
 
@@ -170,10 +172,7 @@ class MelGANGenerator(nn.Module):
         return torch.randn(n, self.latent_dim, generator=generator, device=device)
 
     def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
-        if self.label_embedding is not None:
-            if labels is None:
-                raise ValueError("conditional generator (num_classes > 0) needs labels")
-            z = torch.cat([z, self.label_embedding(labels)], dim=1)
+        z = condition_latent(z, labels, self.label_embedding)
         h = F.leaky_relu(self.project(z), LEAK).view(z.shape[0], self.dense_channels, self.frames)
         return self.net(h)[..., : self.length]
 
@@ -206,10 +205,7 @@ class ScaleDiscriminator(nn.Module):
         for layer in self.layers:
             h = F.leaky_relu(layer(h), LEAK)
         score = self.out(h).mean(dim=(1, 2))
-        if self.projection is not None:
-            if labels is None:
-                raise ValueError("conditional discriminator (num_classes > 0) needs labels")
-            score = score + (self.projection(labels) * h.mean(dim=2)).sum(dim=1)
+        score = add_projection(score, h.mean(dim=2), labels, self.projection)
         return score
 
 

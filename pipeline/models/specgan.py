@@ -34,6 +34,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchaudio.transforms import GriffinLim
 
+from pipeline.models.conditioning import add_projection, condition_latent
+
 KERNEL = 5
 N_LAYERS = 5
 UPSCALE = 2**N_LAYERS
@@ -180,10 +182,7 @@ class SpecGANGenerator(nn.Module):
         return self.codec.encode(audio)
 
     def forward_training(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
-        if self.label_embedding is not None:
-            if labels is None:
-                raise ValueError("conditional generator (num_classes > 0) needs labels")
-            z = torch.cat([z, self.label_embedding(labels)], dim=1)
+        z = condition_latent(z, labels, self.label_embedding)
         h = F.relu(self.project(z).view(z.shape[0], self.base_channels, *self.base))
         return self.net(h)[..., : self.frames]
 
@@ -238,10 +237,7 @@ class SpecGANDiscriminator(nn.Module):
             h = F.leaky_relu(conv(h), self.negative_slope)
         phi = h.flatten(1)
         score = self.fc(phi).squeeze(1)
-        if self.projection is not None:
-            if labels is None:
-                raise ValueError("conditional discriminator (num_classes > 0) needs labels")
-            score = score + (self.projection(labels) * phi).sum(dim=1)
+        score = add_projection(score, phi, labels, self.projection)
         return score
 
 

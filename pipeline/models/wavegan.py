@@ -30,6 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from pipeline.models.conditioning import add_projection, condition_latent
+
 KERNEL_SIZE = 25
 BASE_STEPS = 16  # time steps after the dense projection
 NATIVE_LENGTHS = (16384, 32768, 65536)
@@ -194,10 +196,7 @@ class WaveGANGenerator(nn.Module):
         return torch.rand(n, self.latent_dim, generator=generator, device=device) * 2.0 - 1.0
 
     def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
-        if self.label_embedding is not None:
-            if labels is None:
-                raise ValueError("conditional generator (num_classes > 0) needs labels")
-            z = torch.cat([z, self.label_embedding(labels)], dim=1)
+        z = condition_latent(z, labels, self.label_embedding)
         h = self.project(z).view(z.shape[0], self.base_channels, BASE_STEPS)
         h = F.relu(h)
         out = self.net(h)
@@ -276,10 +275,7 @@ class WaveGANDiscriminator(nn.Module):
     def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
         phi = self.features(x)
         score = self.fc(phi).squeeze(1)
-        if self.projection is not None:
-            if labels is None:
-                raise ValueError("conditional discriminator (num_classes > 0) needs labels")
-            score = score + (self.projection(labels) * phi).sum(dim=1)
+        score = add_projection(score, phi, labels, self.projection)
         return score
 
 
