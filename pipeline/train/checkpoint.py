@@ -193,8 +193,9 @@ def load_generator(
     return generator, config
 
 
-def build_generator(config: TrainConfig) -> nn.Module:
-    generator, _ = build_models(
+def build_models_for(config: TrainConfig) -> tuple[nn.Module, nn.Module]:
+    """The (generator, discriminator) pair a training config describes."""
+    return build_models(
         config.arch,
         length=config.length,
         channels=config.channels,
@@ -203,4 +204,8 @@ def build_generator(config: TrainConfig) -> nn.Module:
         num_classes=config.num_classes,
         **config.extra,
     )
+
+
+def build_generator(config: TrainConfig) -> nn.Module:
+    generator, _ = build_models_for(config)
     return generator

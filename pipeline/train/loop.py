@@ -48,10 +48,10 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from pipeline.models.registry import build_models
 from pipeline.train import distributed
 from pipeline.train.augment import add_noise_copies
 from pipeline.train.checkpoint import (
+    build_models_for,
     load_checkpoint,
     restore_rng_state,
     save_checkpoint,
@@ -258,15 +258,7 @@ class _Trainer:
         self.amp = bool(config.amp and device.type == "cuda")
 
         torch.manual_seed(config.seed)
-        g, d = build_models(
-            config.arch,
-            length=config.length,
-            channels=config.channels,
-            latent_dim=config.latent_dim,
-            model_dim=config.model_dim,
-            num_classes=config.num_classes,
-            **config.extra,
-        )
+        g, d = build_models_for(config)
         self.G = g.to(device).train()
         self.D = d.to(device).train()
         self.G_ema = copy.deepcopy(self.G).requires_grad_(False)
