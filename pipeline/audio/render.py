@@ -44,7 +44,7 @@ class BarFilters:
     max_stretch: float = 2.0
     silence_dbfs: float = -50.0
     normalize_dbfs: float | None = -20.0
-    max_tempo_change: float = 0.08  # relative tempo range allowed inside one bar
+    max_tempo_change: float = 0.15  # relative tempo range allowed inside one bar
     dedupe_threshold: float | None = None  # spectral distance below which a bar repeats one
 
 

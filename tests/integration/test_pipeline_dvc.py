@@ -55,8 +55,11 @@ def test_dvc_repro_runs_every_stage_then_only_what_changed(tiny_project):
     # metrics over checkpoints: the untrained generator (step 0) and each preview after it
     progress = pd.read_csv(root / "data/models/checkpoint_metrics.csv")
     assert progress.step.tolist() == [0, 2]
-    for key in ("novelty.generated.median_score", "nearest_neighbour.generated.median_db",
-                "novelty.valid.median_score"):
+    for key in (
+        "novelty.generated.median_score",
+        "nearest_neighbour.generated.median_db",
+        "novelty.valid.median_score",
+    ):
         assert progress[key].notna().all()
     plots = run(["dvc", "plots", "show", "--json"], root)
     assert "checkpoint_metrics.csv" in plots.stdout
