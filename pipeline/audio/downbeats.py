@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,11 +31,10 @@ def track_madmom(
 ) -> BeatTracking:
     """madmom's RNNDownBeatProcessor + DBNDownBeatTrackingProcessor on a mono signal."""
     from madmom.audio.signal import Signal
-    from madmom.features.downbeats import DBNDownBeatTrackingProcessor, RNNDownBeatProcessor
+    from madmom.features.downbeats import DBNDownBeatTrackingProcessor
 
-    _quiet_onnxruntime()
     signal = resample(mono.astype(np.float32), sample_rate, MADMOM_SAMPLE_RATE)
-    activations = RNNDownBeatProcessor()(Signal(signal, sample_rate=MADMOM_SAMPLE_RATE))
+    activations = _downbeat_network()(Signal(signal, sample_rate=MADMOM_SAMPLE_RATE))
     tracker = DBNDownBeatTrackingProcessor(
         beats_per_bar=list(meters), fps=MADMOM_FPS, min_bpm=min_bpm, max_bpm=max_bpm
     )
@@ -122,6 +122,15 @@ def _from_beats(
     else:
         tempo_cv = tempo_drift = 0.0
     return BeatTracking(warp, bpm, tempo_cv, tempo_drift, confidence, method)
+
+
+@functools.cache
+def _downbeat_network():
+    """madmom's RNN ensemble, loaded once per process (loading it costs ~0.25 s a track)."""
+    from madmom.features.downbeats import RNNDownBeatProcessor
+
+    _quiet_onnxruntime()
+    return RNNDownBeatProcessor()
 
 
 def _quiet_onnxruntime() -> None:
