@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -49,3 +51,10 @@ def label_indices(labels: pd.Series) -> tuple[np.ndarray, list[str]]:
     classes = sorted(name for name in labels.unique() if name)
     index = {name: i for i, name in enumerate(classes)}
     return labels.map(lambda name: index.get(name, -1)).to_numpy(np.int64), classes
+
+
+def load_split(path: Path) -> tuple[np.ndarray, np.ndarray, int]:
+    """-> (float32 bars [N, C, T] in [-1, 1], int64 labels, sample rate)."""
+    with np.load(path) as packed:
+        bars = packed["bars"].astype(np.float32) / 32767.0
+        return bars, packed["labels"], int(packed["sample_rate"])

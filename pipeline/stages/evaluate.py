@@ -9,11 +9,11 @@ from typing import Any
 import numpy as np
 
 from pipeline import tracking
+from pipeline.data.splits import load_split
 from pipeline.fileio import write_json_atomic
 from pipeline.metrics.registry import compute_all
 from pipeline.params import flatten
 from pipeline.stages.common import StageError, log, run_stage, stage_parser
-from pipeline.stages.train import load_split
 
 OPTION_KEYS = (
     "novelty_thresholds",
