@@ -12,9 +12,10 @@ from __future__ import annotations
 import numpy as np
 import pyrubberband
 
-# Rubber Band's default R2 engine, as in ``pipeline.audio.render``. The R3 engine (``--fine``)
-# was measured smearing drum onsets by up to 50 ms at 8-16 kHz; R2 keeps them within ~10 ms.
-RUBBERBAND_ARGS: dict[str, str] = {}
+from pipeline.audio.render import RUBBERBAND_OPTIONS
+
+# The same Rubber Band settings as the bar renderer. The R3 engine (``--fine``) was measured
+# smearing drum onsets by up to 50 ms at 8-16 kHz; R2 keeps them within ~10 ms.
 
 
 def bar_samples_at(sample_rate: int, bpm: float, beats_per_bar: int) -> int:
@@ -50,7 +51,7 @@ def retempo(
     if new_bar_samples == bar_samples:
         return track.copy()
     time_map = [(k * bar_samples, k * new_bar_samples) for k in range(n_bars + 1)]
-    out = pyrubberband.timemap_stretch(track.T, sample_rate, time_map, dict(RUBBERBAND_ARGS))
+    out = pyrubberband.timemap_stretch(track.T, sample_rate, time_map, dict(RUBBERBAND_OPTIONS))
     out = np.asarray(out, dtype=np.float32).reshape(-1, channels).T
     length = n_bars * new_bar_samples
     if out.shape[1] < length:
