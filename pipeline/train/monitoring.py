@@ -81,6 +81,7 @@ def progress_recorder(path: Path, metrics: ProgressMetrics, mlflow_log: MlflowBa
         row = metrics(step, generator)
         table = read_progress(path)
         table = pd.concat([table[table.step != step], pd.DataFrame([row])], ignore_index=True)
+        table["step"] = table.step.astype(int)
         write_csv_atomic(path, table.sort_values("step"))
         mlflow_log.log(step, {f"progress.{k}": v for k, v in row.items() if k != "step"})
 

@@ -54,7 +54,7 @@ def test_dvc_repro_runs_every_stage_then_only_what_changed(tiny_project):
 
     # metrics over checkpoints: the untrained generator (step 0) and each preview after it
     progress = pd.read_csv(root / "data/models/checkpoint_metrics.csv")
-    assert progress.step.tolist() == [0, 2]
+    assert progress.step.tolist() == [0, 2] and progress.step.dtype.kind == "i"
     for key in (
         "novelty.generated.median_score",
         "nearest_neighbour.generated.median_db",
