@@ -92,6 +92,26 @@ def write_params(root: Path, params: dict) -> None:
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
+@pytest.fixture(scope="module")
+def single_torch_thread():
+    """Tiny models run fastest single-threaded; OpenMP threads oversubscribed on a busy 2-core
+    machine slow the model tests down about tenfold. Use with
+    ``pytestmark = pytest.mark.usefixtures("single_torch_thread")``."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def labels_for(n: int, num_classes: int):
+    """Class labels 0, 1, ... cycling over ``num_classes`` (None for unconditional models)."""
+    import torch
+
+    return torch.arange(n) % num_classes if num_classes else None
+
+
 @pytest.fixture
 def tiny_project(tmp_path: Path) -> Path:
     return make_project(tmp_path / "project")

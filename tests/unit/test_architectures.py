@@ -14,18 +14,9 @@ from pipeline.models.registry import extra_keys
 from pipeline.train import TrainConfig, train_gan
 from pipeline.train.augment import add_noise_copies
 from pipeline.train.losses import mode_seeking_loss, r1_penalty
+from tests.conftest import labels_for
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-def _labels(n: int, num_classes: int) -> torch.Tensor | None:
-    return torch.arange(n) % num_classes if num_classes else None
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 
 # --- MelGAN / BERGAN ---------------------------------------------------------------------------
@@ -45,7 +36,7 @@ def test_melgan_shapes_scales_and_conditioning(
     )
     assert g.frames == -(-length // 1024)  # dense layer -> ceil(length / hop) frames
     z = g.sample_latent(2, generator=torch.Generator().manual_seed(0), device="cpu")
-    y = _labels(2, num_classes)
+    y = labels_for(2, num_classes)
     with torch.no_grad():
         x = g(z, y)
         assert x.shape == (2, channels, length) and x.abs().max() <= 1.0
@@ -97,7 +88,7 @@ def test_specgan_training_domain_and_audio_output() -> None:
     assert (g.to_training_domain(back) - spec).abs().mean() < 0.1
 
     z = g.sample_latent(2)
-    y = _labels(2, 3)
+    y = labels_for(2, 3)
     with torch.no_grad():
         fake = g.forward_training(z, y)
         assert fake.shape == (2, 2, 128, g.frames)

@@ -9,15 +9,7 @@ import torch
 
 from pipeline.train.losses import LOSSES, get_loss, gradient_penalty
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Tiny models run fastest single-threaded, and OpenMP threads oversubscribed on a busy
-    2-core machine slow these tests down by ~10x."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 
 class ScaledLinearCritic(torch.nn.Module):

@@ -8,22 +8,12 @@ import torch
 
 from pipeline.models import ARCHITECTURES, PhaseShuffle, build_models, native_length, phase_shuffle
 from pipeline.models.wavegan import layer_strides
+from tests.conftest import labels_for
 
 MD = 4  # tiny model_dim keeps these tests fast on CPU
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Tiny models run fastest single-threaded, and OpenMP threads oversubscribed on a busy
-    2-core machine slow these tests down by ~10x."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-def _labels(n: int, num_classes: int) -> torch.Tensor | None:
-    return torch.arange(n) % num_classes if num_classes else None
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 
 @pytest.mark.parametrize("length", [16384, 32768, 65536, 32000, 4096])
@@ -45,7 +35,7 @@ def test_generator_and_discriminator_shapes(length: int, channels: int, num_clas
         num_classes,
     )
     z = g.sample_latent(2)
-    y = _labels(2, num_classes)
+    y = labels_for(2, num_classes)
     with torch.no_grad():
         x = g(z, y)
         assert x.shape == (2, channels, length)

@@ -28,12 +28,7 @@ REDUCED = {"model_dim": 2, "batch_size": 4, "steps": 2, "checkpoint_every": 1, "
 REDUCED_MODEL = {"melgan": {"scales": 2}, "specgan": {"griffin_lim_iters": 2}}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 
 @pytest.fixture(scope="module")

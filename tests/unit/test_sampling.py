@@ -42,12 +42,7 @@ BAR = 4000  # 0.5 s bars
 CLICK_THRESHOLD = 3.0  # seam high-band energy at most 3x the median window elsewhere
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 
 def _config(**kw) -> TrainConfig:

@@ -27,14 +27,7 @@ from pipeline.train.losses import wasserstein_d_loss, wasserstein_g_loss
 LENGTH = 4096
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Tiny models run fastest single-threaded, and OpenMP threads oversubscribed on a busy
-    2-core machine slow these tests down by ~10x."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 
 def _config(**kw) -> TrainConfig:
