@@ -78,6 +78,7 @@ def render_bars(
 
     first_beat = float(np.round(warp.beat_at(bar_lines[0])))
     kept, rows, rejects = [], [], []
+    kept_spectra: list[np.ndarray] = []  # for the near-duplicate check, one per kept bar
     for index in range(n_bars):
         start, end = float(bar_lines[index]), float(bar_lines[index + 1])
         bar = bars[index]
@@ -92,13 +93,17 @@ def render_bars(
             "peak": float(np.abs(bar).max()),
         }
         reason = _reject_reason(bar, row, filters)
+        spectrum = None
         if not reason and filters.dedupe_threshold is not None:
-            reason = _duplicate_of(bar, kept, rows, filters)
+            spectrum = _magnitudes(bar)
+            reason = _duplicate_of(spectrum, kept_spectra, rows, filters.dedupe_threshold)
         if reason:
             rejects.append({**row, "reason": reason})
             continue
         kept.append(_normalize(bar, filters.normalize_dbfs))
         rows.append(row)
+        if spectrum is not None:
+            kept_spectra.append(spectrum)
     shape = (0, grid.channels, grid.bar_samples)
     stacked = np.stack(kept).astype(np.float32) if kept else np.zeros(shape, np.float32)
     return RenderedTrack(stacked, rows, rejects)
@@ -151,20 +156,21 @@ def _tempo_change(warp: WarpMap, bar_beat: float) -> float:
 
 
 def _duplicate_of(
-    bar: np.ndarray, kept: list[np.ndarray], rows: list[dict[str, Any]], filters: BarFilters
+    spectrum: np.ndarray,
+    kept_spectra: list[np.ndarray],
+    rows: list[dict[str, Any]],
+    threshold: float,
 ) -> str:
-    """Reason when ``bar`` nearly repeats a kept bar of the same track.
+    """Reason when a bar (its ``_magnitudes``) nearly repeats a kept bar of the same track.
 
     Compared on magnitude spectrograms, ``sum((|A| - |B|)^2) / sum(|A|^2)`` with A the kept bar:
     the phase vocoder re-renders identical source bars with a few ms of transient jitter, which
     a sample-wise score would call entirely different.
     """
-    candidate = _magnitudes(bar)
-    for earlier, row in zip(kept, rows, strict=True):
-        reference = _magnitudes(earlier)
+    for reference, row in zip(kept_spectra, rows, strict=True):
         energy = float(np.sum(np.square(reference)))
-        score = float(np.sum(np.square(reference - candidate))) / max(energy, 1e-12)
-        if score <= filters.dedupe_threshold:
+        score = float(np.sum(np.square(reference - spectrum))) / max(energy, 1e-12)
+        if score <= threshold:
             return f"near-duplicate of bar {row['bar_index']} (spectral distance {score:.3f})"
     return ""
 
