@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pipeline.fileio import atomic_write, write_json_atomic
+from pipeline.fileio import write_json_atomic
 
 
 def file_digest(path: Path) -> str:
@@ -62,8 +62,3 @@ class ResultCache:
         path = self.path(key, "json")
         if path is not None:
             write_json_atomic(path, value)
-
-    def put_bytes(self, key: str, suffix: str, data: bytes) -> None:
-        path = self.path(key, suffix)
-        if path is not None:
-            atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
