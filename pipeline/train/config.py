@@ -40,7 +40,7 @@ class TrainConfig:
     preview_every: int = 0  # call on_preview(step, ema_generator) every N steps (0 = never)
     seed: int = 0
     device: str = "auto"  # "auto" -> "cuda" if available else "cpu"
-    amp: bool = False  # bf16 autocast for G/D forward passes on CUDA (penalties stay fp32)
+    amp: bool = False  # bf16 autocast for the G/D forward passes (penalties stay fp32)
     compile: bool = False  # torch.compile the G/D forward passes (penalties run eager)
     extra: dict[str, Any] = field(default_factory=dict)  # architecture-specific builder kwargs
 

@@ -14,9 +14,10 @@ for the duration of :func:`train_gan`, so the caller's torch random state is lef
 Training domain: generators with ``to_training_domain`` / ``forward_training`` (SpecGAN) are
 trained on what those return; the real set is converted once, after augmentation.
 
-Speed: ``config.amp`` runs the G/D forward passes under bf16 autocast on CUDA and
-``config.compile`` wraps them in ``torch.compile``; the gradient penalty and R1 always run
-eager in fp32 on the uncompiled discriminator (double backward through compiled graphs is not
+Speed: ``config.amp`` runs the G/D forward passes under bf16 autocast on any device (a GPU
+speed-up; CPUs without bf16 units get slower, but the tests run the same code path there) and
+``config.compile`` wraps them in ``torch.compile``; the gradient penalty and R1 always run eager
+in fp32 on the uncompiled discriminator (double backward through compiled graphs is not
 supported).
 
 Multi-process (``torchrun``, ``WORLD_SIZE > 1``): G and D are wrapped in
@@ -255,7 +256,7 @@ class _Trainer:
         if config.mode_seeking > 0 and self.local_batch < 2:
             raise ValueError("mode_seeking needs at least 2 examples per process")
         self.loss_fn: GanLoss = get_loss(config.loss)
-        self.amp = bool(config.amp and device.type == "cuda")
+        self.amp = bool(config.amp)
 
         torch.manual_seed(config.seed)
         g, d = build_models_for(config)

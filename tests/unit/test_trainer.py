@@ -71,11 +71,13 @@ def reference(data: np.ndarray, tmp_path_factory: pytest.TempPathFactory):
     return result, logged, run_dir, torch.equal(before, after)
 
 
-def _same_history(a: list[dict[str, float]], b: list[dict[str, float]]) -> None:
+def _same_history(
+    a: list[dict[str, float]], b: list[dict[str, float]], rel: float = 1e-6, abs: float = 1e-6
+) -> None:
     assert [r["step"] for r in a] == [r["step"] for r in b]
     for ra, rb in zip(a, b, strict=True):
         for k in ("loss_d", "loss_g", "gp", "wasserstein"):
-            assert ra[k] == pytest.approx(rb[k], rel=1e-6, abs=1e-6), (ra["step"], k)
+            assert ra[k] == pytest.approx(rb[k], rel=rel, abs=abs), (ra["step"], k)
 
 
 # --- config ---------------------------------------------------------------------------------------
@@ -189,6 +191,86 @@ def test_sigterm_checkpoints_and_resumes(reference, data: np.ndarray, tmp_path: 
     assert not (tmp_path / "generator.pt").exists()
     resumed = train_gan(data, None, _config(steps=12), tmp_path)
     _same_history(resumed.losses, full.losses)
+
+
+# --- fast paths: bf16 autocast, torch.compile, streamed batches ------------------------------
+def _conv_output_dtypes(module_type: type[torch.nn.Module]):
+    """Record the output dtype of every forward of ``module_type`` while the context is open."""
+    seen: set[torch.dtype] = set()
+
+    def hook(module, _inputs, output):
+        if isinstance(module, module_type):
+            seen.add(output.dtype)
+
+    return seen, torch.nn.modules.module.register_module_forward_hook(hook)
+
+
+def test_bf16_autocast_runs_networks_in_bf16_and_penalty_in_fp32(
+    reference, data: np.ndarray, tmp_path: Path
+) -> None:
+    full, *_ = reference
+    seen, handle = _conv_output_dtypes(torch.nn.Conv1d)
+    try:
+        res = train_gan(data, None, _config(steps=4, amp=True), tmp_path)
+    finally:
+        handle.remove()
+    # the G/D training passes ran in bf16; the gradient penalty's critic pass ran in fp32
+    assert seen == {torch.bfloat16, torch.float32}
+    assert all(np.isfinite([r[k] for k in ("loss_d", "loss_g", "gp")]).all() for r in res.losses)
+    first_amp, first_fp32 = res.losses[0], full.losses[0]
+    assert first_amp["loss_d"] != first_fp32["loss_d"]  # autocast really changed the numerics
+    assert first_amp["loss_d"] == pytest.approx(first_fp32["loss_d"], rel=0.02)
+    assert first_amp["gp"] == pytest.approx(first_fp32["gp"], rel=0.02)
+    ckpt = load_checkpoint(res.checkpoint_path)
+    weights = [t for t in ckpt["generator"].values() if t.is_floating_point()]
+    assert all(t.dtype == torch.float32 for t in weights)  # autocast keeps fp32 master weights
+
+
+def test_fp32_training_never_leaves_fp32(data: np.ndarray, tmp_path: Path) -> None:
+    seen, handle = _conv_output_dtypes(torch.nn.Conv1d)
+    try:
+        train_gan(data, None, _config(steps=1), tmp_path)
+    finally:
+        handle.remove()
+    assert seen == {torch.float32}
+
+
+def test_compiled_run_matches_eager_and_resumes_eagerly(
+    reference, data: np.ndarray, tmp_path: Path
+) -> None:
+    full, *_ = reference
+    compiled = train_gan(data, None, _config(steps=6, compile=True), tmp_path)
+    # the first step is the same computation; after it, fused kernels' reordered float sums are
+    # amplified by the GAN dynamics, so the curves agree closely rather than bit for bit
+    _same_history(compiled.losses[:1], full.losses[:1], rel=1e-5)
+    _same_history(compiled.losses, full.losses[:6], rel=1e-2, abs=5e-3)
+    ckpt = load_checkpoint(compiled.checkpoint_path)
+    assert not any("_orig_mod" in k for k in ckpt["generator"])  # plain module state, portable
+    # compile may change on resume: the eager continuation follows the same curve
+    resumed = train_gan(data, None, _config(steps=12), tmp_path)
+    assert resumed.resumed_from == 6
+    _same_history(resumed.losses, full.losses, rel=1e-2, abs=5e-3)
+
+
+def test_streamed_batches_match_resident_data(
+    reference, data: np.ndarray, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The path for a training set too large for the GPU: batches gathered on the host."""
+    from pipeline.train import loop
+
+    full, *_ = reference
+    placed: list[bool] = []
+    place = loop._place_data
+
+    def keep_on_host(data_t, labels_t, device):
+        data_t, labels_t, _resident = place(data_t, labels_t, device)
+        placed.append(False)
+        return data_t, labels_t, False
+
+    monkeypatch.setattr(loop, "_place_data", keep_on_host)
+    streamed = train_gan(data, None, _config(), tmp_path)
+    assert placed == [False]
+    _same_history(streamed.losses, full.losses)
 
 
 @pytest.mark.parametrize("loss", ["hinge", "non-saturating", "least-squares"])
