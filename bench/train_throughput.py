@@ -2,7 +2,9 @@
 bf16 + torch.compile side by side with peak GPU memory.
 
     python bench/train_throughput.py                   # CPU always, plus CUDA when available
-    python bench/train_throughput.py --archs wavegan --gpu-batch 64 --steps 20
+    python bench/train_throughput.py --archs wavegan --gpu-batch 64 --gpu-steps 20
+    python bench/train_throughput.py --skip-cpu        # the GPU table only
+    python bench/train_throughput.py --cpu-modes "fp32 eager" "bf16 eager" "bf16+compile"
 
 Each measurement is a real :func:`pipeline.train.train_gan` run on random bars (resident on the
 device), timed over ``--steps`` steps after ``--steps`` warm-up steps (which absorb compilation
@@ -80,14 +82,50 @@ def measure(
     return Result(rate, rate * batch * n_critic, peak)
 
 
+MODES: dict[str, tuple[bool, bool]] = {  # name -> (amp, compile)
+    "fp32 eager": (False, False),
+    "bf16 eager": (True, False),
+    "bf16+compile": (True, True),
+}
+
+
+def print_table(
+    device: str, archs: list[str], modes: list[str], batch: int, model_dim: int | None, steps: int
+) -> None:
+    """One row per architecture: bars/s (and peak GPU memory) per mode, and the best fast
+    mode's speed-up over the first mode. ``model_dim`` None: each architecture's published
+    width."""
+    header = "".join(f"{name + ' bars/s':>22}{'peak MiB':>10}" for name in modes)
+    print(f"{'arch':<10}{header}{'speed-up':>10}")
+    for arch in archs:
+        dim = model_dim if model_dim is not None else ARCHS[arch][4]
+        results = [measure(arch, device, batch, dim, steps, *MODES[mode]) for mode in modes]
+        cells = "".join(
+            f"{r.bars_per_sec:>22.1f}" + (f"{r.peak_mib:>10.0f}" if r.peak_mib else f"{'-':>10}")
+            for r in results
+        )
+        speedup = (
+            f"{max(r.bars_per_sec for r in results[1:]) / results[0].bars_per_sec:>9.2f}x"
+            if len(results) > 1
+            else ""
+        )
+        print(f"{arch:<10}{cells}{speedup}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--archs", nargs="+", default=list(ARCHS), choices=list(ARCHS))
-    parser.add_argument("--steps", type=int, default=3, help="timed steps (as many warm up)")
+    parser.add_argument("--steps", type=int, default=3, help="timed CPU steps (as many warm up)")
     parser.add_argument("--cpu-batch", type=int, default=8)
     parser.add_argument("--cpu-model-dim", type=int, default=8)
+    parser.add_argument(
+        "--cpu-modes", nargs="+", default=["fp32 eager"], choices=list(MODES), metavar="MODE"
+    )
     parser.add_argument("--gpu-batch", type=int, default=64)
     parser.add_argument("--gpu-steps", type=int, default=20)
+    parser.add_argument(
+        "--gpu-modes", nargs="+", default=list(MODES), choices=list(MODES), metavar="MODE"
+    )
     parser.add_argument("--skip-cpu", action="store_true")
     args = parser.parse_args()
 
@@ -96,32 +134,19 @@ def main() -> None:
         f"{torch.get_num_threads()} CPU threads"
     )
     if not args.skip_cpu:
-        print(f"\nCPU fp32 eager (batch {args.cpu_batch}, model_dim {args.cpu_model_dim})")
-        print(f"{'arch':<10}{'steps/s':>10}{'bars/s':>10}")
-        for arch in args.archs:
-            r = measure(arch, "cpu", args.cpu_batch, args.cpu_model_dim, args.steps, False, False)
-            print(f"{arch:<10}{r.steps_per_sec:>10.3f}{r.bars_per_sec:>10.1f}", flush=True)
+        print(f"\nCPU (batch {args.cpu_batch}, model_dim {args.cpu_model_dim})")
+        print_table(
+            "cpu", args.archs, args.cpu_modes, args.cpu_batch, args.cpu_model_dim, args.steps
+        )
 
     if not torch.cuda.is_available():
         print("\nno CUDA device: GPU comparison skipped")
         return
-    print(f"\nGPU {torch.cuda.get_device_name()} (batch {args.gpu_batch}, published widths)")
-    modes = [
-        ("fp32 eager", False, False),
-        ("bf16 eager", True, False),
-        ("bf16+compile", True, True),
-    ]
-    header = "".join(f"{name + ' bars/s':>22}{'peak MiB':>10}" for name, _, _ in modes)
-    print(f"{'arch':<10}{header}{'speed-up':>10}")
-    for arch in args.archs:
-        model_dim = ARCHS[arch][4]
-        results = [
-            measure(arch, "cuda", args.gpu_batch, model_dim, args.gpu_steps, amp, comp)
-            for _, amp, comp in modes
-        ]
-        cells = "".join(f"{r.bars_per_sec:>22.1f}{r.peak_mib:>10.0f}" for r in results)
-        best = max(r.bars_per_sec for r in results[1:])
-        print(f"{arch:<10}{cells}{best / results[0].bars_per_sec:>9.2f}x", flush=True)
+    print(
+        f"\nGPU {torch.cuda.get_device_name()} (batch {args.gpu_batch}, published widths; "
+        f"fp32 convolutions may use TF32: cudnn.allow_tf32={torch.backends.cudnn.allow_tf32})"
+    )
+    print_table("cuda", args.archs, args.gpu_modes, args.gpu_batch, None, args.gpu_steps)
 
 
 if __name__ == "__main__":

@@ -76,6 +76,7 @@ MAX_CONSECUTIVE_FAILURES = 3
 METRIC_KEYS = ("loss_d", "loss_g", "gp", "wasserstein", "r1", "mode_seeking")
 RESIDENT_FRACTION = 0.5  # move the data set to the GPU when it needs < this share of free memory
 CONVERT_CHUNK = 256  # bars per to_training_domain call
+LOG_LINE_SECONDS = 30.0  # progress lines in logs when there is no terminal for the bar
 NOISE_SEED_STRIDE = 1_000_003  # rank r's noise stream starts at seed + 1 + r * stride
 
 LogFn = Callable[[int, dict[str, float]], None]
@@ -593,6 +594,7 @@ def _run(
     last_saved = step
     window: list[list[float]] = []
     t_window = time.perf_counter()
+    last_line = t_window
     steps_in_window = 0
     bar = tqdm(
         total=config.steps,
@@ -662,6 +664,16 @@ def _run(
                 metrics = {k: float(v) for k, v in zip(METRIC_KEYS, means, strict=True)}
                 metrics["steps_per_sec"] = steps_in_window / max(now - t_window, 1e-9)
                 bar.set_postfix({k: f"{v:.3g}" for k, v in metrics.items()}, refresh=False)
+                if bar.disable and main and now - last_line >= LOG_LINE_SECONDS:
+                    last_line = now  # no terminal (a job log): a progress line now and then
+                    log.info(
+                        "step %d/%d, %.2f steps/s, loss_d %.4g, loss_g %.4g",
+                        step,
+                        config.steps,
+                        metrics["steps_per_sec"],
+                        metrics["loss_d"],
+                        metrics["loss_g"],
+                    )
                 if on_log is not None and main:
                     on_log(step, metrics)
                 window.clear()

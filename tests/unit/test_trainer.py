@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
 from pathlib import Path
 
@@ -191,6 +192,19 @@ def test_sigterm_checkpoints_and_resumes(reference, data: np.ndarray, tmp_path: 
     assert not (tmp_path / "generator.pt").exists()
     resumed = train_gan(data, None, _config(steps=12), tmp_path)
     _same_history(resumed.losses, full.losses)
+
+
+def test_progress_lines_in_logs_without_a_terminal(
+    data: np.ndarray, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog
+) -> None:
+    from pipeline.train import loop
+
+    monkeypatch.setattr(loop, "LOG_LINE_SECONDS", 0.0)  # a line at every log step
+    with caplog.at_level(logging.INFO, logger=loop.log.name):
+        train_gan(data, None, _config(steps=6), tmp_path)  # pytest's stderr is no terminal
+    lines = [r.getMessage() for r in caplog.records if "steps/s" in r.getMessage()]
+    assert [line.split(",")[0] for line in lines] == ["step 3/6", "step 6/6"]
+    assert all(re.search(r"loss_d -?\d.*loss_g -?\d", line) for line in lines)
 
 
 # --- fast paths: bf16 autocast, torch.compile, streamed batches ------------------------------
