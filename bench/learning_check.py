@@ -6,12 +6,12 @@ same generator after a time-boxed run on the demo corpus, beside the real-data r
     python bench/learning_check.py --minutes 10 --device cuda --model-dim 64 --amp --compile
 
 The run uses params.yaml's train section (overrides on the command line) and the train/valid
-splits in ``--splits-dir``. It trains in chunks, resuming the run folder between them, and stops
-before the next chunk would pass the time budget; the budget covers everything from building
-the networks to the last checkpoint. Both generators (the step-0 EMA weights and the final ones)
-are scored with the evaluate stage's distances on the same fixed latents: Fréchet and kernel
-distances to the training bars and the nearest-neighbour distance, each printed beside the same
-number for the held-out real bars (what a perfect generator would score).
+splits in ``--splits-dir``. It stops after the step that passes the time budget, which covers
+everything from building the networks to the last checkpoint. Both generators (the step-0 EMA
+weights and the final ones) are scored with the evaluate stage's distances on the same fixed
+latents: Fréchet and kernel distances to the training bars and the nearest-neighbour distance,
+each printed beside the same number for the held-out real bars (what a perfect generator would
+score).
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import shutil
 import sys
 import tempfile
 import time
@@ -35,7 +34,7 @@ from pipeline.params import flatten, load_params
 from pipeline.sample.generate import random_bars
 from pipeline.stages.evaluate import metric_options
 from pipeline.stages.train import train_config
-from pipeline.train import load_generator, train_gan
+from pipeline.train import load_generator, save_generator, train_gan
 
 METRICS = ("frechet", "kernel_distance", "nearest_neighbour")
 # (label, key of the generated bars' number); lower is better; the real-data reference is the
@@ -45,8 +44,8 @@ HEADLINES = (
     ("kernel distance (fixed features)", "kernel_distance.generated.fixed"),
     ("nearest training bar, median dB", "nearest_neighbour.generated.median_db"),
 )
-FIRST_CHUNK_STEPS = 10  # measures the speed; later chunks last about CHUNK_SECONDS
-CHUNK_SECONDS = 60.0
+LOG_EVERY = 50
+NEVER = 10**9  # steps
 
 
 def parse_args() -> argparse.Namespace:
@@ -65,25 +64,27 @@ def parse_args() -> argparse.Namespace:
     return p.parse_args()
 
 
-def timed_training(bars, config, run_dir: Path, budget_s: float) -> tuple[int, float]:
-    """Train in resumed chunks until the next one would pass ``budget_s``; (steps, seconds)."""
+def timed_training(
+    bars, config, run_dir: Path, budget_s: float, untrained_path: Path
+) -> tuple[int, float]:
+    """Train until the step that passes ``budget_s`` (everything counted: building the networks,
+    compilation, checkpoints); the step-0 EMA generator is saved to ``untrained_path`` on the
+    way. Returns (steps, seconds)."""
     start = time.perf_counter()
-    steps, rate = 0, None
-    while True:
+    endless = dataclasses.replace(config, steps=NEVER, log_every=LOG_EVERY, preview_every=NEVER)
+
+    def on_preview(step: int, generator: torch.nn.Module) -> None:
+        if step == 0:  # with preview_every NEVER, the only call
+            save_generator(untrained_path, generator, config)
+
+    def on_log(step: int, metrics: dict[str, float]) -> None:
         elapsed = time.perf_counter() - start
-        chunk = FIRST_CHUNK_STEPS if rate is None else max(1, int(rate * CHUNK_SECONDS))
-        if rate is not None and elapsed + chunk / rate > budget_s:
-            chunk = int(rate * (budget_s - elapsed) * 0.95)  # what still fits, with margin
-            if chunk < 1:
-                return steps, elapsed
-        t0 = time.perf_counter()
-        config = dataclasses.replace(config, steps=steps + chunk)
-        train_gan(bars, None, config, run_dir)
-        rate = chunk / (time.perf_counter() - t0)
-        steps += chunk
-        print(
-            f"  step {steps}: {rate:.2f} steps/s, {time.perf_counter() - start:.0f} s", flush=True
-        )
+        print(f"  step {step}: {metrics['steps_per_sec']:.2f} steps/s, {elapsed:.0f} s", flush=True)
+
+    result = train_gan(
+        bars, None, endless, run_dir, on_log, on_preview=on_preview, time_limit_s=budget_s
+    )
+    return result.steps_done, time.perf_counter() - start
 
 
 def score(generator_path: Path, n: int, train, valid, options) -> dict[str, float]:
@@ -119,10 +120,9 @@ def main() -> None:
     valid, _, _ = load_split(args.splits_dir / "valid.npz")
     info = json.loads((args.splits_dir / "info.json").read_text())
     options = metric_options(params["evaluate"], info)
+    # one checkpoint at the end is enough
     config = dataclasses.replace(
-        train_config(section, train, sample_rate, n_classes=0),
-        checkpoint_every=10**9,  # each chunk ends with a checkpoint anyway
-        preview_every=0,
+        train_config(section, train, sample_rate, n_classes=0), checkpoint_every=NEVER
     )
     device = config.resolved_device()
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
@@ -134,22 +134,20 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = args.run_dir or Path(tmp) / "run"
+        if (run_dir / "checkpoint.pt").exists():
+            sys.exit(f"{run_dir} holds a checkpoint: learning_check starts from untrained weights")
         untrained = Path(tmp) / "untrained.pt"
-        train_gan(
-            train, None, dataclasses.replace(config, steps=0), run_dir
-        )  # step 0: initial EMA weights
-        shutil.copyfile(run_dir / "generator.pt", untrained)
-        steps, seconds = timed_training(train, config, run_dir, args.minutes * 60)
+        steps, seconds = timed_training(train, config, run_dir, args.minutes * 60, untrained)
         before = score(untrained, args.bars, train, valid, options)
         after = score(run_dir / "generator.pt", args.bars, train, valid, options)
 
     print(f"\ntrained {steps} steps in {seconds / 60:.1f} min ({steps / seconds:.2f} steps/s)")
-    print(f"{'distance to the training bars':<36}{'untrained':>30}{'trained':>30}{'real':>30}")
+    print(f"{'distance to the training bars':<36}{'untrained':>32}{'trained':>32}{'real':>32}")
     for label, key in HEADLINES:
         real_key = key.replace(".generated.", ".valid.")
         cells = [_with_interval(numbers, k) for numbers, k in ((before, key), (after, key))]
         cells.append(_with_interval(before, real_key))
-        print(f"{label:<36}" + "".join(f"{c:>30}" for c in cells))
+        print(f"{label:<36}" + "".join(f"{c:>32}" for c in cells))
     if args.json:
         report = {"steps": steps, "seconds": seconds, "device": name, "config": config.to_dict()}
         report.update(untrained=before, trained=after)

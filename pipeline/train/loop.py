@@ -491,6 +491,7 @@ def train_gan(
     run_dir: Path,
     on_log: LogFn | None = None,
     on_preview: PreviewFn | None = None,
+    time_limit_s: float | None = None,
 ) -> TrainResult:
     """Train ``config.arch`` on ``data`` ([N, C, T] float32 in [-1, 1]) for ``config.steps`` steps.
 
@@ -507,11 +508,15 @@ def train_gan(
     * Under ``torchrun`` (``WORLD_SIZE > 1``) trains data-parallel; see the module docstring.
     * SIGTERM: the current step finishes, a checkpoint is written, the previous handler is
       restored and :class:`TrainingInterrupted` (a ``SystemExit``, code 143) is raised.
+    * ``time_limit_s``: stop after the step that passes this many seconds since the call began,
+      checkpoint, write the generator and return normally (``steps_done < config.steps``); a
+      later call resumes. Under ``torchrun`` the ranks stop at the same step.
     * Non-finite losses: the last checkpoint is reloaded (random streams continue, so a
       different batch/noise is drawn) and training continues; after
       ``MAX_CONSECUTIVE_FAILURES`` failures without getting past the failing step a
       :class:`NonFiniteLossError` (``RuntimeError``) is raised.
     """
+    deadline = None if time_limit_s is None else time.perf_counter() + time_limit_s
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path = run_dir / CHECKPOINT_NAME
@@ -555,7 +560,15 @@ def train_gan(
                 del existing
                 start = step
                 result = _run(
-                    trainer, config, ckpt_path, step, history, on_log, on_preview, sigterm
+                    trainer,
+                    config,
+                    ckpt_path,
+                    step,
+                    history,
+                    on_log,
+                    on_preview,
+                    sigterm,
+                    deadline,
                 )
             finally:
                 torch.backends.cudnn.benchmark = prev_benchmark
@@ -585,6 +598,7 @@ def _run(
     on_log: LogFn | None,
     on_preview: PreviewFn | None,
     sigterm: dict[str, bool],
+    deadline: float | None,
 ) -> tuple[int, list[dict[str, float]], int]:
     dist_info = trainer.dist
     main = dist_info.is_main
@@ -609,13 +623,17 @@ def _run(
     try:
         while step < config.steps:
             metrics_t = trainer.step(step)
+            out_of_time = deadline is not None and time.perf_counter() >= deadline
             if dist_info.enabled:
-                # one collective per step: rank-averaged metrics and "any rank got SIGTERM"
-                flag = torch.tensor([1.0 if sigterm["set"] else 0.0], device=metrics_t.device)
-                packed = torch.cat([metrics_t.float(), flag])
+                # one collective per step: rank-averaged metrics, "any rank got SIGTERM" and
+                # "any rank is out of time"
+                flags = [float(sigterm["set"]), float(out_of_time)]
+                flags_t = torch.tensor(flags, device=metrics_t.device)
+                packed = torch.cat([metrics_t.float(), flags_t])
                 packed = distributed.all_reduce_mean(packed, dist_info)
-                metrics_t, stop = packed[:-1], bool(packed[-1] > 0)
-                sigterm["set"] = sigterm["set"] or stop
+                metrics_t, flags_t = packed[:-2], packed[-2:] > 0
+                sigterm["set"] = sigterm["set"] or bool(flags_t[0])
+                out_of_time = bool(flags_t[1])
             values = metrics_t.tolist()
             if not all(math.isfinite(v) for v in values):
                 failures += 1
@@ -693,6 +711,9 @@ def _run(
                     trainer.save(ckpt_path, step, history)
                 distributed.barrier(dist_info)
                 raise TrainingInterrupted(step, ckpt_path)
+            if out_of_time:
+                log.info("time limit reached after step %d of %d", step, config.steps)
+                break
         if last_saved != step:  # e.g. resumed with steps <= checkpoint step
             trainer.save(ckpt_path, step, history)
     finally:

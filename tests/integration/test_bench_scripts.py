@@ -60,7 +60,8 @@ def test_learning_check_scores_untrained_and_trained(tiny_project: Path) -> None
         tiny_project,
     )
     numbers = json.loads(report.read_text())
-    assert numbers["steps"] >= 10  # the first chunk always runs: it measures the speed
+    assert numbers["steps"] >= 1  # the step under way when time runs out finishes
+    assert numbers["seconds"] < 60
     assert numbers["config"]["model_dim"] == 4  # the project's params.yaml, not the defaults
     for key in ("frechet.generated.fixed", "nearest_neighbour.generated.median_db"):
         before, after = numbers["untrained"][key], numbers["trained"][key]

@@ -36,7 +36,9 @@ def _config() -> TrainConfig:
     )
 
 
-def _worker(rank: int, port: int, run_dir: str, out_dir: str) -> None:
+def _worker(
+    rank: int, port: int, run_dir: str, out_dir: str, rank1_time_limit: float | None = None
+) -> None:
     os.environ.update(
         WORLD_SIZE=str(WORLD),
         RANK=str(rank),
@@ -59,7 +61,12 @@ def _worker(rank: int, port: int, run_dir: str, out_dir: str) -> None:
     data = (rng.standard_normal((16, 1, 4096)) * 0.2).astype(np.float32)
     logged: list[int] = []
     result = loop.train_gan(
-        data, np.arange(16) % 2, _config(), Path(run_dir), on_log=lambda s, _m: logged.append(s)
+        data,
+        np.arange(16) % 2,
+        _config(),
+        Path(run_dir),
+        on_log=lambda s, _m: logged.append(s),
+        time_limit_s=rank1_time_limit if rank == 1 else None,
     )
     trainer = seen["trainer"]
     torch.save(
@@ -108,3 +115,15 @@ def test_two_process_gloo_training(tmp_path: Path) -> None:
     z = generator.sample_latent(2, generator=torch.Generator().manual_seed(0), device="cpu")
     assert generator(z, torch.tensor([0, 1])).shape == (2, 1, 4096)
     assert not list(run_dir.glob("*.tmp"))
+
+
+def test_time_limit_on_one_rank_stops_every_rank_at_the_same_step(tmp_path: Path) -> None:
+    run_dir, out_dir = tmp_path / "run", tmp_path / "out"
+    out_dir.mkdir()
+    args = (_free_port(), str(run_dir), str(out_dir), 0.0)  # rank 1 is out of time at once
+    mp.spawn(_worker, args=args, nprocs=WORLD, join=True)
+
+    r0, r1 = (torch.load(out_dir / f"rank{r}.pt", weights_only=True) for r in range(WORLD))
+    assert r0["steps_done"] == r1["steps_done"] == 1  # rank 0 had no limit: it stopped too
+    assert load_checkpoint(run_dir / "checkpoint.pt")["step"] == 1
+    assert (run_dir / "generator.pt").exists()

@@ -207,6 +207,17 @@ def test_progress_lines_in_logs_without_a_terminal(
     assert all(re.search(r"loss_d -?\d.*loss_g -?\d", line) for line in lines)
 
 
+def test_time_limit_stops_cleanly_and_resumes(reference, data: np.ndarray, tmp_path: Path) -> None:
+    full, *_ = reference
+    early = train_gan(data, None, _config(), tmp_path, time_limit_s=0.0)
+    assert early.steps_done == 1  # the step under way finishes
+    assert load_checkpoint(early.checkpoint_path)["step"] == 1
+    assert early.generator_path.exists()
+    resumed = train_gan(data, None, _config(), tmp_path)
+    assert resumed.resumed_from == 1 and resumed.steps_done == 12
+    _same_history(resumed.losses, full.losses)
+
+
 # --- fast paths: bf16 autocast, torch.compile, streamed batches ------------------------------
 def _conv_output_dtypes(module_type: type[torch.nn.Module]):
     """Record the output dtype of every forward of ``module_type`` while the context is open."""
