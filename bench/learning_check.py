@@ -29,8 +29,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.data.splits import load_split
-from pipeline.metrics.registry import compute_all
-from pipeline.params import flatten, load_params
+from pipeline.metrics.registry import compute_all, numeric_metrics
+from pipeline.params import load_params
 from pipeline.sample.generate import random_bars
 from pipeline.stages.evaluate import metric_options
 from pipeline.stages.train import train_config
@@ -91,7 +91,7 @@ def score(generator_path: Path, n: int, train, valid, options) -> dict[str, floa
     generator, _ = load_generator(generator_path, device="cpu")
     bars = random_bars(generator, n, seed=0)
     metrics = compute_all(bars, train, valid, dict(options), METRICS)
-    return {k: float(v) for k, v in flatten(metrics).items() if isinstance(v, int | float)}
+    return numeric_metrics(metrics)
 
 
 def _with_interval(numbers: dict[str, float], key: str) -> str:

@@ -12,8 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from pipeline.metrics.registry import compute_all
-from pipeline.params import flatten
+from pipeline.metrics.registry import compute_all, numeric_metrics
 from pipeline.sample.generate import generate_bars, random_latents
 
 PROGRESS_METRICS = ("novelty", "nearest_neighbour")
@@ -53,8 +52,7 @@ class ProgressMetrics:
             labels = torch.arange(self.n_bars) % generator.num_classes
         bars = generate_bars(generator, latents, labels)
         metrics = compute_all(bars, self.train, self.valid, dict(self.options), PROGRESS_METRICS)
-        numbers = {k: float(v) for k, v in flatten(metrics).items() if isinstance(v, int | float)}
-        return {"step": step, **numbers}
+        return {"step": step, **numeric_metrics(metrics)}
 
 
 def _subset(bars: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:

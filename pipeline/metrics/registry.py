@@ -37,6 +37,7 @@ from pipeline.metrics.novelty import beatgan_novelty
 from pipeline.metrics.realtime import real_time_factor_scores
 from pipeline.metrics.rhythm import rhythm_scores
 from pipeline.metrics.seams import seam_click_scores
+from pipeline.params import flatten
 
 log = logging.getLogger("bargan")
 
@@ -84,3 +85,9 @@ def compute_all(
             continue
         results[name] = {key: _finite_or_none(value) for key, value in values.items()}
     return results
+
+
+def numeric_metrics(metrics: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """:func:`compute_all`'s result as flat ``{"metric.key": number}``, for logging and tables;
+    nulls (non-finite values) and non-numbers are left out."""
+    return {k: float(v) for k, v in flatten(metrics).items() if isinstance(v, int | float)}

@@ -11,8 +11,7 @@ import numpy as np
 from pipeline import tracking
 from pipeline.data.splits import load_split
 from pipeline.fileio import write_json_atomic
-from pipeline.metrics.registry import compute_all
-from pipeline.params import flatten
+from pipeline.metrics.registry import compute_all, numeric_metrics
 from pipeline.stages.common import StageError, log, run_stage, stage_parser
 
 OPTION_KEYS = (
@@ -82,8 +81,8 @@ def main(args, params) -> None:
 
     tracking.setup(params["train"]["experiment"])
     with mlflow.start_run(run_id=run["mlflow_run_id"]):
-        numbers = {k: v for k, v in flatten(metrics).items() if isinstance(v, int | float)}
-        mlflow.log_metrics({k.replace(".", "_"): float(v) for k, v in numbers.items()})
+        numbers = numeric_metrics(metrics)
+        mlflow.log_metrics({k.replace(".", "_"): v for k, v in numbers.items()})
         mlflow.log_artifact(str(args.out))
         mlflow.log_artifact(str(args.samples_dir / "interpolation.wav"), "audio")
         for path in sorted((args.samples_dir / "bars").glob("*.wav"))[:4]:
