@@ -6,6 +6,8 @@ import logging
 import os
 import re
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -219,7 +221,8 @@ def test_time_limit_stops_cleanly_and_resumes(reference, data: np.ndarray, tmp_p
 
 
 # --- fast paths: bf16 autocast, torch.compile, streamed batches ------------------------------
-def _conv_output_dtypes(module_type: type[torch.nn.Module]):
+@contextmanager
+def _conv_output_dtypes(module_type: type[torch.nn.Module]) -> Iterator[set[torch.dtype]]:
     """Record the output dtype of every forward of ``module_type`` while the context is open."""
     seen: set[torch.dtype] = set()
 
@@ -227,18 +230,19 @@ def _conv_output_dtypes(module_type: type[torch.nn.Module]):
         if isinstance(module, module_type):
             seen.add(output.dtype)
 
-    return seen, torch.nn.modules.module.register_module_forward_hook(hook)
+    handle = torch.nn.modules.module.register_module_forward_hook(hook)
+    try:
+        yield seen
+    finally:
+        handle.remove()
 
 
 def test_bf16_autocast_runs_networks_in_bf16_and_penalty_in_fp32(
     reference, data: np.ndarray, tmp_path: Path
 ) -> None:
     full, *_ = reference
-    seen, handle = _conv_output_dtypes(torch.nn.Conv1d)
-    try:
+    with _conv_output_dtypes(torch.nn.Conv1d) as seen:
         res = train_gan(data, None, _config(steps=4, amp=True), tmp_path)
-    finally:
-        handle.remove()
     # the G/D training passes ran in bf16; the gradient penalty's critic pass ran in fp32
     assert seen == {torch.bfloat16, torch.float32}
     assert all(np.isfinite([r[k] for k in ("loss_d", "loss_g", "gp")]).all() for r in res.losses)
@@ -252,11 +256,8 @@ def test_bf16_autocast_runs_networks_in_bf16_and_penalty_in_fp32(
 
 
 def test_fp32_training_never_leaves_fp32(data: np.ndarray, tmp_path: Path) -> None:
-    seen, handle = _conv_output_dtypes(torch.nn.Conv1d)
-    try:
+    with _conv_output_dtypes(torch.nn.Conv1d) as seen:
         train_gan(data, None, _config(steps=1), tmp_path)
-    finally:
-        handle.remove()
     assert seen == {torch.float32}
 
 
