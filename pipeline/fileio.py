@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -13,18 +14,45 @@ import numpy as np
 import pandas as pd
 
 
-def atomic_write(path: Path, write: Callable[[str], None], suffix: str = "") -> None:
-    """Call ``write(tmp_path)`` and rename the result onto ``path``; no partial file survives."""
+def atomic_write(
+    path: str | os.PathLike,
+    write: Callable[[str], None],
+    suffix: str = "",
+    *,
+    durable: bool = False,
+) -> Path:
+    """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it onto
+    ``path``: no partial file survives a failure, and an existing ``path`` stays untouched.
+
+    ``suffix`` ends the temporary name (for writers that infer the format from it).
+    ``durable`` also flushes the file and the directory entry to disk before returning, for
+    files a crash must not lose (training checkpoints).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp" + suffix)
     os.close(fd)
     try:
         write(tmp)
+        if durable:
+            _fsync(tmp)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; outputs are shared like any other file
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    if durable:
+        with contextlib.suppress(OSError):
+            _fsync(path.parent)
+    return path
+
+
+def _fsync(path: str | os.PathLike) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def write_json_atomic(path: Path, data: Any) -> None:

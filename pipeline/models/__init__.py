@@ -1,6 +1,6 @@
 """GAN architectures for one-bar audio clips."""
 
-from pipeline.models.registry import ARCHITECTURES, build_models
+from pipeline.models.registry import ARCHITECTURES, build_models, build_models_for
 from pipeline.models.wavegan import (
     PhaseShuffle,
     WaveGANDiscriminator,
@@ -16,6 +16,7 @@ __all__ = [
     "WaveGANDiscriminator",
     "WaveGANGenerator",
     "build_models",
+    "build_models_for",
     "build_wavegan",
     "native_length",
     "phase_shuffle",

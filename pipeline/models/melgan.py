@@ -39,7 +39,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import weight_norm
 
-from pipeline.models.conditioning import add_projection, condition_latent
+from pipeline.models.conditioning import (
+    ConditionalGenerator,
+    add_projection,
+    projection_embedding,
+)
 
 LEAK = 0.2
 
@@ -97,8 +101,10 @@ def _upsample(cin: int, cout: int, stride: int) -> nn.Module:
     )
 
 
-class MelGANGenerator(nn.Module):
+class MelGANGenerator(ConditionalGenerator):
     """z [B, latent_dim] (+ labels [B]) -> audio [B, channels, length] in [-1, 1]."""
+
+    latent_prior = "normal"  # BERGAN's z_prior = "normal"
 
     def __init__(
         self,
@@ -111,14 +117,9 @@ class MelGANGenerator(nn.Module):
         dense_channels: int = 32,
         embed_dim: int | None = None,
     ):
-        super().__init__()
         if length < 1 or channels < 1:
             raise ValueError(f"length and channels must be >= 1, got {length}, {channels}")
-        self.length = int(length)
-        self.channels = int(channels)
-        self.latent_dim = int(latent_dim)
-        self.model_dim = int(model_dim)
-        self.num_classes = int(num_classes)
+        super().__init__(length, channels, latent_dim, model_dim, num_classes)
         self.strides = tuple(int(s) for s in strides)
         if not self.strides or min(self.strides) < 1:
             raise ValueError(f"strides must be a non-empty list of positive ints, got {strides}")
@@ -131,19 +132,9 @@ class MelGANGenerator(nn.Module):
                 f"model_dim {model_dim} is too small for {len(self.strides)} upsampling layers "
                 "(each halves the channels)"
             )
+        conditioned_dim = self.add_label_embedding(embed_dim)
 
-        if self.num_classes > 0:
-            self.embed_dim = int(embed_dim if embed_dim is not None else min(50, latent_dim))
-            self.label_embedding: nn.Embedding | None = nn.Embedding(
-                self.num_classes, self.embed_dim
-            )
-        else:
-            self.embed_dim = 0
-            self.label_embedding = None
-
-        self.project = _wn(
-            nn.Linear(self.latent_dim + self.embed_dim, self.dense_channels * self.frames)
-        )
+        self.project = _wn(nn.Linear(conditioned_dim, self.dense_channels * self.frames))
         layers: list[nn.Module] = [
             nn.ReflectionPad1d(3),
             _wn(nn.Conv1d(self.dense_channels, width, kernel_size=7)),
@@ -160,19 +151,8 @@ class MelGANGenerator(nn.Module):
         ]
         self.net = nn.Sequential(*layers)
 
-    def sample_latent(
-        self,
-        n: int,
-        generator: torch.Generator | None = None,
-        device: torch.device | str | None = None,
-    ) -> Tensor:
-        """``n`` latent vectors from the standard normal (BERGAN's ``z_prior = "normal"``)."""
-        if device is None:
-            device = generator.device if generator is not None else self.project.bias.device
-        return torch.randn(n, self.latent_dim, generator=generator, device=device)
-
     def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
-        z = condition_latent(z, labels, self.label_embedding)
+        z = self.condition(z, labels)
         h = F.leaky_relu(self.project(z), LEAK).view(z.shape[0], self.dense_channels, self.frames)
         return self.net(h)[..., : self.length]
 
@@ -196,9 +176,7 @@ class ScaleDiscriminator(nn.Module):
         self.layers = nn.ModuleList(layers)
         self.out = _wn(nn.Conv1d(widths[-1], 1, kernel_size=3, padding=1))
         self.feature_dim = widths[-1]
-        self.projection = nn.Embedding(num_classes, self.feature_dim) if num_classes > 0 else None
-        if self.projection is not None:
-            nn.init.normal_(self.projection.weight, std=self.feature_dim**-0.5)
+        self.projection = projection_embedding(num_classes, self.feature_dim)
 
     def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
         h = x

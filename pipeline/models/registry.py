@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
+from typing import Any, Protocol
 
 from torch import nn
 
@@ -31,6 +32,18 @@ ARCHITECTURES: dict[str, Builder] = {
     "specgan": build_specgan,
 }
 COMMON_KEYS = ("length", "channels", "latent_dim", "model_dim", "num_classes")
+
+
+class ModelSettings(Protocol):
+    """What :func:`build_models_for` reads from a config (``pipeline.train.TrainConfig`` is one)."""
+
+    arch: str
+    length: int
+    channels: int
+    latent_dim: int
+    model_dim: int
+    num_classes: int
+    extra: dict[str, Any]
 
 
 def extra_keys(arch: str) -> list[str]:
@@ -72,4 +85,17 @@ def build_models(
         model_dim=model_dim,
         num_classes=num_classes,
         **kw,
+    )
+
+
+def build_models_for(settings: ModelSettings) -> tuple[nn.Module, nn.Module]:
+    """The (generator, discriminator) pair a config describes."""
+    return build_models(
+        settings.arch,
+        length=settings.length,
+        channels=settings.channels,
+        latent_dim=settings.latent_dim,
+        model_dim=settings.model_dim,
+        num_classes=settings.num_classes,
+        **settings.extra,
     )

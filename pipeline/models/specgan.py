@@ -34,7 +34,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchaudio.transforms import GriffinLim
 
-from pipeline.models.conditioning import add_projection, condition_latent
+from pipeline.models.conditioning import (
+    ConditionalGenerator,
+    add_projection,
+    projection_embedding,
+)
 
 KERNEL = 5
 N_LAYERS = 5
@@ -111,8 +115,10 @@ class SpectrogramCodec(nn.Module):
         return audio.reshape(b, c, -1).clamp(-1.0, 1.0)
 
 
-class SpecGANGenerator(nn.Module):
+class SpecGANGenerator(ConditionalGenerator):
     """z [B, latent_dim] (+ labels) -> spectrogram (``forward_training``) or audio (``forward``)."""
+
+    latent_prior = "uniform"  # as SpecGAN
 
     def __init__(
         self,
@@ -127,32 +133,15 @@ class SpecGANGenerator(nn.Module):
         griffin_lim_iters: int = 32,
         embed_dim: int | None = None,
     ):
-        super().__init__()
-        if channels < 1:
-            raise ValueError(f"channels must be >= 1, got {channels}")
-        self.length = int(length)
-        self.channels = int(channels)
-        self.latent_dim = int(latent_dim)
-        self.model_dim = int(model_dim)
-        self.num_classes = int(num_classes)
+        super().__init__(length, channels, latent_dim, model_dim, num_classes)
         self.codec = SpectrogramCodec(length, n_fft, hop_length, floor_db, griffin_lim_iters)
         self.bins, self.frames = self.codec.bins, self.codec.frames
         self.base = (self.bins // UPSCALE, math.ceil(self.frames / UPSCALE))
-
-        if self.num_classes > 0:
-            self.embed_dim = int(embed_dim if embed_dim is not None else min(50, latent_dim))
-            self.label_embedding: nn.Embedding | None = nn.Embedding(
-                self.num_classes, self.embed_dim
-            )
-        else:
-            self.embed_dim = 0
-            self.label_embedding = None
+        conditioned_dim = self.add_label_embedding(embed_dim)
 
         d = self.model_dim
         self.base_channels = 16 * d
-        self.project = nn.Linear(
-            self.latent_dim + self.embed_dim, self.base_channels * self.base[0] * self.base[1]
-        )
+        self.project = nn.Linear(conditioned_dim, self.base_channels * self.base[0] * self.base[1])
         layers: list[nn.Module] = []
         cin = self.base_channels
         for i in range(N_LAYERS):
@@ -166,23 +155,12 @@ class SpecGANGenerator(nn.Module):
         self.net = nn.Sequential(*layers)
         _init(self)
 
-    def sample_latent(
-        self,
-        n: int,
-        generator: torch.Generator | None = None,
-        device: torch.device | str | None = None,
-    ) -> Tensor:
-        """``n`` latent vectors, uniform in [-1, 1] (as SpecGAN)."""
-        if device is None:
-            device = generator.device if generator is not None else self.project.weight.device
-        return torch.rand(n, self.latent_dim, generator=generator, device=device) * 2.0 - 1.0
-
     def to_training_domain(self, audio: Tensor) -> Tensor:
         """Real bars ``[B, C, length]`` -> spectrograms ``[B, C, bins, frames]``."""
         return self.codec.encode(audio)
 
     def forward_training(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
-        z = condition_latent(z, labels, self.label_embedding)
+        z = self.condition(z, labels)
         h = F.relu(self.project(z).view(z.shape[0], self.base_channels, *self.base))
         return self.net(h)[..., : self.frames]
 
@@ -220,11 +198,7 @@ class SpecGANDiscriminator(nn.Module):
         self.feature_dim = cin * (self.bins // UPSCALE) * (self.padded_frames // UPSCALE)
         self.fc = nn.Linear(self.feature_dim, 1)
         _init(self)
-        self.projection = (
-            nn.Embedding(self.num_classes, self.feature_dim) if self.num_classes > 0 else None
-        )
-        if self.projection is not None:
-            nn.init.normal_(self.projection.weight, std=self.feature_dim**-0.5)
+        self.projection = projection_embedding(self.num_classes, self.feature_dim)
 
     def forward(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
         if x.shape[1:] != (self.channels, self.bins, self.frames):

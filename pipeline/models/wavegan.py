@@ -30,7 +30,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from pipeline.models.conditioning import add_projection, condition_latent
+from pipeline.models.conditioning import (
+    ConditionalGenerator,
+    add_projection,
+    projection_embedding,
+)
 
 KERNEL_SIZE = 25
 BASE_STEPS = 16  # time steps after the dense projection
@@ -136,8 +140,10 @@ def _downconv(cin: int, cout: int, stride: int) -> nn.Conv1d:
     return nn.Conv1d(cin, cout, KERNEL_SIZE, stride=stride, padding=pad)
 
 
-class WaveGANGenerator(nn.Module):
+class WaveGANGenerator(ConditionalGenerator):
     """z [B, latent_dim] (+ labels [B]) -> audio [B, channels, length] in [-1, 1]."""
+
+    latent_prior = "uniform"
 
     def __init__(
         self,
@@ -148,31 +154,16 @@ class WaveGANGenerator(nn.Module):
         num_classes: int = 0,
         embed_dim: int | None = None,
     ):
-        super().__init__()
-        if channels < 1:
-            raise ValueError(f"channels must be >= 1, got {channels}")
-        self.length = int(length)
-        self.channels = int(channels)
-        self.latent_dim = int(latent_dim)
-        self.model_dim = int(model_dim)
-        self.num_classes = int(num_classes)
+        super().__init__(length, channels, latent_dim, model_dim, num_classes)
         self.native_length = native_length(self.length)
         strides = layer_strides(self.native_length)
         self.n_layers = len(strides)
-
-        if self.num_classes > 0:
-            self.embed_dim = int(embed_dim if embed_dim is not None else min(50, latent_dim))
-            self.label_embedding: nn.Embedding | None = nn.Embedding(
-                self.num_classes, self.embed_dim
-            )
-        else:
-            self.embed_dim = 0
-            self.label_embedding = None
+        conditioned_dim = self.add_label_embedding(embed_dim)
 
         d = self.model_dim
         mul = _dim_mul(self.native_length)
         self.base_channels = d * mul
-        self.project = nn.Linear(self.latent_dim + self.embed_dim, BASE_STEPS * self.base_channels)
+        self.project = nn.Linear(conditioned_dim, BASE_STEPS * self.base_channels)
         layers: list[nn.Module] = []
         cin = self.base_channels
         for i, s in enumerate(strides):
@@ -184,19 +175,8 @@ class WaveGANGenerator(nn.Module):
         self.net = nn.Sequential(*layers)
         init_weights(self)
 
-    def sample_latent(
-        self,
-        n: int,
-        generator: torch.Generator | None = None,
-        device: torch.device | str | None = None,
-    ) -> Tensor:
-        """``n`` latent vectors, uniform in [-1, 1]."""
-        if device is None:
-            device = generator.device if generator is not None else self.project.weight.device
-        return torch.rand(n, self.latent_dim, generator=generator, device=device) * 2.0 - 1.0
-
     def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
-        z = condition_latent(z, labels, self.label_embedding)
+        z = self.condition(z, labels)
         h = self.project(z).view(z.shape[0], self.base_channels, BASE_STEPS)
         h = F.relu(h)
         out = self.net(h)
@@ -244,11 +224,7 @@ class WaveGANDiscriminator(nn.Module):
         self.feature_dim = cin * BASE_STEPS
         self.fc = nn.Linear(self.feature_dim, 1)
         init_weights(self)
-        self.projection = (
-            nn.Embedding(self.num_classes, self.feature_dim) if self.num_classes > 0 else None
-        )
-        if self.projection is not None:
-            nn.init.normal_(self.projection.weight, std=self.feature_dim**-0.5)
+        self.projection = projection_embedding(self.num_classes, self.feature_dim)
 
     def set_phase_shuffle_generator(self, generator: torch.Generator | None) -> None:
         """Draw phase-shuffle offsets from ``generator`` instead of the global RNG."""

@@ -1,4 +1,4 @@
-"""Checkpoints: atomic writes, full training state, and a small sampling-only generator file.
+"""Checkpoints: full training state and a small sampling-only generator file, written atomically.
 
 Files are written with :func:`torch.save` and are loadable with ``torch.load(weights_only=True)``
 (only tensors, numbers, strings, lists, tuples and dicts are stored -- RNG states included).
@@ -6,10 +6,8 @@ Files are written with :func:`torch.save` and are loadable with ``torch.load(wei
 
 from __future__ import annotations
 
-import contextlib
 import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from pipeline.models.registry import build_models
+from pipeline.fileio import atomic_write
+from pipeline.models.registry import build_models_for
 from pipeline.train.config import TrainConfig
 
 CHECKPOINT_FORMAT = "bargan-checkpoint"
@@ -26,30 +25,15 @@ FORMAT_VERSION = 1
 
 
 def atomic_save(obj: Any, path: str | os.PathLike) -> Path:
-    """``torch.save(obj)`` to ``path`` atomically: temp file in the same directory, fsync,
-    ``os.replace``, fsync of the directory.  On any failure the temp file is removed and an
-    existing ``path`` is left untouched."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
+    """``torch.save(obj)`` to ``path`` atomically and durably (:func:`atomic_write`)."""
+
+    def write(tmp: str) -> None:
+        # Through a file object: torch names the archive inside after a path it is given,
+        # and the temporary name is random, so the bytes would differ run to run.
+        with open(tmp, "wb") as f:
             torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    with contextlib.suppress(OSError):
-        dfd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    return path
+
+    return atomic_write(path, write, durable=True)
 
 
 # --- RNG state ---------------------------------------------------------------------------------
@@ -191,19 +175,6 @@ def load_generator(
     generator.to(device).eval()
     generator.requires_grad_(False)
     return generator, config
-
-
-def build_models_for(config: TrainConfig) -> tuple[nn.Module, nn.Module]:
-    """The (generator, discriminator) pair a training config describes."""
-    return build_models(
-        config.arch,
-        length=config.length,
-        channels=config.channels,
-        latent_dim=config.latent_dim,
-        model_dim=config.model_dim,
-        num_classes=config.num_classes,
-        **config.extra,
-    )
 
 
 def build_generator(config: TrainConfig) -> nn.Module:

@@ -49,10 +49,10 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from pipeline.models.registry import build_models_for
 from pipeline.train import distributed
 from pipeline.train.augment import add_noise_copies
 from pipeline.train.checkpoint import (
-    build_models_for,
     load_checkpoint,
     restore_rng_state,
     save_checkpoint,

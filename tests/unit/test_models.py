@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
 
-from pipeline.models import ARCHITECTURES, PhaseShuffle, build_models, native_length, phase_shuffle
+from pipeline.models import (
+    ARCHITECTURES,
+    PhaseShuffle,
+    build_models,
+    build_models_for,
+    native_length,
+    phase_shuffle,
+)
+from pipeline.models.conditioning import ConditionalGenerator
 from pipeline.models.wavegan import layer_strides
 from tests.conftest import labels_for
 
@@ -116,6 +126,27 @@ def test_sample_latent_uniform_and_seeded() -> None:
     assert torch.equal(z1, z2)
     assert z1.min() >= -1.0 and z1.max() <= 1.0
     assert z1.min() < -0.99 and z1.max() > 0.99  # uses the whole [-1, 1] range
+
+
+@pytest.mark.parametrize(
+    "arch,extra",
+    [("wavegan", {"phase_shuffle_radius": 1}), ("melgan", {"scales": 1}), ("specgan", {})],
+)
+def test_build_models_for_reads_a_duck_typed_config(arch: str, extra: dict) -> None:
+    settings = SimpleNamespace(
+        arch=arch, length=4096, channels=1, latent_dim=8, model_dim=2, num_classes=2, extra=extra
+    )
+    torch.manual_seed(0)
+    g, d = build_models_for(settings)
+    torch.manual_seed(0)
+    g_ref, d_ref = build_models(
+        arch, length=4096, channels=1, latent_dim=8, model_dim=2, num_classes=2, **extra
+    )
+    assert isinstance(g, ConditionalGenerator) and g.embed_dim == 8  # min(50, latent_dim)
+    for model, ref in ((g, g_ref), (d, d_ref)):
+        state, ref_state = model.state_dict(), ref.state_dict()
+        assert list(state) == list(ref_state)
+        assert all(torch.equal(state[k], ref_state[k]) for k in state)
 
 
 def test_unknown_architecture_lists_known_ones() -> None:
