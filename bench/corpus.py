@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.data.synth import STYLES, TrackSpec, make_corpus
+from pipeline.data.synth import STYLES, SynthTrackSpec, make_corpus
 
 
 def bench_specs(per_style: int, bpm_range: tuple[float, float], n_bars: int, seed: int):
@@ -21,7 +21,7 @@ def bench_specs(per_style: int, bpm_range: tuple[float, float], n_bars: int, see
     for style in STYLES:
         for bpm in np.linspace(*bpm_range, per_style):
             specs.append(
-                TrackSpec(
+                SynthTrackSpec(
                     style=style,
                     bpm=float(round(bpm + rng.uniform(-2, 2), 2)),
                     n_bars=n_bars,

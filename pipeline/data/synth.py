@@ -17,13 +17,11 @@ The ground truth is the un-humanised grid:
 * the lead-in never contains a downbeat: it is either the tail of a bar of the
   pattern or silence followed by a one/two-beat pickup fill.
 
-Rendering is a pure function of the spec: all randomness comes from ``TrackSpec.seed``.
+Rendering is a pure function of the spec: all randomness comes from ``SynthTrackSpec.seed``.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,13 +31,14 @@ import pandas as pd
 import soundfile as sf
 
 from pipeline.data import drums
+from pipeline.fileio import atomic_write
 
 __all__ = [
     "LICENCE",
     "STYLES",
     "STYLE_BPM_RANGES",
     "TRUTH_COLUMNS",
-    "TrackSpec",
+    "SynthTrackSpec",
     "beat_to_seconds",
     "make_corpus",
     "random_specs",
@@ -89,7 +88,7 @@ TRUTH_COLUMNS: tuple[str, ...] = (
 
 
 @dataclass(frozen=True)
-class TrackSpec:
+class SynthTrackSpec:
     """Parameters of one synthesised track.
 
     ``swing`` delays odd 16th notes by ``swing`` of a 16th (0..0.5; 1/3 is
@@ -136,7 +135,7 @@ class TrackSpec:
 # --------------------------------------------------------------------------- tempo map
 
 
-def beat_to_seconds(spec: TrackSpec, beats: np.ndarray | float) -> np.ndarray:
+def beat_to_seconds(spec: SynthTrackSpec, beats: np.ndarray | float) -> np.ndarray:
     """Exact time (s) of beat position(s) ``beats`` (0 = first downbeat) for ``spec``."""
     b = np.asarray(beats, dtype=np.float64)
     bpm0, bpm1 = float(spec.bpm), spec.end_bpm
@@ -406,7 +405,12 @@ def _swing_beats(step: float, swing: float) -> float:
 
 
 def _bar_events(
-    spec: TrackSpec, sdef: _StyleDef, bar: int, ctx: _BarCtx, key: int, progression: tuple[int, ...]
+    spec: SynthTrackSpec,
+    sdef: _StyleDef,
+    bar: int,
+    ctx: _BarCtx,
+    key: int,
+    progression: tuple[int, ...],
 ) -> tuple[list[tuple[str, float, float]], list[tuple[float, float, int, float]]]:
     """Drum hits and bass notes of one bar, in absolute beat positions."""
     drum_hits, bass_notes = sdef.bars(ctx)
@@ -429,7 +433,7 @@ def _bar_events(
 
 
 def render_track(
-    spec: TrackSpec, sample_rate: int = 44100
+    spec: SynthTrackSpec, sample_rate: int = 44100
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Render ``spec`` -> (audio float32 [2, frames], downbeat_seconds, beat_seconds).
 
@@ -595,7 +599,7 @@ def random_specs(
     bpm_range: tuple[float, float],
     n_bars: int,
     seed: int,
-) -> list[TrackSpec]:
+) -> list[SynthTrackSpec]:
     """Draw ``n_per_style`` 4/4 constant-tempo specs per style, deterministically from ``seed``.
 
     bpm is uniform in the intersection of ``bpm_range`` and the style's range
@@ -604,7 +608,7 @@ def random_specs(
     """
     lo, hi = sorted(float(x) for x in bpm_range)
     rng = np.random.default_rng(seed)
-    specs: list[TrackSpec] = []
+    specs: list[SynthTrackSpec] = []
     for style in styles:
         if style not in STYLES:
             raise ValueError(f"unknown style {style!r}")
@@ -615,7 +619,7 @@ def random_specs(
         w_lo, w_hi = _SWING_RANGES[style]
         for _ in range(n_per_style):
             specs.append(
-                TrackSpec(
+                SynthTrackSpec(
                     style=style,
                     bpm=float(np.clip(round(rng.uniform(b_lo, b_hi), 2), b_lo, b_hi)),
                     n_bars=n_bars,
@@ -632,22 +636,8 @@ def _fmt_times(t: np.ndarray) -> str:
     return " ".join(f"{x:.6f}" for x in t)
 
 
-def _atomic_write(path: Path, writer: Callable[[Path], None]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent
-    )
-    os.close(fd)
-    try:
-        writer(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def make_corpus(
-    out_dir: Path, specs: Sequence[TrackSpec], sample_rate: int = 44100
+    out_dir: Path, specs: Sequence[SynthTrackSpec], sample_rate: int = 44100
 ) -> pd.DataFrame:
     """Writes out_dir/<style>/<style>_<idx:03d>.wav (16-bit PCM via soundfile, written atomically:
     tmp file then os.replace) and out_dir/truth.csv; returns the truth table.
@@ -664,7 +654,7 @@ def make_corpus(
         counters[spec.style] = idx + 1
         rel = Path(spec.style) / f"{spec.style}_{idx:03d}.wav"
         audio, downbeats, beats = render_track(spec, sample_rate)
-        _atomic_write(
+        atomic_write(
             out_dir / rel,
             lambda p, a=audio: sf.write(p, a.T, sample_rate, subtype="PCM_16", format="WAV"),
         )
@@ -688,5 +678,5 @@ def make_corpus(
             }
         )
     table = pd.DataFrame(rows, columns=list(TRUTH_COLUMNS))
-    _atomic_write(out_dir / "truth.csv", lambda p: table.to_csv(p, index=False))
+    atomic_write(out_dir / "truth.csv", lambda p: table.to_csv(p, index=False))
     return table

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from pipeline.audio.io import write_audio
-from pipeline.data.synth import TrackSpec, render_track
+from pipeline.data.synth import SynthTrackSpec, render_track
 from tests.conftest import run, tiny_params, write_params
 
 pytestmark = pytest.mark.integration
@@ -17,7 +17,7 @@ def test_corrupt_empty_and_silent_files_are_rejected_and_the_rest_continues(tiny
     root = tiny_project
     corpus = root / "data/raw/mine"
     for i, style in enumerate(["techno", "house"]):
-        audio, _, _ = render_track(TrackSpec(style=style, bpm=124, n_bars=5, seed=i), 22050)
+        audio, _, _ = render_track(SynthTrackSpec(style=style, bpm=124, n_bars=5, seed=i), 22050)
         write_audio(corpus / style / f"{style}.wav", audio, 22050)
     (corpus / "techno/broken.wav").write_bytes(b"RIFF\x10\x00\x00\x00WAVEjunk" + bytes(range(200)))
     (corpus / "house/empty.wav").write_bytes(b"")

@@ -8,7 +8,7 @@ import pytest
 import soundfile as sf
 
 from pipeline.audio.resample import resample
-from pipeline.data.synth import TrackSpec, render_track
+from pipeline.data.synth import SynthTrackSpec, render_track
 from tests.conftest import run, tiny_params, write_params
 
 pytestmark = pytest.mark.integration
@@ -34,35 +34,35 @@ def prepared(tmp_path_factory):
     root = tmp_path_factory.mktemp("prep")
     corpus = root / "audio"
     truth = {
-        "techno/plain.wav": add_track(corpus, "techno/plain.wav", TrackSpec("techno", 128, 6)),
+        "techno/plain.wav": add_track(corpus, "techno/plain.wav", SynthTrackSpec("techno", 128, 6)),
         "house/lossless.flac": add_track(
-            corpus, "house/lossless.flac", TrackSpec("house", 122, 6, seed=1)
+            corpus, "house/lossless.flac", SynthTrackSpec("house", 122, 6, seed=1)
         ),
         "house/vorbis.ogg": add_track(
-            corpus, "house/vorbis.ogg", TrackSpec("house", 124, 6, seed=2)
+            corpus, "house/vorbis.ogg", SynthTrackSpec("house", 124, 6, seed=2)
         ),
         "breakbeat/lossy.mp3": add_track(
             corpus,
             "breakbeat/lossy.mp3",
-            TrackSpec("breakbeat", 132, 6, seed=3),
+            SynthTrackSpec("breakbeat", 132, 6, seed=3),
             subtype="MPEG_LAYER_III",
         ),
         "metal/apple.aiff": add_track(
-            corpus, "metal/apple.aiff", TrackSpec("metal", 140, 6, seed=4)
+            corpus, "metal/apple.aiff", SynthTrackSpec("metal", 140, 6, seed=4)
         ),
         "techno/low_rate_mono.wav": add_track(
-            corpus, "techno/low_rate_mono.wav", TrackSpec("techno", 126, 6, seed=5), 8000, 1
+            corpus, "techno/low_rate_mono.wav", SynthTrackSpec("techno", 126, 6, seed=5), 8000, 1
         ),
         "house/hi_rate_6ch.wav": add_track(
-            corpus, "house/hi_rate_6ch.wav", TrackSpec("house", 120, 6, seed=6), 96000, 6
+            corpus, "house/hi_rate_6ch.wav", SynthTrackSpec("house", 120, 6, seed=6), 96000, 6
         ),
         "techno/waltz.wav": add_track(
-            corpus, "techno/waltz.wav", TrackSpec("techno", 130, 8, beats_per_bar=3, seed=7)
+            corpus, "techno/waltz.wav", SynthTrackSpec("techno", 130, 8, beats_per_bar=3, seed=7)
         ),
         "breakbeat/speeding_up.wav": add_track(
             corpus,
             "breakbeat/speeding_up.wav",
-            TrackSpec("breakbeat", 112, 10, bpm_end=136, seed=8),
+            SynthTrackSpec("breakbeat", 112, 10, bpm_end=136, seed=8),
         ),
     }
     (corpus / "techno/corrupt.wav").write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt " + b"\x07" * 64)
@@ -168,7 +168,7 @@ def test_bad_files_are_rejected_with_reasons(prepared):
 
 def test_adding_a_recording_processes_only_that_recording(prepared):
     _, corpus, _, prep, _ = prepared
-    add_track(corpus, "metal/new.wav", TrackSpec("metal", 150, 5, seed=9))
+    add_track(corpus, "metal/new.wav", SynthTrackSpec("metal", 150, 5, seed=9))
     tracks, manifest, _, log = prep()
     fresh = tracks[~tracks.cached.astype(bool)]
     assert fresh.path.tolist() == ["metal/new.wav"]

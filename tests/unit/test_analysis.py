@@ -6,13 +6,13 @@ import pytest
 from pipeline.audio.analysis import AnalyzeOptions, Override, analyze_track
 from pipeline.audio.io import AudioError, write_audio
 from pipeline.cache import ResultCache, make_key
-from pipeline.data.synth import TrackSpec, render_track
+from pipeline.data.synth import SynthTrackSpec, render_track
 
 
 @pytest.fixture(scope="module")
 def techno(tmp_path_factory):
     path = tmp_path_factory.mktemp("a") / "techno.wav"
-    audio, downbeats, _ = render_track(TrackSpec("techno", 128, 6, lead_in_seconds=0.7), 22050)
+    audio, downbeats, _ = render_track(SynthTrackSpec("techno", 128, 6, lead_in_seconds=0.7), 22050)
     write_audio(path, audio, 22050)
     return path, downbeats
 

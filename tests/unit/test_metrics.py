@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.data.synth import STYLES, TrackSpec, render_track
+from pipeline.data.synth import STYLES, SynthTrackSpec, render_track
 from pipeline.metrics import embeddings, frechet, kernel_distance
 from pipeline.metrics.ndb import ndb_scores
 from pipeline.metrics.novelty import nearest_scores
@@ -24,7 +24,7 @@ TRAIN_BARS, VALID_BARS = 6, 3
 
 def drum_bars(style: str, seed: int, n_bars: int) -> np.ndarray:
     audio, _, _ = render_track(
-        TrackSpec(style=style, bpm=120, n_bars=n_bars, lead_in_seconds=0.0, seed=seed), SR
+        SynthTrackSpec(style=style, bpm=120, n_bars=n_bars, lead_in_seconds=0.0, seed=seed), SR
     )
     mono = audio.mean(0)
     return np.stack([mono[i * BAR : (i + 1) * BAR] for i in range(n_bars)])[:, None, :]

@@ -16,7 +16,7 @@ from pipeline.data.synth import (
     STYLE_BPM_RANGES,
     STYLES,
     TRUTH_COLUMNS,
-    TrackSpec,
+    SynthTrackSpec,
     beat_to_seconds,
     make_corpus,
     random_specs,
@@ -51,7 +51,7 @@ def test_styles_and_labels() -> None:
     assert STYLES[:5] == ("techno", "house", "breakbeat", "halftime", "metal")
     assert len(set(STYLES)) == len(STYLES)
     for i, style in enumerate(STYLES):
-        assert TrackSpec(style, 120.0, 2).label == i
+        assert SynthTrackSpec(style, 120.0, 2).label == i
         lo, hi = STYLE_BPM_RANGES[style]
         assert 90.0 <= lo < hi <= 175.0
 
@@ -72,14 +72,16 @@ def test_styles_and_labels() -> None:
 def test_invalid_spec_rejected(kwargs: dict) -> None:
     base = {"style": "techno", "bpm": 120.0, "n_bars": 2}
     with pytest.raises(ValueError):
-        TrackSpec(**{**base, **kwargs})
+        SynthTrackSpec(**{**base, **kwargs})
 
 
 # --------------------------------------------------------------------------- rendering
 
 
 def test_determinism() -> None:
-    spec = TrackSpec("house", 124.0, 4, swing=0.2, humanize_ms=5.0, lead_in_seconds=0.8, seed=7)
+    spec = SynthTrackSpec(
+        "house", 124.0, 4, swing=0.2, humanize_ms=5.0, lead_in_seconds=0.8, seed=7
+    )
     a1, d1, b1 = render_track(spec)
     a2, d2, b2 = render_track(spec)
     assert a1.tobytes() == a2.tobytes()
@@ -92,7 +94,7 @@ def test_determinism() -> None:
 
 @pytest.mark.parametrize("style", STYLES)
 def test_shape_level_and_stereo(style: str) -> None:
-    spec = TrackSpec(style, 128.0, 4, lead_in_seconds=0.6, seed=1)
+    spec = SynthTrackSpec(style, 128.0, 4, lead_in_seconds=0.6, seed=1)
     audio, downbeats, _ = render_track(spec, sample_rate=SR)
     assert audio.dtype == np.float32
     assert audio.ndim == 2 and audio.shape[0] == 2
@@ -111,7 +113,7 @@ def test_shape_level_and_stereo(style: str) -> None:
 
 
 def test_sample_rate_parameter() -> None:
-    spec = TrackSpec("techno", 130.0, 2, seed=3)
+    spec = SynthTrackSpec("techno", 130.0, 2, seed=3)
     a44, d44, _ = render_track(spec, 44100)
     a22, d22, _ = render_track(spec, 22050)
     assert abs(a22.shape[1] * 2 - a44.shape[1]) <= 2
@@ -120,7 +122,7 @@ def test_sample_rate_parameter() -> None:
 
 @pytest.mark.parametrize("style", STYLES)
 def test_downbeat_grid_constant_tempo(style: str) -> None:
-    spec = TrackSpec(style, 137.0, 6, lead_in_seconds=0.913, seed=11)
+    spec = SynthTrackSpec(style, 137.0, 6, lead_in_seconds=0.913, seed=11)
     _, downbeats, beats = render_track(spec)
     # n_bars bars, delimited by n_bars + 1 downbeats (the last is the closing hit)
     assert len(downbeats) == spec.n_bars + 1
@@ -136,7 +138,7 @@ def test_downbeat_grid_constant_tempo(style: str) -> None:
 @pytest.mark.parametrize("style", STYLES)
 @pytest.mark.parametrize("beats_per_bar", [4, 3])
 def test_onset_energy_at_downbeats(style: str, beats_per_bar: int) -> None:
-    spec = TrackSpec(
+    spec = SynthTrackSpec(
         style,
         float(np.mean(STYLE_BPM_RANGES[style])),
         5,
@@ -158,7 +160,9 @@ def test_onset_energy_at_downbeats(style: str, beats_per_bar: int) -> None:
 
 
 def test_onset_energy_survives_humanisation() -> None:
-    spec = TrackSpec("techno", 130.0, 6, swing=0.05, humanize_ms=4.0, lead_in_seconds=0.5, seed=2)
+    spec = SynthTrackSpec(
+        "techno", 130.0, 6, swing=0.05, humanize_ms=4.0, lead_in_seconds=0.5, seed=2
+    )
     audio, downbeats, _ = render_track(spec)
     # jitter is clipped to 2.5 sd = 10 ms: compare 30 ms windows 15 ms either side of the grid
     ratios = _onset_ratios(audio, downbeats - 0.012, SR, win=0.03)
@@ -166,7 +170,7 @@ def test_onset_energy_survives_humanisation() -> None:
 
 
 def test_swing_and_humanisation_change_audio_not_grid() -> None:
-    spec = TrackSpec("house", 122.0, 4, lead_in_seconds=0.5, seed=4)
+    spec = SynthTrackSpec("house", 122.0, 4, lead_in_seconds=0.5, seed=4)
     a0, d0, b0 = render_track(spec)
     for change in ({"swing": 0.3}, {"humanize_ms": 6.0}):
         a1, d1, b1 = render_track(dataclasses.replace(spec, **change))
@@ -175,7 +179,7 @@ def test_swing_and_humanisation_change_audio_not_grid() -> None:
 
 
 def test_three_four() -> None:
-    spec = TrackSpec("breakbeat", 126.0, 7, beats_per_bar=3, lead_in_seconds=1.1, seed=9)
+    spec = SynthTrackSpec("breakbeat", 126.0, 7, beats_per_bar=3, lead_in_seconds=1.1, seed=9)
     audio, downbeats, beats = render_track(spec)
     assert len(downbeats) == 8
     assert downbeats[0] == pytest.approx(1.1)
@@ -186,7 +190,7 @@ def test_three_four() -> None:
     assert audio.shape[1] / SR > downbeats[-1]
 
 
-def _reference_time(spec: TrackSpec, b: float, steps: int = 200_000) -> float:
+def _reference_time(spec: SynthTrackSpec, b: float, steps: int = 200_000) -> float:
     """Numerically integrate 60 / bpm(beat) with bpm linear in beat position."""
     n = spec.n_bars * spec.beats_per_bar
     x = np.linspace(0.0, b, steps + 1)
@@ -197,7 +201,7 @@ def _reference_time(spec: TrackSpec, b: float, steps: int = 200_000) -> float:
 
 @pytest.mark.parametrize(("bpm", "bpm_end", "bpb"), [(120.0, 150.0, 4), (140.0, 110.0, 3)])
 def test_tempo_change_truth(bpm: float, bpm_end: float, bpb: int) -> None:
-    spec = TrackSpec(
+    spec = SynthTrackSpec(
         "techno", bpm, 8, beats_per_bar=bpb, bpm_end=bpm_end, lead_in_seconds=0.6, seed=6
     )
     audio, downbeats, beats = render_track(spec)
@@ -223,10 +227,10 @@ def test_tempo_change_truth(bpm: float, bpm_end: float, bpb: int) -> None:
 
 
 def test_lead_in_zero_and_long() -> None:
-    _, d, b = render_track(TrackSpec("metal", 150.0, 2, lead_in_seconds=0.0, seed=1))
+    _, d, b = render_track(SynthTrackSpec("metal", 150.0, 2, lead_in_seconds=0.0, seed=1))
     assert d[0] == 0.0 and b[0] == 0.0
     # a lead-in longer than a bar still holds no downbeat before the first one
-    spec = TrackSpec("techno", 175.0, 2, beats_per_bar=3, lead_in_seconds=1.5, seed=3)
+    spec = SynthTrackSpec("techno", 175.0, 2, beats_per_bar=3, lead_in_seconds=1.5, seed=3)
     _, d, b = render_track(spec)
     assert d[0] == pytest.approx(1.5)
     assert (b < d[0] - 1e-9).sum() <= 2
@@ -261,7 +265,9 @@ def test_random_specs() -> None:
 def test_make_corpus_roundtrip(tmp_path: Path) -> None:
     specs = [
         *random_specs(2, ["techno", "halftime"], (90.0, 175.0), 3, seed=5),
-        TrackSpec("metal", 150.0, 3, beats_per_bar=3, bpm_end=160.0, lead_in_seconds=0.4, seed=1),
+        SynthTrackSpec(
+            "metal", 150.0, 3, beats_per_bar=3, bpm_end=160.0, lead_in_seconds=0.4, seed=1
+        ),
     ]
     table = make_corpus(tmp_path / "c", specs, sample_rate=22050)
     assert list(table.columns) == list(TRUTH_COLUMNS)
