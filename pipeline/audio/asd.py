@@ -3,7 +3,7 @@
 The file carries its own schema (class definitions with field names and type codes) followed
 by the values packed in schema order.  :func:`parse_asd` walks that schema instead of reading
 fixed offsets, then cross-checks the warp markers with a signature scan
-(:func:`scan_warp_markers`).  Format notes: ``shared/docs/asd-format.md``.
+(:func:`scan_warp_markers`).  Format notes: ``docs/asd-format.md``.
 
 Every malformed input raises :class:`AsdError` (a ``ValueError``) whose message names the file
 and the reason.  Reads are bounds-checked, counts are checked against the remaining bytes before
@@ -36,6 +36,7 @@ from pipeline.audio.asd_schema import (
     Reader,
     read_schema,
 )
+from pipeline.audio.warp import piecewise_linear
 
 __all__ = [
     "MAX_DEPTH",
@@ -503,23 +504,14 @@ def warp_points(clip: AsdClip) -> tuple[np.ndarray, np.ndarray]:
     return sec, beat
 
 
-def _pwl(x: np.ndarray, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:
-    """Piecewise-linear map through (xp, fp), extrapolating the first/last segment."""
-    y = np.interp(x, xp, fp)
-    lo, hi = x < xp[0], x > xp[-1]
-    y[lo] = fp[0] + (x[lo] - xp[0]) * (fp[1] - fp[0]) / (xp[1] - xp[0])
-    y[hi] = fp[-1] + (x[hi] - xp[-1]) * (fp[-1] - fp[-2]) / (xp[-1] - xp[-2])
-    return y
-
-
 def bar_start_seconds(
     clip: AsdClip, n_bars: int | None = None, *, until_seconds: float | None = None
 ) -> np.ndarray:
     """Bar-line times in seconds (bar k starts at beat ``k * beats_per_bar``).
 
     Give either ``n_bars`` (bars 0 .. n_bars-1) or ``until_seconds`` (every bar k, negative k
-    included, whose start lies in ``[0, until_seconds]``).  The warp map is piecewise linear
-    through the markers and extrapolated with the first/last segment.
+    included, whose start lies in ``[0, until_seconds]``).  Times follow the warp map through
+    the markers, as :class:`pipeline.audio.warp.WarpMap` does (first/last segment extrapolated).
     """
     if (n_bars is None) == (until_seconds is None):
         raise TypeError("give exactly one of n_bars or until_seconds")
@@ -530,11 +522,11 @@ def bar_start_seconds(
     else:
         if not math.isfinite(until_seconds):
             raise ValueError(f"until_seconds must be finite, got {until_seconds}")
-        b0, b1 = _pwl(np.array([0.0, float(until_seconds)]), sec, beat)
+        b0, b1 = piecewise_linear(np.array([0.0, float(until_seconds)]), sec, beat)
         eps = 1e-9
         first, stop = math.ceil(b0 / bpb - eps), math.floor(b1 / bpb + eps) + 1
         if stop - first > MAX_BARS:
             raise AsdError(
                 clip.path, f"implausible tempo: {stop - first} bars in {until_seconds} s"
             )
-    return _pwl(np.arange(first, stop, dtype=np.float64) * bpb, beat, sec)
+    return piecewise_linear(np.arange(first, stop, dtype=np.float64) * bpb, beat, sec)

@@ -36,10 +36,10 @@ class WarpMap:
         object.__setattr__(self, "beats", beats)
 
     def beat_at(self, seconds: np.ndarray | float) -> np.ndarray:
-        return _extrapolating_interp(seconds, self.seconds, self.beats)
+        return piecewise_linear(seconds, self.seconds, self.beats)
 
     def seconds_at(self, beats: np.ndarray | float) -> np.ndarray:
-        return _extrapolating_interp(beats, self.beats, self.seconds)
+        return piecewise_linear(beats, self.beats, self.seconds)
 
     def local_bpm(self, beats: np.ndarray | float) -> np.ndarray:
         """Tempo (BPM) of the segment containing each beat position."""
@@ -80,7 +80,9 @@ class WarpMap:
         )
 
 
-def _extrapolating_interp(x: np.ndarray | float, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:
+def piecewise_linear(x: np.ndarray | float, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:
+    """The piecewise-linear map through ``(xp, fp)`` (``xp`` increasing, at least two points)
+    at ``x``, extrapolating the first and last segments."""
     x = np.asarray(x, dtype=np.float64)
     y = np.interp(x, xp, fp)
     left_slope = (fp[1] - fp[0]) / (xp[1] - xp[0])
