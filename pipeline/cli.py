@@ -84,6 +84,7 @@ def add_generate_arguments(p: argparse.ArgumentParser) -> None:
 
 def run_generate(args: argparse.Namespace) -> int:
     from pipeline.audio.io import write_audio
+    from pipeline.grid import BarGrid
     from pipeline.sample.track import TrackSpec, make_track
     from pipeline.train.checkpoint import generator_metadata
 
@@ -102,8 +103,9 @@ def run_generate(args: argparse.Namespace) -> int:
 
     generator, config = load_checkpoint(args.checkpoint, args.device)
     metadata = generator_metadata(args.checkpoint)
+    grid = BarGrid.from_generator(metadata, config.sample_rate, config.length, config.channels)
     if args.beats_per_bar is None:
-        args.beats_per_bar = int(metadata.get("beats_per_bar", 4))
+        args.beats_per_bar = grid.beats_per_bar
     class_index = resolve_class(
         args.class_, config.num_classes, args.classes_file, args.checkpoint, metadata
     )

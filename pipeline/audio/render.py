@@ -16,29 +16,13 @@ import pyrubberband
 from pipeline.audio.io import to_channels
 from pipeline.audio.resample import resample
 from pipeline.audio.warp import WarpMap
+from pipeline.grid import BarGrid
 
 # Crispness 6 (no phase smearing, transients kept sharp) lands the downbeats of the rendered
 # bars 7.8 ms from ground truth (median, bench/prep_accuracy.py) against 9.1 ms for the default.
 RUBBERBAND_OPTIONS = {"--crisp": "6"}
 CLIP_LEVEL = 0.999
 MAX_CLIPPED_FRACTION = 0.001
-
-
-@dataclass(frozen=True)
-class BarGrid:
-    sample_rate: int
-    bpm: float
-    beats_per_bar: int
-    channels: int
-
-    @property
-    def bar_samples(self) -> int:
-        """``sr * 60 / bpm * beats_per_bar`` (rounded to a whole sample when not exact)."""
-        return round(self.sample_rate * 60.0 / self.bpm * self.beats_per_bar)
-
-    @property
-    def bar_seconds(self) -> float:
-        return self.bar_samples / self.sample_rate
 
 
 @dataclass(frozen=True)

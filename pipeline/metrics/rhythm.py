@@ -28,6 +28,8 @@ import numpy as np
 import torch
 from scipy.signal import find_peaks
 
+from pipeline.grid import DEFAULT_BEATS_PER_BAR, tempo_of
+
 WINDOW_MS = 32.0  # analysis window; rounded to a power of two in samples
 HOP_MS = 1.0
 N_BANDS = 24
@@ -211,9 +213,9 @@ def rhythm_scores(
 ) -> dict[str, float]:
     """Rhythm of looped generated bars beside looped held-out real bars."""
     sample_rate = int(options["sample_rate"])
-    beats_per_bar = int(options.get("beats_per_bar", 4))
+    beats_per_bar = int(options.get("beats_per_bar", DEFAULT_BEATS_PER_BAR))
     length = generated.shape[2]
-    bpm = float(options.get("bpm") or 60.0 * beats_per_bar * sample_rate / length)
+    bpm = float(options.get("bpm") or tempo_of(length, sample_rate, beats_per_bar))
     kwargs = {
         "sample_rate": sample_rate,
         "bpm": bpm,

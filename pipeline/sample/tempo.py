@@ -1,4 +1,5 @@
-"""Tempo arithmetic and re-rendering an assembled track at another tempo with Rubber Band.
+"""Re-rendering an assembled track at another tempo with Rubber Band (the bar length at a
+tempo is :func:`pipeline.grid.bar_samples_at`).
 
 The whole track goes through ONE Rubber Band call with a time map whose anchors are every bar
 line (``k * T`` -> ``k * T'``), so bar ``k`` of the result starts at ``k * T'`` and no error
@@ -16,18 +17,6 @@ from pipeline.audio.render import RUBBERBAND_OPTIONS
 
 # The same Rubber Band settings as the bar renderer. The R3 engine (``--fine``) was measured
 # smearing drum onsets by up to 50 ms at 8-16 kHz; R2 keeps them within ~10 ms.
-
-
-def bar_samples_at(sample_rate: int, bpm: float, beats_per_bar: int) -> int:
-    """Samples in one bar: ``sr * 60 / bpm * beats_per_bar``, rounded to a whole sample."""
-    if bpm <= 0 or beats_per_bar < 1:
-        raise ValueError(f"need bpm > 0 and beats_per_bar >= 1, got {bpm}, {beats_per_bar}")
-    return round(sample_rate * 60.0 / bpm * beats_per_bar)
-
-
-def tempo_of(bar_samples: int, sample_rate: int, beats_per_bar: int) -> float:
-    """The tempo (BPM) at which ``bar_samples`` is one bar of ``beats_per_bar`` beats."""
-    return sample_rate * 60.0 * beats_per_bar / bar_samples
 
 
 def retempo(

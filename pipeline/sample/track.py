@@ -8,9 +8,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from pipeline.grid import bar_samples_at, tempo_of
 from pipeline.sample.assemble import DEFAULT_CROSSFADE_MS, concatenate_bars, crossfade_samples
 from pipeline.sample.generate import random_bars, walk_bars
-from pipeline.sample.tempo import bar_samples_at, retempo, tempo_of
+from pipeline.sample.tempo import retempo
 
 BARS_PER_KEYFRAME = 4
 

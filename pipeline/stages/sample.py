@@ -11,6 +11,7 @@ import numpy as np
 
 from pipeline.audio.io import write_audio
 from pipeline.fileio import write_json_atomic, write_npz_atomic
+from pipeline.grid import BarGrid, bar_samples_at
 from pipeline.sample.assemble import crossfade_samples
 from pipeline.sample.generate import (
     class_labels,
@@ -20,19 +21,19 @@ from pipeline.sample.generate import (
     random_bars,
 )
 from pipeline.sample.latent import INTERPOLATIONS
-from pipeline.sample.tempo import bar_samples_at, retempo, tempo_of
+from pipeline.sample.tempo import retempo
 from pipeline.stages.common import log, run_stage, stage_parser
-from pipeline.train.checkpoint import load_generator
+from pipeline.train.checkpoint import generator_metadata, load_generator
 
 N_LOOPS = 4
 
 
 def main(args: argparse.Namespace, params: dict[str, Any]) -> None:
     section = params["sample"]
-    beats_per_bar = int(params["bars"]["beats_per_bar"])
     generator, config = load_generator(args.model, device="cpu")
     sr, length = config.sample_rate, config.length
-    bpm = tempo_of(length, sr, beats_per_bar)
+    grid = BarGrid.from_generator(generator_metadata(args.model), sr, length, config.channels)
+    bpm, beats_per_bar = grid.bpm, grid.beats_per_bar
     fade = crossfade_samples(sr, section["crossfade_ms"])
     out = args.out_dir
     files: list[dict[str, Any]] = []

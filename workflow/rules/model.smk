@@ -28,6 +28,5 @@ rule sample:
         directory("data/samples"),
     params:
         sample=config["sample"],
-        bars=config["bars"],
     shell:
         "python -m pipeline.stages.sample --params params.yaml --model {input.model} --out-dir {output}"
