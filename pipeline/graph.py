@@ -6,7 +6,13 @@ per stage, the command line, the dependencies, the params sections and the outpu
 DVC ``persist`` outputs (training checkpoints) are state, not results: Snakemake does not
 declare them, so they are left out of the comparison.
 
+A stage's code dependencies are the files its program imports (:mod:`pipeline.code_deps`):
+the Snakemake rules compute them when parsed; dvc.yaml lists them, written by
+``--write-deps``, and the check fails when a stage imports code dvc.yaml does not declare or
+declares code the stage no longer imports.
+
     python -m pipeline.graph [--root DIR]     # exit 1 and list differences when out of step
+    python -m pipeline.graph --write-deps     # rewrite the code deps in dvc.yaml, then check
 """
 
 from __future__ import annotations
@@ -17,6 +23,10 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+import yaml
+
+from pipeline.code_deps import is_code_path, rewrite_code_deps, stage_code, stage_module
 
 FAN_OUT_SUFFIX = "_track"
 
@@ -48,6 +58,11 @@ def snakemake_stages(root: Path) -> dict[str, StageSpec]:
     """Rules with a shell command (``all`` has none), except the per-track fan-out rules
     (``*_track``) and the per-track inputs the aggregate rules collect through functions:
     DVC does that work inside the stage with a process pool."""
+    return _snakemake_rules(root)[0]
+
+
+def _snakemake_rules(root: Path) -> tuple[dict[str, StageSpec], dict[str, StageSpec]]:
+    """(stage rules, per-track fan-out rules), both keyed by rule name."""
     from snakemake.api import SnakemakeApi
     from snakemake.settings.types import OutputSettings, ResourceSettings
 
@@ -59,20 +74,24 @@ def snakemake_stages(root: Path) -> dict[str, StageSpec]:
         )
         # The public API runs workflows; reading rule definitions needs the loaded workflow.
         workflow = workflow_api._workflow
-        stages = {}
+        stages, fan_out = {}, {}
         for rule in workflow.rules:
-            if not rule.shellcmd or rule.name.endswith(FAN_OUT_SUFFIX):
+            if not rule.shellcmd:
                 continue
-            cmd = rule.shellcmd.format(
-                input=rule.input, output=rule.output, params=rule.params, config=workflow.config
-            )
-            stages[rule.name] = StageSpec(
+            fans_out = rule.name.endswith(FAN_OUT_SUFFIX)
+            cmd = ""  # a fan-out command has {wildcards}; only its code inputs are compared
+            if not fans_out:
+                cmd = rule.shellcmd.format(
+                    input=rule.input, output=rule.output, params=rule.params, config=workflow.config
+                )
+            spec = StageSpec(
                 _normalize(cmd),
                 frozenset(str(f) for f in rule.input if not callable(f)),
                 frozenset(rule.params.keys()),
                 frozenset(map(str, rule.output)),
             )
-    return stages
+            (fan_out if fans_out else stages)[rule.name] = spec
+    return stages, fan_out
 
 
 def differences(dvc: dict[str, StageSpec], smk: dict[str, StageSpec]) -> list[str]:
@@ -95,6 +114,92 @@ def differences(dvc: dict[str, StageSpec], smk: dict[str, StageSpec]) -> list[st
     return problems
 
 
+def code_differences(root: Path, dvc: dict[str, StageSpec]) -> list[str]:
+    """Stages whose code deps in dvc.yaml are not exactly the files their program imports."""
+    problems = []
+    for name, spec in sorted(dvc.items()):
+        module = stage_module(spec.cmd)
+        if module is None:
+            continue
+        declared = {d for d in spec.deps if is_code_path(d)}
+        imported = set(stage_code(module, root))
+        if missing := sorted(imported - declared):
+            problems.append(f"{name}: imports code that dvc.yaml does not declare: {missing}")
+        if unused := sorted(declared - imported):
+            problems.append(f"{name}: dvc.yaml declares code the stage does not import: {unused}")
+    if problems:
+        problems.append("regenerate the code deps with `python -m pipeline.graph --write-deps`")
+    return problems
+
+
+def fan_out_differences(stages: dict[str, StageSpec], fan_out: dict[str, StageSpec]) -> list[str]:
+    """A per-track rule must depend on the same code as the stage it does the work of."""
+    problems = []
+    for name, spec in sorted(fan_out.items()):
+        stage = stages.get(name.removesuffix(FAN_OUT_SUFFIX))
+        if stage is None:
+            problems.append(f"Snakemake rule {name!r} has no aggregate rule")
+            continue
+        own = {d for d in spec.deps if is_code_path(d)}
+        aggregate = {d for d in stage.deps if is_code_path(d)}
+        if own != aggregate:
+            problems.append(
+                f"{name}: code inputs differ from its stage's; only in {name}: "
+                f"{sorted(own - aggregate)}, only in the stage: {sorted(aggregate - own)}"
+            )
+    return problems
+
+
+def write_deps(root: Path) -> list[str]:
+    """Rewrite the code deps of every ``python -m pipeline...`` stage in ``root/dvc.yaml`` to
+    its program's import closure; returns the names of the stages that changed."""
+    path = root / "dvc.yaml"
+    text = path.read_text()
+    before = yaml.safe_load(text)
+    code = {}
+    for name, stage in before["stages"].items():
+        module = stage_module(_normalize(stage.get("cmd", "")))
+        if module is not None:
+            code[name] = stage_code(module, root)
+    new_text = rewrite_code_deps(text, code)
+    after = yaml.safe_load(new_text)
+    _check_rewrite(before, after, code)
+    if new_text != text:
+        path.write_text(new_text)
+    return [
+        name
+        for name in code
+        if before["stages"][name].get("deps") != after["stages"][name].get("deps")
+    ]
+
+
+def _check_rewrite(before: dict, after: dict, code: dict[str, list[str]]) -> None:
+    """The rewrite changed nothing but code deps, and left exactly the computed ones."""
+    if _without_deps(before) != _without_deps(after):
+        raise RuntimeError("rewriting dvc.yaml would change more than code deps; not written")
+    for name, stage in after["stages"].items():
+        old = before["stages"][name].get("deps", [])
+        new = stage.get("deps", [])
+        data_kept = [d for d in new if not _is_code_dep(d)] == [
+            d for d in old if not _is_code_dep(d)
+        ]
+        wanted = code.get(name, [d for d in old if _is_code_dep(d)])
+        if not data_kept or sorted(d for d in new if _is_code_dep(d)) != sorted(wanted):
+            raise RuntimeError(f"could not rewrite the code deps of stage {name!r} in dvc.yaml")
+
+
+def _without_deps(dvc_yaml: dict) -> dict:
+    stages = {
+        name: {key: value for key, value in stage.items() if key != "deps"}
+        for name, stage in dvc_yaml["stages"].items()
+    }
+    return {**dvc_yaml, "stages": stages}
+
+
+def _is_code_dep(dep: object) -> bool:
+    return isinstance(dep, str) and is_code_path(dep)
+
+
 def _normalize(cmd: str | list[str]) -> str:
     if isinstance(cmd, list):
         cmd = " && ".join(cmd)
@@ -114,10 +219,23 @@ def _chdir(path: Path):
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, default=Path("."))
+    parser.add_argument(
+        "--write-deps",
+        action="store_true",
+        help="first rewrite each stage's code deps in dvc.yaml to its program's imports",
+    )
     args = parser.parse_args(argv)
     root = args.root.resolve()
+    if args.write_deps:
+        changed = write_deps(root)
+        print(f"dvc.yaml: code deps rewritten for {', '.join(changed) or 'no stage'}")
     dvc = dvc_stages(root)
-    problems = differences(dvc, snakemake_stages(root))
+    smk, fan_out = _snakemake_rules(root)
+    problems = [
+        *differences(dvc, smk),
+        *fan_out_differences(smk, fan_out),
+        *code_differences(root, dvc),
+    ]
     if problems:
         print("dvc.yaml and the Snakemake rules are out of step:", *problems, sep="\n- ")
         return 1
