@@ -1,5 +1,6 @@
 # Thin entry point: config is params.yaml (validated like every stage does), rules live by topic.
 # `snakemake --cores 8 train` stops after training; `snakemake --cores 8` runs everything.
+from pipeline.code_deps import stage_code as _stage_code
 from pipeline.params import validate_params
 
 
@@ -7,6 +8,12 @@ configfile: "params.yaml"
 
 
 validate_params(config, source="params.yaml")
+
+
+def stage_code(stage):
+    """The .py files the stage program imports, one input each: editing any re-runs the rule.
+    dvc.yaml lists the same files (`python -m pipeline.graph --write-deps`)."""
+    return _stage_code(stage, root=workflow.basedir)
 
 
 include: "workflow/rules/data.smk"

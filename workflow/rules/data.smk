@@ -3,6 +3,7 @@
 # analyze and bars fan out: one `*_track` job per recording fills the per-track result cache
 # (data/cache), then the aggregate rule runs the same command as DVC's stage and finds every
 # track already done. The aggregate rules are what `python -m pipeline.graph` compares.
+# code=stage_code(...) (Snakefile): the .py files the stage program imports, one input each.
 from pathlib import Path
 
 from pipeline.audio.io import find_audio_files
@@ -13,9 +14,7 @@ TRACK_DONE = "data/cache/snakemake/{stage}/{path}.done"
 
 checkpoint synth:
     input:
-        "pipeline/stages/synth.py",
-        "pipeline/data/synth.py",
-        "pipeline/data/drums.py",
+        code=stage_code("synth"),
     output:
         directory("data/raw/demo"),
     params:
@@ -39,7 +38,7 @@ def per_track(stage):
 rule analyze_track:
     input:
         audio=f"{AUDIO_DIR}/{{path}}",
-        code=["pipeline/stages/analyze.py", "pipeline/audio"],
+        code=stage_code("analyze"),
     output:
         touch(TRACK_DONE.replace("{stage}", "analyze")),
     params:
@@ -53,7 +52,7 @@ rule analyze_track:
 rule analyze:
     input:
         audio=AUDIO_DIR,
-        code=["pipeline/stages/analyze.py", "pipeline/audio"],
+        code=stage_code("analyze"),
         tracks=per_track("analyze"),
     output:
         directory("data/interim/analysis"),
@@ -69,7 +68,7 @@ rule bars_track:
     input:
         audio=f"{AUDIO_DIR}/{{path}}",
         analysis="data/interim/analysis",
-        code=["pipeline/stages/bars.py", "pipeline/audio"],
+        code=stage_code("bars"),
     output:
         touch(TRACK_DONE.replace("{stage}", "bars")),
     params:
@@ -85,7 +84,7 @@ rule bars:
     input:
         audio=AUDIO_DIR,
         analysis="data/interim/analysis",
-        code=["pipeline/stages/bars.py", "pipeline/audio"],
+        code=stage_code("bars"),
         tracks=per_track("bars"),
     output:
         directory("data/bars"),
@@ -99,7 +98,7 @@ rule bars:
 rule split:
     input:
         bars="data/bars",
-        code=["pipeline/stages/split.py", "pipeline/data/splits.py"],
+        code=stage_code("split"),
     output:
         directory("data/splits"),
     params:

@@ -7,7 +7,7 @@ rule evaluate:
         splits="data/splits",
         run="data/models/train_run.json",
         model="data/models/generator.pt",
-        code=["pipeline/stages/evaluate.py", "pipeline/metrics"],
+        code=stage_code("evaluate"),
     output:
         "data/metrics/metrics.json",
     params:
@@ -23,7 +23,7 @@ rule report:
         metrics="data/metrics/metrics.json",
         run="data/models/train_run.json",
         losses="data/models/losses.csv",
-        code=["pipeline/stages/report.py", "pipeline/report"],
+        code=stage_code("report"),
     output:
         directory("data/report"),
     shell:

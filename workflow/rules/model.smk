@@ -5,7 +5,7 @@
 rule train:
     input:
         splits="data/splits",
-        code=["pipeline/stages/train.py", "pipeline/models", "pipeline/train"],
+        code=stage_code("train"),
     output:
         generator="data/models/generator.pt",
         run="data/models/train_run.json",
@@ -23,7 +23,7 @@ rule train:
 rule sample:
     input:
         model="data/models/generator.pt",
-        code=["pipeline/stages/sample.py", "pipeline/sample"],
+        code=stage_code("sample"),
     output:
         directory("data/samples"),
     params:
