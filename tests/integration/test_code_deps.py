@@ -1,0 +1,154 @@
+"""Stage code dependencies: the import closure of a stage program, tracked by both executors."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline.code_deps import module_closure, rewrite_code_deps, stage_code, stage_module
+from tests.conftest import REPO, run
+
+
+def write(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+def test_closure_follows_every_kind_of_import(tmp_path):
+    write(
+        tmp_path,
+        {
+            "pipeline/__init__.py": "",
+            "pipeline/stages/__init__.py": "",
+            "pipeline/stages/job.py": (
+                "import numpy\n"
+                "import pipeline.a.deep\n"
+                "from pipeline.b import helper, CONSTANT\n"
+                "from . import sibling\n"
+                "def later():\n"
+                "    from pipeline.lazy import thing\n"
+            ),
+            "pipeline/stages/sibling.py": "from ..c import name\n",
+            "pipeline/stages/unused.py": "",
+            "pipeline/a/__init__.py": "",
+            "pipeline/a/deep.py": "",
+            "pipeline/b/__init__.py": "CONSTANT = 1\n",
+            "pipeline/b/helper.py": "from .other import x\n",
+            "pipeline/b/other.py": "",
+            "pipeline/b/unused.py": "",
+            "pipeline/c.py": "",
+            "pipeline/lazy.py": "",
+            "pipeline/not_imported.py": "",
+        },
+    )
+    assert stage_code("job", tmp_path) == [
+        "pipeline/__init__.py",
+        "pipeline/a/__init__.py",
+        "pipeline/a/deep.py",
+        "pipeline/b/__init__.py",
+        "pipeline/b/helper.py",
+        "pipeline/b/other.py",
+        "pipeline/c.py",
+        "pipeline/lazy.py",
+        "pipeline/stages/__init__.py",
+        "pipeline/stages/job.py",
+        "pipeline/stages/sibling.py",
+    ]
+    assert stage_code("pipeline.stages.job", tmp_path) == stage_code("job", tmp_path)
+    with pytest.raises(ModuleNotFoundError):
+        module_closure("pipeline.stages.missing", tmp_path)
+
+
+def test_every_stage_program_has_code_deps():
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    for name, stage in stages.items():
+        module = stage_module(" ".join(stage["cmd"].split()))
+        assert module == f"pipeline.stages.{name}"
+        code = stage_code(name, REPO)
+        assert f"pipeline/stages/{name}.py" in code
+        assert "pipeline/stages/common.py" in code  # every stage runs through run_stage
+
+
+def test_rewrite_touches_only_code_dep_lines():
+    text = (
+        "# header\n"
+        "stages:\n"
+        "  a:\n"
+        "    cmd: python -m pipeline.stages.a\n"
+        "    deps:\n"
+        "      - data/in            # data stays\n"
+        "      - pipeline/old.py\n"
+        "      - pipeline/folder\n"
+        "      - ${x.y}\n"
+        "    params:\n"
+        "      - a\n"
+        "\n"
+        "  b:\n"
+        "    cmd: >-\n"
+        "      python -m pipeline.stages.b\n"
+        "      --flag\n"
+        "\n"
+        "    outs:\n"
+        "      - out\n"
+        "plots:\n"
+        "  - pipeline/not/a/dep.csv\n"
+    )
+    new = rewrite_code_deps(text, {"a": ["pipeline/x.py", "pipeline/y.py"], "b": ["pipeline/z.py"]})
+    assert new == (
+        "# header\n"
+        "stages:\n"
+        "  a:\n"
+        "    cmd: python -m pipeline.stages.a\n"
+        "    deps:\n"
+        "      - data/in            # data stays\n"
+        "      - pipeline/x.py\n"
+        "      - pipeline/y.py\n"
+        "      - ${x.y}\n"
+        "    params:\n"
+        "      - a\n"
+        "\n"
+        "  b:\n"
+        "    cmd: >-\n"
+        "      python -m pipeline.stages.b\n"
+        "      --flag\n"
+        "    deps:\n"
+        "      - pipeline/z.py\n"
+        "\n"
+        "    outs:\n"
+        "      - out\n"
+        "plots:\n"
+        "  - pipeline/not/a/dep.csv\n"
+    )
+    assert rewrite_code_deps(new, {"a": ["pipeline/x.py", "pipeline/y.py"]}) == new
+
+
+@pytest.mark.integration
+def test_editing_an_imported_library_file_reruns_the_stage_in_both_tools(tiny_project):
+    """The acceptance check: a file two imports away from the stage program (synth ->
+    stages/common.py -> params.py), in no stage's hand-written deps before they were derived."""
+    root = tiny_project
+    library_file = root / "pipeline/params.py"
+    assert "pipeline/params.py" in stage_code("synth", root)
+    run(["dvc", "repro", "synth"], root)
+    run(["snakemake", "--cores", "1", "--touch", "synth"], root)  # DVC made the outputs
+    assert "up to date" in run(["dvc", "status", "synth"], root).stdout
+    before = run(["snakemake", "-n", "synth"], root)
+    assert "Nothing to be done" in before.stdout + before.stderr
+
+    library_file.write_text(library_file.read_text() + "# an edit\n")
+    later = time.time() + 2  # newer than the outputs whatever the filesystem's mtime grain
+    os.utime(library_file, (later, later))
+
+    status = run(["dvc", "status", "synth"], root).stdout
+    assert "synth:" in status
+    assert "modified:" in status and "pipeline/params.py" in status
+    dry_run = run(["snakemake", "-n", "synth"], root)
+    log = dry_run.stdout + dry_run.stderr
+    assert "checkpoint synth:" in log
+    assert "reason: Updated input files: pipeline/params.py" in log
