@@ -10,7 +10,7 @@ configfile: "params.yaml"
 validate_params(config, source="params.yaml")
 
 
-def stage_code(stage):
+def stage_code(stage: str) -> list[str]:
     """The .py files the stage program imports, one input each: editing any re-runs the rule.
     dvc.yaml lists the same files (`python -m pipeline.graph --write-deps`)."""
     return _stage_code(stage, root=workflow.basedir)
