@@ -150,6 +150,10 @@ def fan_out_differences(stages: dict[str, StageSpec], fan_out: dict[str, StageSp
     return problems
 
 
+class RewriteError(RuntimeError):
+    """dvc.yaml is laid out so that its code deps cannot be rewritten line by line."""
+
+
 def write_deps(root: Path) -> list[str]:
     """Rewrite the code deps of every ``python -m pipeline...`` stage in ``root/dvc.yaml`` to
     its program's import closure; returns the names of the stages that changed."""
@@ -162,7 +166,11 @@ def write_deps(root: Path) -> list[str]:
         if module is not None:
             code[name] = stage_code(module, root)
     new_text = rewrite_code_deps(text, code)
-    after = yaml.safe_load(new_text)
+    try:
+        after = yaml.safe_load(new_text)
+    except yaml.YAMLError as error:
+        message = f"the rewritten dvc.yaml would not parse ({error}); not written"
+        raise RewriteError(message) from error
     _check_rewrite(before, after, code)
     if new_text != text:
         path.write_text(new_text)
@@ -176,7 +184,7 @@ def write_deps(root: Path) -> list[str]:
 def _check_rewrite(before: dict, after: dict, code: dict[str, list[str]]) -> None:
     """The rewrite changed nothing but code deps, and left exactly the computed ones."""
     if _without_deps(before) != _without_deps(after):
-        raise RuntimeError("rewriting dvc.yaml would change more than code deps; not written")
+        raise RewriteError("rewriting dvc.yaml would change more than code deps; not written")
     for name, stage in after["stages"].items():
         old = before["stages"][name].get("deps", [])
         new = stage.get("deps", [])
@@ -185,7 +193,7 @@ def _check_rewrite(before: dict, after: dict, code: dict[str, list[str]]) -> Non
         ]
         wanted = code.get(name, [d for d in old if _is_code_dep(d)])
         if not data_kept or sorted(d for d in new if _is_code_dep(d)) != sorted(wanted):
-            raise RuntimeError(f"could not rewrite the code deps of stage {name!r} in dvc.yaml")
+            raise RewriteError(f"could not rewrite the code deps of stage {name!r} in dvc.yaml")
 
 
 def _without_deps(dvc_yaml: dict) -> dict:
@@ -227,7 +235,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     root = args.root.resolve()
     if args.write_deps:
-        changed = write_deps(root)
+        try:
+            changed = write_deps(root)
+        except RewriteError as error:
+            print(f"dvc.yaml: {error}; edit its deps by hand (block-style lists)")
+            return 2
         print(f"dvc.yaml: code deps rewritten for {', '.join(changed) or 'no stage'}")
     dvc = dvc_stages(root)
     smk, fan_out = _snakemake_rules(root)
