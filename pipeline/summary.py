@@ -8,6 +8,9 @@ from pathlib import Path
 
 import soundfile as sf
 
+from pipeline.monitoring.runs import RUN_ID, TRACKING_URI
+from pipeline.monitoring.tracking import ui_command
+
 
 def summarize(root: Path) -> list[str]:
     lines = ["", "bargan results"]
@@ -40,12 +43,8 @@ def summarize(root: Path) -> list[str]:
     run_file = root / "data" / "models" / "train_run.json"
     if run_file.is_file():
         run = json.loads(run_file.read_text())
-        lines.append(
-            f"  MLflow run:          {run['mlflow_run_id']} in {run['mlflow_tracking_uri']}"
-        )
-        lines.append(
-            f"    open the UI with:  mlflow ui --backend-store-uri {run['mlflow_tracking_uri']}"
-        )
+        lines.append(f"  MLflow run:          {run[RUN_ID]} in {run[TRACKING_URI]}")
+        lines.append(f"    open the UI with:  {ui_command(run[TRACKING_URI])}")
         lines.append(f"  checkpoints:         {run['run_dir']}/")
     lines.append(f"  rejected inputs:     {root / 'data' / 'bars' / 'rejects.csv'}")
     return lines

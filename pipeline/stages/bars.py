@@ -9,16 +9,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pipeline import grid as grid_module
 from pipeline.audio import io, render, resample
 from pipeline.audio import warp as warp_module
 from pipeline.audio.io import AudioError, read_audio
-from pipeline.audio.render import BarFilters, BarGrid, render_bars
+from pipeline.audio.render import BarFilters, render_bars
 from pipeline.audio.warp import load_warp_map
 from pipeline.cache import ResultCache, code_digest, file_digest, make_key
 from pipeline.fileio import write_csv_atomic, write_npz_atomic
+from pipeline.grid import GRID_FILE, BarGrid
 from pipeline.stages.common import StageError, log, parallel_map, run_stage, stage_parser
 
-CODE = code_digest(render, io, resample, warp_module)
+CODE = code_digest(render, io, resample, warp_module, grid_module)
 
 
 @dataclass(frozen=True)
@@ -123,11 +125,7 @@ def main(args, params) -> None:
     manifest = pd.DataFrame(rows)
     if manifest.empty:
         raise StageError("no usable bars; see the rejects table for reasons")
-    manifest.insert(0, "sample_rate", grid.sample_rate)
-    manifest.insert(1, "bar_samples", grid.bar_samples)
-    manifest.insert(2, "channels", grid.channels)
-    manifest.insert(3, "bpm", grid.bpm)
-    manifest.insert(4, "beats_per_bar", grid.beats_per_bar)
+    grid.write(args.out_dir / GRID_FILE)
     write_csv_atomic(args.out_dir / "bars.csv", manifest)
     reject_columns = ["track", "path", "label", "bar_index", "reason"]
     write_csv_atomic(

@@ -8,10 +8,11 @@ from typing import Any
 
 import numpy as np
 
-from pipeline import tracking
 from pipeline.data.splits import load_split
 from pipeline.fileio import write_json_atomic
+from pipeline.grid import GRID_FILE, BarGrid
 from pipeline.metrics.registry import compute_all, numeric_metrics
+from pipeline.monitoring.runs import recorded_run
 from pipeline.stages.common import StageError, log, run_stage, stage_parser
 
 OPTION_KEYS = (
@@ -36,21 +37,14 @@ OPTION_KEYS = (
 )
 
 
-def metric_options(section: dict, info: dict) -> dict[str, Any]:
-    """Typed metric options from the evaluate params and the bar grid in the split's info.json."""
-    options: dict[str, Any] = {key: section[key] for key in OPTION_KEYS}
-    options.update(
-        sample_rate=int(info["sample_rate"]),
-        bpm=float(info["bpm"]),
-        beats_per_bar=int(info["beats_per_bar"]),
-    )
-    return options
+def metric_options(section: dict, grid: BarGrid) -> dict[str, Any]:
+    """Typed metric options from the evaluate params and the bar grid the splits carry."""
+    return {**{key: section[key] for key in OPTION_KEYS}, **grid.timing()}
 
 
 def main(args, params) -> None:
     section = params["evaluate"]
-    info = json.loads((args.splits_dir / "info.json").read_text())
-    options = metric_options(section, info)
+    options = metric_options(section, BarGrid.read(args.splits_dir / GRID_FILE))
     with np.load(args.samples_dir / "generated.npz") as packed:
         generated = packed["bars"].astype(np.float32)
         generated_labels = packed["labels"] if "labels" in packed.files else None
@@ -76,18 +70,14 @@ def main(args, params) -> None:
     write_json_atomic(args.out, metrics)
     log.info("metrics -> %s: %s", args.out, json.dumps(metrics))
 
-    run = json.loads(args.train_run.read_text())
-    import mlflow
-
-    tracking.setup(params["train"]["experiment"])
-    with mlflow.start_run(run_id=run["mlflow_run_id"]):
+    with recorded_run(json.loads(args.train_run.read_text())) as mlflow_log:
         numbers = numeric_metrics(metrics)
-        mlflow.log_metrics({k.replace(".", "_"): v for k, v in numbers.items()})
-        mlflow.log_artifact(str(args.out))
-        mlflow.log_artifact(str(args.samples_dir / "interpolation.wav"), "audio")
+        mlflow_log.log(0, {k.replace(".", "_"): v for k, v in numbers.items()})
+        mlflow_log.log_artifact(args.out)
+        mlflow_log.log_artifact(args.samples_dir / "interpolation.wav", "audio")
         for path in sorted((args.samples_dir / "bars").glob("*.wav"))[:4]:
-            mlflow.log_artifact(str(path), "audio/bars")
-    log.info("logged metrics and audio to MLflow run %s", run["mlflow_run_id"])
+            mlflow_log.log_artifact(path, "audio/bars")
+    log.info("logged metrics and audio to MLflow run %s", mlflow_log.run_id)
 
 
 def parser():

@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline import tracking
+from pipeline.monitoring.runs import recorded_run
 from pipeline.report import build_report
 from pipeline.stages.common import StageError, log, run_stage, stage_parser
 
@@ -32,12 +32,9 @@ def main(args: argparse.Namespace, params: dict[str, Any]) -> None:
     n_audio = sum(1 for _ in (args.out_dir / "audio").rglob("*.wav"))
     log.info("report with %d audio files -> %s", n_audio, index)
 
-    import mlflow
-
-    tracking.setup(params["train"]["experiment"])
-    with mlflow.start_run(run_id=run["mlflow_run_id"]):
-        mlflow.log_artifacts(str(args.out_dir), artifact_path="report")
-    log.info("logged the report to MLflow run %s (artifacts/report)", run["mlflow_run_id"])
+    with recorded_run(run) as mlflow_log:
+        mlflow_log.log_artifacts(args.out_dir, "report")
+    log.info("logged the report to MLflow run %s (artifacts/report)", mlflow_log.run_id)
 
 
 def _read_json(path: Path, what: str) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""split: group bars by source track into train/valid/test and pack each split into one file."""
+"""split: group bars by source track into train/valid/test and pack each split into one file;
+the bar grid record travels along (``grid.json``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pandas as pd
 
 from pipeline.data.splits import SPLITS, assign_splits, label_indices
 from pipeline.fileio import write_csv_atomic, write_json_atomic, write_npz_atomic
+from pipeline.grid import GRID_FILE, BarGrid
 from pipeline.stages.common import StageError, log, run_stage, stage_parser
 
 
@@ -26,6 +28,7 @@ def load_bars(bars_dir: Path, manifest: pd.DataFrame) -> np.ndarray:
 
 def main(args, params) -> None:
     section = params["split"]
+    grid = BarGrid.read(args.bars_dir / GRID_FILE)
     manifest = pd.read_csv(args.bars_dir / "bars.csv", keep_default_na=False)
     if manifest.empty:
         raise StageError(f"{args.bars_dir}/bars.csv has no bars")
@@ -37,7 +40,6 @@ def main(args, params) -> None:
     )
     manifest["split"] = manifest.track.map(assignment)
     manifest["label_index"], classes = label_indices(manifest.label)
-    sample_rate = int(manifest.sample_rate.iloc[0])
     for split in SPLITS:
         rows = manifest[manifest.split == split]
         bars = load_bars(args.bars_dir, rows) if len(rows) else np.zeros((0, 1, 1), np.int16)
@@ -45,19 +47,15 @@ def main(args, params) -> None:
             args.out_dir / f"{split}.npz",
             bars=bars,
             labels=rows.label_index.to_numpy(np.int64),
-            sample_rate=np.int64(sample_rate),
+            sample_rate=np.int64(grid.sample_rate),
         )
         log.info("%s: %d bars from %d tracks", split, len(rows), rows.track.nunique())
     write_csv_atomic(args.out_dir / "manifest.csv", manifest)
+    grid.write(args.out_dir / GRID_FILE)
     write_json_atomic(
         args.out_dir / "info.json",
         {
             "classes": classes,
-            "sample_rate": sample_rate,
-            "bar_samples": int(manifest.bar_samples.iloc[0]),
-            "channels": int(manifest.channels.iloc[0]),
-            "bpm": float(manifest.bpm.iloc[0]),
-            "beats_per_bar": int(manifest.beats_per_bar.iloc[0]),
             "counts": {s: int((manifest.split == s).sum()) for s in SPLITS},
             "tracks": {s: int(manifest[manifest.split == s].track.nunique()) for s in SPLITS},
         },

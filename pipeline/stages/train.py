@@ -14,23 +14,23 @@ import numpy as np
 import pandas as pd
 from torch import nn
 
-from pipeline import tracking
 from pipeline.data.splits import load_split
-from pipeline.fileio import write_csv_atomic, write_json_atomic
-from pipeline.metrics.progress import ProgressMetrics
+from pipeline.fileio import write_csv_atomic
+from pipeline.grid import GRID_FILE, BarGrid
+from pipeline.monitoring.previews import preview_logger
+from pipeline.monitoring.progress import (
+    PROGRESS_FILE,
+    ProgressMetrics,
+    progress_recorder,
+    read_progress,
+)
+from pipeline.monitoring.runs import training_run, write_run_record
 from pipeline.params import flatten
 from pipeline.stages.common import StageError, log, run_stage, stage_parser
 from pipeline.train.checkpoint import copy_generator
 from pipeline.train.config import TrainConfig
 from pipeline.train.distributed import is_main_process
 from pipeline.train.loop import train_gan
-from pipeline.train.mlflow_logger import MlflowBatchLogger
-from pipeline.train.monitoring import (
-    PROGRESS_FILE,
-    preview_logger,
-    progress_recorder,
-    read_progress,
-)
 
 
 def train_config(section: dict, bars: np.ndarray, sample_rate: int, n_classes: int) -> TrainConfig:
@@ -89,6 +89,7 @@ def main(args, params) -> None:
     if len(bars) == 0:
         raise StageError(f"{train_file}: the train split is empty")
     info = json.loads((args.splits_dir / "info.json").read_text())
+    grid = BarGrid.read(args.splits_dir / GRID_FILE)
     n_classes = len(info["classes"]) if section["conditional"] else 0
     config = train_config(section, bars, sample_rate, n_classes)
     run_dir = run_folder(args.checkpoint_root, config, train_file)
@@ -99,14 +100,9 @@ def main(args, params) -> None:
         return
     log.info("training %s on %d bars %s -> %s", config.arch, len(bars), bars.shape[1:], run_dir)
 
-    tracking.setup(section["experiment"])
-    with MlflowBatchLogger.for_run_dir(run_dir, section["experiment"]) as mlflow_log:
-        if mlflow_log.is_new:
-            mlflow_log.log_params(flatten(params))
-            tags = tracking.run_tags(section.get("preset"))
-            mlflow_log.set_tags({**tags, "run_dir": str(run_dir)})
+    flat = flatten(params)
+    with training_run(run_dir, section["experiment"], flat, section.get("preset")) as mlflow_log:
         valid, _, _ = load_split(args.splits_dir / "valid.npz")
-        grid = {key: info[key] for key in ("sample_rate", "bpm", "beats_per_bar")}
         progress = progress_recorder(
             run_dir / PROGRESS_FILE, ProgressMetrics(bars, valid, grid), mlflow_log
         )
@@ -120,23 +116,20 @@ def main(args, params) -> None:
             bars, train_labels, config, run_dir, on_log=mlflow_log.log, on_preview=on_preview
         )
         args.out_dir.mkdir(parents=True, exist_ok=True)
-        grid_and_classes = {**grid, "classes": info["classes"] if n_classes else []}
-        copy_generator(result.generator_path, args.out_dir / "generator.pt", grid_and_classes)
+        metadata = {**grid.timing(), "classes": info["classes"] if n_classes else []}
+        copy_generator(result.generator_path, args.out_dir / "generator.pt", metadata)
         rows = read_progress(run_dir / PROGRESS_FILE)
         write_csv_atomic(args.out_dir / "checkpoint_metrics.csv", rows)
         losses = pd.DataFrame(result.losses)
         write_csv_atomic(args.out_dir / "losses.csv", losses)
         mlflow_log.log_artifact(args.out_dir / "losses.csv")
-        write_json_atomic(
+        write_run_record(
             args.out_dir / "train_run.json",
-            {
-                "mlflow_run_id": mlflow_log.run_id,
-                "mlflow_tracking_uri": tracking.tracking_uri(),
-                "run_dir": str(run_dir),
-                "steps": result.steps_done,
-                "train_bars": len(bars),
-                "config": config.to_dict(),
-            },
+            mlflow_log.run_id,
+            run_dir=str(run_dir),
+            steps=result.steps_done,
+            train_bars=len(bars),
+            config=config.to_dict(),
         )
     log.info("generator -> %s; MLflow run %s", args.out_dir / "generator.pt", mlflow_log.run_id)
 

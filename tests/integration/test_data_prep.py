@@ -9,6 +9,7 @@ import soundfile as sf
 
 from pipeline.audio.resample import resample
 from pipeline.data.synth import SynthTrackSpec, render_track
+from pipeline.grid import BarGrid
 from tests.conftest import run, tiny_params, write_params
 
 pytestmark = pytest.mark.integration
@@ -119,7 +120,7 @@ def prepare(root):
 
 
 def test_every_container_rate_and_layout_gives_bars_on_the_downbeats(prepared):
-    _, _, truth, _, (tracks, manifest, _, _) = prepared
+    root, _, truth, _, (tracks, manifest, _, _) = prepared
     for path in [
         "techno/plain.wav",
         "house/lossless.flac",
@@ -133,7 +134,7 @@ def test_every_container_rate_and_layout_gives_bars_on_the_downbeats(prepared):
         assert len(rows) >= 4, f"{path}: only {len(rows)} bars"
         error = np.abs(rows.start_s.to_numpy()[:, None] - truth[path][None, :]).min(axis=1)
         assert np.median(error) < 0.010, f"{path}: bar starts off by {error}"
-    assert (manifest.bar_samples == 16000).all()
+    assert BarGrid.read(root / "bars/grid.json").bar_samples == 16000
     by_path = tracks.set_index("path")
     assert float(by_path.loc["house/hi_rate_6ch.wav", "channels"]) == 6
     assert float(by_path.loc["house/hi_rate_6ch.wav", "sample_rate"]) == 96000

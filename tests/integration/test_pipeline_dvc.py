@@ -11,6 +11,7 @@ import pytest
 import soundfile as sf
 import yaml
 
+from pipeline.grid import BarGrid
 from tests.conftest import run, write_params
 
 pytestmark = pytest.mark.integration
@@ -30,10 +31,13 @@ def test_dvc_repro_runs_every_stage_then_only_what_changed(tiny_project):
     grid = params["bars"]
     bar_samples = round(grid["sample_rate"] * 60 / grid["bpm"] * grid["beats_per_bar"])
 
-    # bars: exact length, manifest with source timing and stretch ratios
+    # bars: exact length, the grid record, manifest with source timing and stretch ratios
+    assert BarGrid.read(root / "data/bars/grid.json") == BarGrid(
+        grid["sample_rate"], grid["bpm"], grid["beats_per_bar"], grid["channels"]
+    )
+    assert json.loads((root / "data/bars/grid.json").read_text())["bar_samples"] == bar_samples
     manifest = pd.read_csv(root / "data/bars/bars.csv")
     assert len(manifest) >= 9  # 3 tracks x 5 bars, minus edge bars the tracker may miss
-    assert (manifest.bar_samples == bar_samples).all()
     assert (manifest.end_s > manifest.start_s).all()
     truth = pd.read_csv(root / "data/raw/demo/truth.csv")
     expected_stretch = truth.set_index("path").bpm / grid["bpm"]  # target/source duration
@@ -42,7 +46,9 @@ def test_dvc_repro_runs_every_stage_then_only_what_changed(tiny_project):
     with np.load(root / "data/bars" / manifest.bars_file.iloc[0]) as packed:
         assert packed["bars"].shape[1:] == (1, bar_samples)
 
-    # split: grouped by track, every bar exactly once
+    # split: grouped by track, every bar exactly once; the grid record carried along
+    grid_json = (root / "data/bars/grid.json").read_bytes()
+    assert (root / "data/splits/grid.json").read_bytes() == grid_json
     split_manifest = pd.read_csv(root / "data/splits/manifest.csv")
     assert (split_manifest.groupby("track").split.nunique() == 1).all()
     with (

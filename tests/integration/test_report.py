@@ -97,6 +97,7 @@ def make_fake_run(root: Path, run_id: str) -> dict[str, Path]:
     ).to_csv(models / "losses.csv", index=False)
     run = {
         "mlflow_run_id": run_id,
+        "mlflow_tracking_uri": f"sqlite:///{root / 'mlflow.db'}",
         "run_dir": "data/checkpoints/wavegan-test",
         "steps": 40,
         "train_bars": 12,
@@ -113,7 +114,7 @@ def report(tmp_path_factory) -> dict:
     """The report stage run on a fake run whose training has a real (SQLite) MLflow run."""
     import mlflow
 
-    from pipeline import tracking
+    from pipeline.monitoring import tracking
     from pipeline.stages import report as stage
 
     root = tmp_path_factory.mktemp("fake-run")

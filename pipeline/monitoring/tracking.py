@@ -1,4 +1,4 @@
-"""MLflow conventions in one place: where the store is, how runs are named and tagged."""
+"""MLflow conventions: where the store is, how experiments are created and runs tagged."""
 
 from __future__ import annotations
 
@@ -34,6 +34,11 @@ def setup(experiment: str, root: Path | None = None):
     if tracking_uri(root).startswith("sqlite:"):
         location = (root / ARTIFACT_DIR).as_uri()
     return mlflow.create_experiment(experiment, artifact_location=location)
+
+
+def ui_command(uri: str) -> str:
+    """The command that opens the MLflow UI on the store at ``uri``."""
+    return f"mlflow ui --backend-store-uri {uri}"
 
 
 def run_tags(preset: str | None = None) -> dict[str, str]:

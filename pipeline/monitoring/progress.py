@@ -7,14 +7,22 @@ same numbers for held-out real bars. Rows go to MLflow per step and to a CSV tha
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
+from torch import nn
 
+from pipeline.fileio import write_csv_atomic
+from pipeline.grid import BarGrid
 from pipeline.metrics.registry import compute_all, numeric_metrics
+from pipeline.monitoring.mlflow_logger import MlflowBatchLogger
 from pipeline.sample.generate import generate_bars, random_latents
 
+PROGRESS_FILE = "progress.csv"
 PROGRESS_METRICS = ("novelty", "nearest_neighbour")
 # Fixed diagnostic settings (the evaluate stage's params govern the final metrics).
 PROGRESS_OPTIONS: dict[str, Any] = {
@@ -33,7 +41,7 @@ class ProgressMetrics:
         self,
         train: np.ndarray,
         valid: np.ndarray | None,
-        grid: dict[str, Any],
+        grid: BarGrid,
         n_bars: int = 32,
         reference_bars: int = 256,
         seed: int = 0,
@@ -41,7 +49,7 @@ class ProgressMetrics:
         rng = np.random.default_rng(seed)
         self.train = _subset(train, reference_bars, rng)
         self.valid = _subset(valid, n_bars, rng) if valid is not None and len(valid) else None
-        self.options = {**PROGRESS_OPTIONS, **grid}
+        self.options = {**PROGRESS_OPTIONS, **grid.timing()}
         self.n_bars = n_bars
         self.seed = seed
 
@@ -59,3 +67,24 @@ def _subset(bars: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     if len(bars) <= n:
         return bars
     return bars[np.sort(rng.choice(len(bars), n, replace=False))]
+
+
+def progress_recorder(
+    path: Path, metrics: ProgressMetrics, mlflow_log: MlflowBatchLogger
+) -> Callable[[int, nn.Module], None]:
+    """Append each preview's metrics to ``path`` (kept in the run folder, so a resumed run keeps
+    its history) and log them to MLflow as ``progress.*`` at that step."""
+
+    def record(step: int, generator: nn.Module) -> None:
+        row = metrics(step, generator)
+        table = read_progress(path)
+        table = pd.concat([table[table.step != step], pd.DataFrame([row])], ignore_index=True)
+        table["step"] = table.step.astype(int)
+        write_csv_atomic(path, table.sort_values("step"))
+        mlflow_log.log(step, {f"progress.{k}": v for k, v in row.items() if k != "step"})
+
+    return record
+
+
+def read_progress(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path) if path.is_file() else pd.DataFrame({"step": []})

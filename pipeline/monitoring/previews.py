@@ -1,5 +1,5 @@
-"""What the train stage watches during training: audio previews and spectrograms, and the
-progress metrics, logged to MLflow and kept in the run folder."""
+"""Audio previews of the generator during training: a few bars from fixed latents and their
+spectrograms, logged to MLflow."""
 
 from __future__ import annotations
 
@@ -8,18 +8,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import soundfile as sf
 import torch
 from torch import nn
 
-from pipeline.fileio import write_csv_atomic
-from pipeline.metrics.progress import ProgressMetrics
+from pipeline.monitoring.mlflow_logger import MlflowBatchLogger
 from pipeline.sample.generate import generate_bars, random_latents
 from pipeline.train.config import TrainConfig
-from pipeline.train.mlflow_logger import MlflowBatchLogger
 
-PROGRESS_FILE = "progress.csv"
 PREVIEW_SEED = 12345  # the same latents at every preview, so the pictures show progress
 
 
@@ -71,22 +67,3 @@ def _spectrogram_image(audio: np.ndarray, sample_rate: int, path: Path) -> Path:
     fig.savefig(path, dpi=80)
     plt.close(fig)
     return path
-
-
-def progress_recorder(path: Path, metrics: ProgressMetrics, mlflow_log: MlflowBatchLogger):
-    """Append each preview's metrics to ``path`` (kept in the run folder, so a resumed run keeps
-    its history) and log them to MLflow as ``progress.*`` at that step."""
-
-    def record(step: int, generator: nn.Module) -> None:
-        row = metrics(step, generator)
-        table = read_progress(path)
-        table = pd.concat([table[table.step != step], pd.DataFrame([row])], ignore_index=True)
-        table["step"] = table.step.astype(int)
-        write_csv_atomic(path, table.sort_values("step"))
-        mlflow_log.log(step, {f"progress.{k}": v for k, v in row.items() if k != "step"})
-
-    return record
-
-
-def read_progress(path: Path) -> pd.DataFrame:
-    return pd.read_csv(path) if path.is_file() else pd.DataFrame({"step": []})

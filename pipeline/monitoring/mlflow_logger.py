@@ -1,4 +1,5 @@
-"""Logging a training run to MLflow: metrics in batches; a resumed run reuses its MLflow run."""
+"""Logging into one MLflow run: metrics in batches, params, tags and artifacts; a resumed
+training reuses its MLflow run."""
 
 from __future__ import annotations
 
@@ -6,15 +7,16 @@ from pathlib import Path
 
 RUN_ID_FILE = "mlflow_run_id"
 BATCH = 200
+MAX_BATCH_METRICS = 1000  # MLflow's limit for one log_batch call
 
 
 class MlflowBatchLogger:
     """Context manager around one MLflow run; ``log(step, metrics)`` buffers and flushes."""
 
-    def __init__(self, run_id: str, is_new: bool) -> None:
+    def __init__(self, run_id: str, is_new: bool, tracking_uri: str | None = None) -> None:
         from mlflow.tracking import MlflowClient
 
-        self.client = MlflowClient()
+        self.client = MlflowClient(tracking_uri)
         self.run_id = run_id
         self.is_new = is_new
         self._buffer: list = []
@@ -57,9 +59,11 @@ class MlflowBatchLogger:
             self.flush()
 
     def flush(self) -> None:
-        if self._buffer:
-            self.client.log_batch(self.run_id, metrics=self._buffer)
-            self._buffer = []
+        for start in range(0, len(self._buffer), MAX_BATCH_METRICS):
+            self.client.log_batch(
+                self.run_id, metrics=self._buffer[start : start + MAX_BATCH_METRICS]
+            )
+        self._buffer = []
 
     def log_params(self, params: dict[str, object]) -> None:
         """Flat params; MLflow caps a value's length, ours are short (lists become their repr)."""
@@ -75,3 +79,6 @@ class MlflowBatchLogger:
 
     def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
         self.client.log_artifact(self.run_id, str(path), artifact_path)
+
+    def log_artifacts(self, folder: Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifacts(self.run_id, str(folder), artifact_path)
