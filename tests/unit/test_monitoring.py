@@ -53,3 +53,22 @@ def test_later_stages_log_into_the_recorded_run(tmp_path: Path, mlflow_store: st
     assert run.data.tags["preset"] == "wavegan" and run.info.status == "FINISHED"
     logged = MlflowClient(mlflow_store).list_artifacts(run.info.run_id)
     assert [a.path for a in logged] == ["metrics.json"]
+
+
+def test_the_training_library_knows_nothing_of_monitoring():
+    """pipeline/train sits below metrics, sampling and MLflow: it imports none of them."""
+    import ast
+
+    from tests.conftest import REPO
+
+    forbidden = ("pipeline.metrics", "pipeline.sample", "pipeline.monitoring", "mlflow")
+    for path in sorted((REPO / "pipeline" / "train").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            else:
+                continue
+            bad = [n for n in names if n.split(".")[0] == "mlflow" or n.startswith(forbidden)]
+            assert not bad, f"{path.name} imports {bad}"
