@@ -7,9 +7,14 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import numpy as np
 import pytest
 import yaml
+
+if TYPE_CHECKING:
+    from pipeline.train.config import TrainConfig
 
 REPO = Path(__file__).resolve().parents[1]
 ASD_FIXTURES = REPO.parent / "shared" / "fixtures" / "asd"
@@ -49,6 +54,53 @@ def tiny_params() -> dict:
         n_bars=3, interpolation_bars=4, interpolation_keyframes=2, loop_repeats=2
     )
     return params
+
+
+def tiny_train_config(**overrides) -> TrainConfig:
+    """A TrainConfig that trains in about a second on a CPU; keyword arguments override it."""
+    from pipeline.train.config import TrainConfig
+
+    base = dict(
+        sample_rate=8000,
+        length=4096,
+        channels=1,
+        latent_dim=8,
+        model_dim=4,
+        batch_size=4,
+        steps=2,
+        n_critic=1,
+        checkpoint_every=1,
+        log_every=1,
+        device="cpu",
+    )
+    return TrainConfig(**{**base, **overrides})
+
+
+def seam_clicks_db(audio: np.ndarray, sample_rate: int, bar_samples: int) -> np.ndarray:
+    """Click of every bar seam ``k * bar_samples`` of ``audio`` (``[channels, n * bar_samples]``
+    or 1-D), in dB, as the pipeline's seam metric (:func:`pipeline.metrics.seams.seam_click_db`)
+    measures it.
+
+    That metric hears the seam of a looped bar, so each seam is made one: the bar-long stretch
+    around it is rotated so that the seam is where it wraps. The cut this leaves in the middle
+    is crossfaded (equal power, 5 ms, into the audio that precedes the stretch) so that only the
+    seam itself can click. About 0 dB: the seam is no louder in the highs than the audio around it.
+    """
+    from pipeline.metrics.seams import seam_click_db
+    from pipeline.sample.assemble import equal_power_fades
+
+    audio = np.atleast_2d(np.asarray(audio, dtype=np.float64))
+    half = bar_samples // 2
+    fade = max(2, round(sample_rate * 0.005))
+    fade_in, fade_out = equal_power_fades(fade)
+    loops = []
+    for seam in range(bar_samples, audio.shape[1], bar_samples):
+        after = audio[:, seam : seam + half].copy()
+        before = audio[:, seam - half : seam]
+        lead_in = audio[:, seam - half - fade : seam - half]
+        after[:, -fade:] = after[:, -fade:] * fade_out + lead_in * fade_in
+        loops.append(np.concatenate([after, before], axis=1))
+    return seam_click_db(np.stack(loops), sample_rate)
 
 
 def tool_env(root: Path) -> dict[str, str]:

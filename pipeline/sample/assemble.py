@@ -9,7 +9,7 @@ waveform, like the "handle" a DAW crossfades into. The fade curves are equal-pow
 (``sin² + cos² = 1``) and flat at both ends, so neither the seam nor the end of the fade has a
 jump or a kink. (Mirroring the tail about the seam, the earlier approach, keeps the value but
 reverses the slope: on tonal bars that kink measured as a click ~100x the surrounding
-high-band energy; see ``pipeline.sample.seams``.)
+high-band energy.)
 """
 
 from __future__ import annotations

@@ -11,10 +11,10 @@ from torch import nn
 
 from pipeline.models import build_models
 from pipeline.models.registry import extra_keys
-from pipeline.train import TrainConfig, train_gan
+from pipeline.train import train_gan
 from pipeline.train.augment import add_noise_copies
 from pipeline.train.losses import mode_seeking_loss, r1_penalty
-from tests.conftest import labels_for
+from tests.conftest import labels_for, tiny_train_config
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
@@ -153,25 +153,14 @@ def test_noise_copies_snr_order_and_determinism() -> None:
 def test_trainer_regularisers_switch_on_and_off(tmp_path: Path) -> None:
     rng = np.random.default_rng(2)
     data = (rng.standard_normal((8, 1, 4096)) * 0.2).astype(np.float32)
-    base = dict(
-        sample_rate=8000,
-        length=4096,
-        latent_dim=8,
-        model_dim=2,
-        batch_size=4,
-        steps=2,
-        n_critic=1,
-        log_every=1,
-        device="cpu",
-    )
-    off = train_gan(data, None, TrainConfig(**base), tmp_path / "off")
+    off = train_gan(data, None, tiny_train_config(model_dim=2), tmp_path / "off")
     assert all(r["r1"] == 0 and r["mode_seeking"] == 0 for r in off.losses)
     on = train_gan(
         data,
         np.arange(8) % 2,
-        TrainConfig(**base, r1_gamma=1.0, mode_seeking=0.5, num_classes=2, loss="hinge"),
+        tiny_train_config(model_dim=2, r1_gamma=1.0, mode_seeking=0.5, num_classes=2, loss="hinge"),
         tmp_path / "on",
     )
     assert all(r["r1"] > 0 and r["mode_seeking"] > 0 and r["gp"] == 0 for r in on.losses)
     with pytest.raises(ValueError, match="mode_seeking"):
-        TrainConfig(**{**base, "batch_size": 1}, mode_seeking=1.0)
+        tiny_train_config(model_dim=2, batch_size=1, mode_seeking=1.0)

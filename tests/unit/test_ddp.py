@@ -11,24 +11,19 @@ import torch
 import torch.multiprocessing as mp
 
 from pipeline.train import TrainConfig, load_checkpoint, load_generator
+from tests.conftest import tiny_train_config
 
 WORLD = 2
 
 
 def _config() -> TrainConfig:
-    return TrainConfig(
-        sample_rate=8000,
-        length=4096,
-        channels=1,
-        latent_dim=8,
+    return tiny_train_config(
         model_dim=2,
         batch_size=4,  # global: 2 bars per process
         steps=3,
         n_critic=2,
         checkpoint_every=2,
-        log_every=1,
         seed=3,
-        device="cpu",
         ema_decay=0.9,
         num_classes=2,
         r1_gamma=0.5,  # a penalty through the plain discriminator besides the GP

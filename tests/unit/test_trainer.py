@@ -26,6 +26,7 @@ from pipeline.train import (
 )
 from pipeline.train.checkpoint import atomic_save, build_generator
 from pipeline.train.losses import wasserstein_d_loss, wasserstein_g_loss
+from tests.conftest import tiny_train_config
 
 LENGTH = 4096
 
@@ -35,22 +36,16 @@ pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 def _config(**kw) -> TrainConfig:
     base = dict(
-        sample_rate=8000,
         length=LENGTH,
-        channels=1,
         latent_dim=16,
-        model_dim=4,
-        batch_size=4,
         steps=12,
         n_critic=2,
         checkpoint_every=4,
         log_every=3,
         seed=7,
-        device="cpu",
         ema_decay=0.9,
     )
-    base.update(kw)
-    return TrainConfig(**base)
+    return tiny_train_config(**{**base, **kw})
 
 
 @pytest.fixture(scope="module")
