@@ -11,20 +11,34 @@ against ``train``), so each value has a real-data reference. ``options`` carries
   ``bootstrap``, ``confidence``, ``seed``; NDB: ``ndb_bins``, ``ndb_alpha``;
 - labels (optional; metrics that need them skip): ``train_labels``, ``valid_labels``,
   ``generated_labels``; classifier: ``classifier_hidden``;
-- rhythm: ``tempo_tolerance``, ``downbeat_tolerance_ms``; seams: ``click_window_ms``,
-  ``click_highpass_hz``, ``click_threshold_db``;
+- rhythm: ``tempo_tolerance``, ``downbeat_tolerance_ms``, ``grid_tolerance_ms``; seams:
+  ``click_window_ms``, ``click_highpass_hz``, ``click_threshold_db``;
 - real-time factor (skips without a generator): ``generator``, ``rtf_batch_sizes``,
   ``rtf_repeats``, ``rtf_device``.
 
 A metric that cannot run here returns an empty dict and is left out of the result.
+
+:data:`ROLES` says what each metric is for and which of its keys a reader looks at first (its
+headlines, each with the direction that is better and the band around the held-out reference
+inside which a number counts as "as good as real"). Every metric has a role; the unit test of the
+ladder (:mod:`pipeline.metrics.ladder`) holds each role to its ordering:
+
+- ``quality``: real held-out bars score better than noise, silence, a tone and an untrained
+  generator, and within their own band;
+- ``copy detector``: training bars fed back are flagged (worse than real bars, past the band),
+  held-out real bars are not, and noise is not;
+- ``defect detector``: a mis-cut loop scores worse than real bars; noise, silence and a tone
+  (no defect to find) do not;
+- ``speed``: not a measure of the bars; not on the ladder.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 
@@ -56,6 +70,109 @@ METRICS: dict[str, Metric] = {
 }
 
 
+QUALITY = "quality"
+COPY_DETECTOR = "copy detector"
+DEFECT_DETECTOR = "defect detector"
+SPEED = "speed"
+Role = Literal["quality", "copy detector", "defect detector", "speed"]
+
+
+@dataclass(frozen=True)
+class Headline:
+    """``generated.<key>`` beside ``valid.<key>``: which way is better, and the band around the
+    held-out reference. ``band`` None: the bootstrap intervals (``<key>.ci_low`` /
+    ``.ci_high``) of the two numbers overlap; else ``|value - reference| <= band``, times
+    ``|reference|`` when ``relative``. A headline a run cannot compute (class accuracy without
+    the generated bars' labels) is absent from its result."""
+
+    key: str
+    better: Literal["lower", "higher"]
+    band: float | None = None
+    relative: bool = False
+
+    def is_better(self, value: float, other: float) -> bool:
+        """``value`` strictly better than ``other``."""
+        return value < other if self.better == "lower" else value > other
+
+    def within_band(self, values: Mapping[str, Any], name: str = "generated") -> bool:
+        """Is ``{name}.<key>`` within the band of ``valid.<key>`` (one metric's result)?"""
+        value, reference = values.get(f"{name}.{self.key}"), values.get(f"valid.{self.key}")
+        if value is None or reference is None:
+            return False
+        if self.band is None:
+            low, high = (values.get(f"{name}.{self.key}.ci_{end}") for end in ("low", "high"))
+            ref_low, ref_high = (
+                values.get(f"valid.{self.key}.ci_{end}") for end in ("low", "high")
+            )
+            if None in (low, high, ref_low, ref_high):
+                return False
+            return low <= ref_high and ref_low <= high
+        scale = abs(reference) if self.relative else 1.0
+        return abs(value - reference) <= self.band * scale
+
+
+@dataclass(frozen=True)
+class MetricRole:
+    """What a metric is for, its headline numbers, and (for ``speed``) why it is not on the
+    ladder."""
+
+    role: Role
+    headlines: tuple[Headline, ...] = ()
+    reason: str = ""
+
+
+# Bands hold two sets of held-out bars from different tracks (15 bars each on the ladder) and
+# leave out every rung that is not music.
+ROLES: dict[str, MetricRole] = {
+    "novelty": MetricRole(
+        COPY_DETECTOR,
+        (Headline("fraction_similar", "lower", band=0.2),),
+    ),
+    "nearest_neighbour": MetricRole(
+        COPY_DETECTOR,
+        (
+            Headline("median_db", "higher", band=0.5, relative=True),
+            Headline("fraction_closer", "lower", band=0.3),
+        ),
+    ),
+    "frechet": MetricRole(QUALITY, (Headline("fixed", "lower"), Headline("classifier", "lower"))),
+    "kernel_distance": MetricRole(
+        QUALITY, (Headline("fixed", "lower"), Headline("classifier", "lower"))
+    ),
+    "ndb": MetricRole(
+        QUALITY,
+        (
+            Headline("jsd", "lower", band=0.15),
+            Headline("bins_visited", "higher", band=0.34, relative=True),
+        ),
+    ),
+    "classifier": MetricRole(
+        QUALITY,
+        (
+            Headline("inception_score", "higher", band=0.25, relative=True),
+            Headline("accuracy", "higher", band=0.25),
+        ),
+    ),
+    "rhythm": MetricRole(
+        QUALITY,
+        (
+            Headline("fraction_downbeat_onset", "higher", band=0.2),
+            Headline("grid_alignment", "higher", band=0.25, relative=True),
+            Headline("fraction_tempo_ok_octave", "higher", band=0.25),
+        ),
+    ),
+    "seam_clicks": MetricRole(
+        DEFECT_DETECTOR,
+        (Headline("click_db_median", "lower", band=3.0),),
+    ),
+    "real_time_factor": MetricRole(
+        SPEED,
+        reason="times generation (seconds of audio per second of compute): it measures the "
+        "generator's speed, not its bars, and has no held-out reference",
+    ),
+}
+
+
 def _finite_or_none(value: Any) -> Any:
     """NaN/inf are not JSON numbers: they become null (and are not logged to MLflow)."""
     if isinstance(value, float | np.floating) and not math.isfinite(value):
@@ -75,8 +192,9 @@ def compute_all(
     unknown = sorted(set(names) - set(METRICS))
     if unknown:
         raise ValueError(f"unknown metrics {unknown}; known: {sorted(METRICS)}")
-    # Features, embeddings and searches are cached by array identity for this call only.
-    options = {**options, "cache": {}}
+    # Features, embeddings and searches are cached by array identity: for this call only, or
+    # across calls in a cache the caller passes (keeping those arrays alive and unchanged).
+    options = {**options, "cache": {} if options.get("cache") is None else options["cache"]}
     results: dict[str, dict[str, float]] = {}
     for name in names:
         values = METRICS[name](generated, train, valid, options)
