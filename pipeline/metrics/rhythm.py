@@ -4,19 +4,28 @@ Every analysis is circular: a bar is heard as a loop, so windows that reach past
 around to its start, exactly as when it repeats. Onset strength is a SuperFlux-style spectral
 flux: the rise of power in 24 mel bands over ~32 ms frames every millisecond, each band scaled by
 its mean power (so a hi-hat counts beside a kick), against the previous frame's maximum over
-neighbouring bands (so a kick's pitch sweep is not a second onset). Onsets are its peaks above
-three times its mean, at least 50 ms apart; each is then moved to the sharpest 3 ms energy rise
+neighbouring bands (so a kick's pitch sweep is not a second onset). A steady bar (a held tone,
+silence) has no onsets: its strength is scaled by ``FLUX_FLOOR`` instead of its own round-off.
+Onsets are its peaks at least 50 ms apart that stand out from the bar's background: above three
+times its mean and ``ONSET_CONTRAST`` times its median (the peaks of stationary noise reach about
+five times its median, a drum hit hundreds). Each is then moved to the sharpest 3 ms energy rise
 within half a frame, because a short transient shows in a 32 ms frame before it happens.
 
 - Tempo: autocorrelation of the (10 ms smoothed) onset strength around the loop, weighted by
   a log-normal prior one octave wide centred on the target tempo (as librosa's estimator), peak
-  refined by parabolic interpolation. ``fraction_tempo_ok`` counts bars within
-  ``tempo_tolerance`` of the target; ``fraction_tempo_ok_octave`` also accepts half/double.
+  refined by parabolic interpolation; a bar without onsets has no tempo. ``fraction_tempo_ok``
+  counts bars within ``tempo_tolerance`` of the target; ``fraction_tempo_ok_octave`` also
+  accepts half/double.
 - Downbeat: ``fraction_downbeat_onset`` is the share of bars with an onset within
-  ``downbeat_tolerance_ms`` of the bar start; ``downbeat_strength_median`` compares the onset
-  strength there with the mean over all beats (above 1: the downbeat is accented).
-- Grid: ``onset_grid_error_ms`` is the mean distance of onsets to the nearest 16th note (per bar,
-  then over bars with onsets); ``chance_grid_error_ms`` is the same for onsets at random times.
+  ``downbeat_tolerance_ms`` of the bar start (noise and silence have none);
+  ``downbeat_strength_median`` compares the onset strength there with the mean over all beats
+  (above 1: the downbeat is accented).
+- Grid: ``grid_alignment`` is the share of onset strength (the whole detection function, every
+  bar pooled) within ``grid_tolerance_ms`` of a 16th note, over the share of time that is
+  (``chance_grid_share``): 1 for noise, a steady tone or silence (no onsets: chance by
+  definition), up to ``1 / chance_grid_share`` when every rise of energy is on the grid. It
+  replaces the mean distance of onsets to the grid, which a bar with a few random onsets could
+  win by chance.
 """
 
 from __future__ import annotations
@@ -29,6 +38,7 @@ import torch
 from scipy.signal import find_peaks
 
 from pipeline.grid import DEFAULT_BEATS_PER_BAR, tempo_of
+from pipeline.metrics.features import array_key, cached
 
 WINDOW_MS = 32.0  # analysis window; rounded to a power of two in samples
 HOP_MS = 1.0
@@ -37,6 +47,9 @@ SMOOTH_MS = 10.0
 MIN_ONSET_GAP_MS = 50.0  # merges the parts of one hit (a clap's bursts and tail)
 REFINE_MS = 3.0
 ONSET_THRESHOLD = 3.0  # onset strength peaks at least this many times the bar's mean
+ONSET_CONTRAST = 20.0  # ... and this many times its median
+FLUX_FLOOR = 0.01  # mean strength (band-relative rises summed over bands) of a steady bar
+GRID_TOLERANCE_MS = 15.0
 
 
 def _fft_size(sample_rate: int) -> int:
@@ -47,7 +60,8 @@ def onset_detection(
     bars: np.ndarray, sample_rate: int, chunk_size: int = 16
 ) -> tuple[np.ndarray, np.ndarray]:
     """Onset strength of looped bars ``[N, C, T]`` -> (``[N, P]`` over one loop period, in units
-    of its mean, and the time in samples within the bar of each of the ``P`` points)."""
+    of its mean (at least ``FLUX_FLOOR``), and the time in samples within the bar of each of the
+    ``P`` points)."""
     import librosa  # imported here: librosa's import is slow and only the filterbank is used
 
     mono = torch.from_numpy(np.asarray(bars, dtype=np.float32).mean(axis=1))
@@ -74,7 +88,7 @@ def onset_detection(
         ).reshape(previous.shape)
         rise = (band_power - previous).clamp_min(0) / scale
         strength = rise.sum(2)
-        strength = strength / strength.mean(1, keepdim=True).clamp_min(1e-12)
+        strength = strength / strength.mean(1, keepdim=True).clamp_min(FLUX_FLOOR)
         out[start : start + chunk_size] = strength.numpy()
     # A rise between the frames centred at c - hop and c is centred half a hop before c.
     return out, centres - 0.5 * length / n_points
@@ -115,9 +129,13 @@ def estimate_tempo(
     return tempo
 
 
-def detect_onsets(strength: np.ndarray, threshold: float, min_gap_points: int) -> np.ndarray:
-    """Onset points (indices into one loop period) of one bar's circular onset strength."""
+def detect_onsets(
+    strength: np.ndarray, threshold: float, min_gap_points: int, contrast: float = ONSET_CONTRAST
+) -> np.ndarray:
+    """Onset points (indices into one loop period) of one bar's circular onset strength: peaks
+    above ``threshold`` and above ``contrast`` times the median strength."""
     n = len(strength)
+    threshold = max(threshold, contrast * float(np.median(strength)))
     peaks, _ = find_peaks(np.tile(strength, 3), height=threshold, distance=max(1, min_gap_points))
     return np.unique(peaks[(peaks >= n) & (peaks < 2 * n)] - n)
 
@@ -139,6 +157,22 @@ def refine_onsets(bar: np.ndarray, coarse: np.ndarray, sample_rate: int, search:
     return refined
 
 
+def grid_alignment(
+    detection: np.ndarray, positions: np.ndarray, length: int, steps: int, tolerance: float
+) -> tuple[float, float]:
+    """(share of the positive onset strength ``[N, P]`` within ``tolerance`` samples of one of
+    ``steps`` equally spaced grid points of a ``length``-sample bar, over the share of the
+    ``P`` points that are; the latter, the chance share). Without onset strength: chance, 1."""
+    step = length / steps
+    near = np.abs(positions - np.round(positions / step) * step) <= tolerance
+    chance = float(near.mean())
+    strength = np.maximum(detection, 0.0)
+    total = float(strength.sum())
+    if total <= 0.0 or chance in (0.0, 1.0):
+        return 1.0, chance
+    return float(strength[:, near].sum()) / total / chance, chance
+
+
 def _near(values: np.ndarray, centre: float, radius: int) -> float:
     n = len(values)
     index = (round(centre) + np.arange(-radius, radius + 1)) % n
@@ -153,6 +187,7 @@ def rhythm_of(
     tempo_tolerance: float = 0.04,
     downbeat_tolerance_ms: float = 30.0,
     onset_threshold: float = ONSET_THRESHOLD,
+    grid_tolerance_ms: float = GRID_TOLERANCE_MS,
 ) -> dict[str, float]:
     """Rhythm summary of one set of bars (see the module docstring for the keys)."""
     length = bars.shape[2]
@@ -161,15 +196,12 @@ def rhythm_of(
     n_points = detection.shape[1]
     ms_per_point = 1000.0 * bar_seconds / n_points
     tempo = estimate_tempo(detection, bar_seconds, bpm, SMOOTH_MS / ms_per_point)
-    error = np.abs(tempo - bpm) / bpm
-    octave_error = np.min([np.abs(tempo - f * bpm) / (f * bpm) for f in (0.5, 1.0, 2.0)], axis=0)
 
     radius = max(1, round(downbeat_tolerance_ms / ms_per_point))
     tolerance = downbeat_tolerance_ms * sample_rate / 1000.0
-    sixteenth = length / (4 * beats_per_bar)
     mono = np.asarray(bars, dtype=np.float64).mean(axis=1)
     gap = round(MIN_ONSET_GAP_MS / ms_per_point)
-    downbeat_onset, strength, grid_error, onset_counts = [], [], [], []
+    downbeat_onset, strength, onset_counts = [], [], []
     for bar, values in zip(mono, detection, strict=True):
         peaks = detect_onsets(values, onset_threshold, gap)
         onsets = refine_onsets(bar, positions[peaks], sample_rate, _fft_size(sample_rate) // 2)
@@ -181,9 +213,16 @@ def rhythm_of(
             _near(positive, k * n_points / beats_per_bar, radius) for k in range(beats_per_bar)
         ]
         strength.append(beats[0] / np.mean(beats) if np.mean(beats) > 0 else np.nan)
-        if len(onsets):
-            off_grid = np.abs(onsets - np.round(onsets / sixteenth) * sixteenth)
-            grid_error.append(1000.0 * float(np.mean(off_grid)) / sample_rate)
+    tempo[np.asarray(onset_counts) == 0] = np.nan
+    error = np.abs(tempo - bpm) / bpm
+    octave_error = np.min([np.abs(tempo - f * bpm) / (f * bpm) for f in (0.5, 1.0, 2.0)], axis=0)
+    alignment, _ = grid_alignment(
+        detection,
+        positions % length,
+        length,
+        4 * beats_per_bar,
+        grid_tolerance_ms * sample_rate / 1000.0,
+    )
 
     def nan_stat(function, values) -> float:
         values = np.asarray(values, dtype=np.float64)
@@ -199,7 +238,7 @@ def rhythm_of(
         ),
         "fraction_downbeat_onset": float(np.mean(downbeat_onset)),
         "downbeat_strength_median": nan_stat(np.median, strength),
-        "onset_grid_error_ms": nan_stat(np.mean, grid_error),
+        "grid_alignment": alignment,
         "onsets_per_bar_mean": float(np.mean(onset_counts)),
         "count": len(bars),
     }
@@ -222,17 +261,21 @@ def rhythm_scores(
         "beats_per_bar": beats_per_bar,
         "tempo_tolerance": float(options.get("tempo_tolerance", 0.04)),
         "downbeat_tolerance_ms": float(options.get("downbeat_tolerance_ms", 30.0)),
+        "grid_tolerance_ms": float(options.get("grid_tolerance_ms", GRID_TOLERANCE_MS)),
     }
     sixteenth_ms = 1000.0 * length / sample_rate / (4 * beats_per_bar)
     result: dict[str, float] = {
         "target_bpm": bpm,
         "tempo_tolerance": kwargs["tempo_tolerance"],
         "sixteenth_ms": sixteenth_ms,
-        "chance_grid_error_ms": sixteenth_ms / 4.0,
+        "grid_tolerance_ms": kwargs["grid_tolerance_ms"],
+        "chance_grid_share": min(1.0, 2.0 * kwargs["grid_tolerance_ms"] / sixteenth_ms),
     }
     sets = {"generated": generated}
     if valid is not None and len(valid):
         sets["valid"] = valid
     for name, bars in sets.items():
-        result.update({f"{name}.{k}": v for k, v in rhythm_of(bars, **kwargs).items()})
+        key = ("rhythm", *array_key(bars), *sorted(kwargs.items()))
+        values = cached(options, key, lambda bars=bars: rhythm_of(bars, **kwargs))
+        result.update({f"{name}.{k}": v for k, v in values.items()})
     return result
