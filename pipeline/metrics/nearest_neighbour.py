@@ -41,8 +41,12 @@ def shift_tolerant_distances(
         raise ValueError("empty reference set")
     n_values = r.shape[1]
     shifts = torch.arange(-max_shift, max_shift + 1)
+    # Distances in float32 products: centred on the reference mean, energies stay small enough
+    # that |q|^2 + |r|^2 - 2 q.r does not cancel to hundredths of a dB (identical bars give 0).
+    centre = r.mean(0)
+    r = r - centre
     r_energy = r.double().square().sum(1)
-    # Every shift of a query has the same energy; a chunk holds chunk_size shifted queries.
+    # A chunk holds chunk_size shifted queries.
     q_chunk = max(1, chunk_size // len(shifts))
     best = torch.full((len(q),), float("inf"), dtype=torch.float64)
     best_index = torch.zeros(len(q), dtype=torch.long)
@@ -51,8 +55,8 @@ def shift_tolerant_distances(
         block = q[start : start + q_chunk].to(device)
         n = len(block)
         rolled = torch.stack([block.roll(int(s), dims=-1) for s in shifts], 1).flatten(2)
-        rolled = rolled.reshape(n * len(shifts), n_values)  # [n*S, D]
-        q_energy = block.double().square().flatten(1).sum(1).repeat_interleave(len(shifts))
+        rolled = rolled.reshape(n * len(shifts), n_values) - centre  # [n*S, D]
+        q_energy = rolled.double().square().sum(1)
         for ref_start in range(0, len(r), chunk_size):
             ref = r[ref_start : ref_start + chunk_size]
             cross = (rolled @ ref.T).double()
