@@ -1,157 +1,543 @@
-"""Does a short training run learn? Evaluation distances of the untrained generator and of the
-same generator after a time-boxed run on the demo corpus, beside the real-data reference.
+"""The quality benchmark: does a time-boxed training run learn? For each configuration, the
+headline metrics of the untrained generator and of the same generator after training, beside
+the held-out real bars, and the CPU-seconds the training took.
 
-    make run                                         # once: builds data/splits/ (demo corpus)
-    python bench/learning_check.py --minutes 10      # CPU or GPU (device from params, or --device)
-    python bench/learning_check.py --minutes 10 --device cuda --model-dim 64 --amp --compile
+    python bench/learning_check.py                                  # default + each architecture
+    python bench/learning_check.py --configs default --minutes 10   # params.yaml's train section
+    python bench/learning_check.py --splits-dir my/splits --json out.json   # bars of your music
+    python bench/learning_check.py --configs wavegan --size preset --device cuda --amp --minutes 4
 
-The run uses params.yaml's train section (overrides on the command line) and the train/valid
-splits in ``--splits-dir``. It stops after the step that passes the time budget, which covers
-everything from building the networks to the last checkpoint. Both generators (the step-0 EMA
-weights and the final ones) are scored with the evaluate stage's distances on the same fixed
-latents: Fréchet and kernel distances to the training bars and the nearest-neighbour distance,
-each printed beside the same number for the held-out real bars (what a perfect generator would
-score).
+Configurations (``--configs``, comma-separated):
+
+* ``default``: params.yaml's train section, as ``make run`` trains it;
+* ``wavegan``, ``melgan``, ``specgan`` (every architecture in the registry): the published
+  recipe of that architecture's preset (presets/wavegan.yaml, bergan.yaml, specgan-genre.yaml:
+  loss, n_critic, learning rates, betas, EMA, conditioning, model settings) at a CPU-sized
+  width and batch (``--size cpu``, the default) or at the preset's own (``--size preset``, for a
+  GPU). Only the train section of a preset is used: the bars are those of ``--splits-dir``.
+
+Each configuration trains from scratch with :func:`pipeline.train.train_gan` until the step that
+passes ``--minutes`` (wall clock, everything counted: building the networks, compilation,
+checkpoints), or ``--max-steps``. "CPU s" is the process CPU time of that training (all threads),
+"wall s" its wall-clock time. The step-0 generator (EMA weights where EMA is on) and the final
+one each generate ``--bars`` bars from the same latents, scored with the metric registry
+(:func:`pipeline.metrics.registry.compute_all`) against the train split, and the held-out
+(valid) bars are scored the same way: what a perfect generator would get.
+
+Output (stdout): the command, the machine and the splits, then a markdown table; ``--json``
+also writes every number. Training progress goes to stderr.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import json
+import os
+import platform
+import shlex
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.data.splits import load_split
-from pipeline.metrics.registry import compute_all, numeric_metrics
-from pipeline.params import load_params
-from pipeline.sample.generate import random_bars
-from pipeline.stages.evaluate import metric_options
-from pipeline.stages.train import train_config
-from pipeline.train import load_generator, save_generator, train_gan
+from bench.compat import install_fallbacks
 
-METRICS = ("frechet", "kernel_distance", "nearest_neighbour")
-# (label, key of the generated bars' number); lower is better; the real-data reference is the
-# same key with "valid" for "generated". Fréchet and kernel distances carry bootstrap intervals.
-HEADLINES = (
-    ("Fréchet distance (fixed features)", "frechet.generated.fixed"),
-    ("kernel distance (fixed features)", "kernel_distance.generated.fixed"),
-    ("nearest training bar, median dB", "nearest_neighbour.generated.median_db"),
-)
-LOG_EVERY = 50
+FALLBACK_NOTES = install_fallbacks()  # before the pipeline imports (a bare GPU image)
+
+from pipeline.data.splits import load_split  # noqa: E402
+from pipeline.metrics.registry import compute_all, numeric_metrics  # noqa: E402
+from pipeline.models.registry import ARCHITECTURES  # noqa: E402
+from pipeline.sample.generate import random_bars  # noqa: E402
+from pipeline.train import TrainConfig, load_generator, save_generator, train_gan  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+METRICS = ("frechet", "ndb", "rhythm", "novelty", "nearest_neighbour")
+# architecture -> the preset holding its published recipe
+ARCH_PRESETS = {"wavegan": "wavegan", "melgan": "bergan", "specgan": "specgan-genre"}
+# CPU-sized width and batch per architecture (MelGAN's generator is 32x model_dim wide)
+CPU_SIZES = {
+    "wavegan": {"model_dim": 8, "batch_size": 16},
+    "melgan": {"model_dim": 4, "batch_size": 16},
+    "specgan": {"model_dim": 8, "batch_size": 16},
+}
+DEFAULT_CPU_SIZE = {"model_dim": 8, "batch_size": 16}
 NEVER = 10**9  # steps
+LOG_EVERY = 10
 
 
-def parse_args() -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--minutes", type=float, default=10.0, help="training time budget")
-    p.add_argument("--params", type=Path, default=Path("params.yaml"))
-    p.add_argument("--splits-dir", type=Path, default=Path("data/splits"))
-    p.add_argument("--run-dir", type=Path, help="keep the run folder here (default: temporary)")
-    p.add_argument("--device", help="overrides train.device")
-    p.add_argument("--model-dim", type=int, help="overrides train.model_dim")
-    p.add_argument("--batch-size", type=int, help="overrides train.batch_size")
-    p.add_argument("--amp", action="store_true", help="bf16 autocast")
-    p.add_argument("--compile", action="store_true", help="torch.compile G and D")
-    p.add_argument("--bars", type=int, default=128, help="generated bars scored per generator")
-    p.add_argument("--json", type=Path, help="also write the numbers here")
-    return p.parse_args()
+@dataclasses.dataclass(frozen=True)
+class Headline:
+    label: str
+    key: str  # the generated bars' key; the real reference swaps "generated" for "valid"
+    kind: str  # "distance" (with interval), "count", "share", "db"
+
+    def real_key(self) -> str:
+        return self.key.replace(".generated.", ".valid.")
 
 
-def timed_training(
-    bars, config, run_dir: Path, budget_s: float, untrained_path: Path
-) -> tuple[int, float]:
-    """Train until the step that passes ``budget_s`` (everything counted: building the networks,
-    compilation, checkpoints); the step-0 EMA generator is saved to ``untrained_path`` on the
-    way. Returns (steps, seconds)."""
-    start = time.perf_counter()
-    endless = dataclasses.replace(config, steps=NEVER, log_every=LOG_EVERY, preview_every=NEVER)
+HEADLINES = (
+    Headline("Fréchet (fixed) [95% CI]", "frechet.generated.fixed", "distance"),
+    Headline("NDB bins visited", "ndb.generated.bins_visited", "count"),
+    Headline("downbeat onset", "rhythm.generated.fraction_downbeat_onset", "share"),
+    Headline("similar ≤ 0.1", "novelty.generated.fraction_similar_at_0.1", "share"),
+    Headline("nearest train bar, median dB", "nearest_neighbour.generated.median_db", "db"),
+)
+
+
+# ----------------------------------------------------------------------------- configurations
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    return yaml.safe_load(Path(path).read_text())
+
+
+def deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            deep_merge(base[key], value)
+        else:
+            base[key] = copy.deepcopy(value)
+    return base
+
+
+def train_section(
+    name: str, params: dict[str, Any], size: str, presets_dir: Path = REPO / "presets"
+) -> dict[str, Any]:
+    """The train section of configuration ``name`` (see the module docstring)."""
+    section = copy.deepcopy(params["train"])
+    if name == "default":
+        return section
+    if name not in ARCHITECTURES:
+        known = ", ".join(["default", *ARCHITECTURES])
+        raise SystemExit(f"unknown configuration {name!r}; known: {known}")
+    preset = ARCH_PRESETS.get(name)
+    if preset and (presets_dir / f"{preset}.yaml").is_file():
+        deep_merge(section, read_yaml(presets_dir / f"{preset}.yaml").get("train", {}))
+        section["preset"] = preset
+    else:  # an architecture without a preset: the default recipe with that architecture
+        section.update(arch=name, preset=None)
+    if size == "cpu":
+        section.update(CPU_SIZES.get(name, DEFAULT_CPU_SIZE))
+    return section
+
+
+def train_config(
+    section: dict[str, Any], bars: np.ndarray, sample_rate: int, n_classes: int
+) -> TrainConfig:
+    """A :class:`TrainConfig` from a train section: every key the config knows, the model block
+    of its architecture and the shape of the bars."""
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    known = {k: v for k, v in section.items() if k in fields and k not in ("extra",)}
+    known.update(
+        betas=tuple(section.get("betas", (0.5, 0.9))),
+        sample_rate=sample_rate,
+        length=bars.shape[2],
+        channels=bars.shape[1],
+        num_classes=n_classes,
+        extra=dict((section.get("model") or {}).get(section["arch"]) or {}),
+    )
+    return TrainConfig(**known)
+
+
+def describe(name: str, section: dict[str, Any], config: TrainConfig) -> str:
+    recipe = f"preset {section['preset']}" if section.get("preset") else "params.yaml"
+    extras = [f"{config.loss}", f"n_critic {config.n_critic}"]
+    if config.r1_gamma:
+        extras.append(f"R1 {config.r1_gamma:g}")
+    if config.ema_decay:
+        extras.append(f"EMA {config.ema_decay:g}")
+    if config.num_classes:
+        extras.append(f"{config.num_classes} classes")
+    if config.amp:
+        extras.append("bf16")
+    if config.compile:
+        extras.append("compile")
+    return (
+        f"{name}: {config.arch} d={config.model_dim} batch {config.batch_size}, "
+        f"{', '.join(extras)} ({recipe})"
+    )
+
+
+# ----------------------------------------------------------------------------- running
+
+
+def read_grid(splits_dir: Path) -> dict[str, Any]:
+    """The bar grid of the splits: ``grid.json`` where present, else the keys in info.json."""
+    for name in ("grid.json", "info.json"):
+        path = splits_dir / name
+        if path.is_file():
+            record = json.loads(path.read_text())
+            if "bpm" in record:
+                return {k: record[k] for k in ("sample_rate", "bpm", "beats_per_bar")}
+    raise SystemExit(f"{splits_dir}: no grid.json or info.json with the bar grid")
+
+
+def metric_options(evaluate: dict[str, Any], grid: dict[str, Any]) -> dict[str, Any]:
+    options = {k: v for k, v in evaluate.items() if k != "metrics"}
+    thresholds = list(options.get("novelty_thresholds") or [0.1])
+    if 0.1 not in thresholds:
+        thresholds.append(0.1)  # the headline's threshold
+    options.update(
+        novelty_thresholds=thresholds,
+        sample_rate=int(grid["sample_rate"]),
+        bpm=float(grid["bpm"]),
+        beats_per_bar=int(grid["beats_per_bar"]),
+    )
+    return options
+
+
+def train_timed(
+    bars: np.ndarray,
+    labels: np.ndarray | None,
+    config: TrainConfig,
+    run_dir: Path,
+    budget_s: float,
+    untrained_path: Path,
+    tag: str,
+) -> dict[str, float]:
+    """Train until the step that passes ``budget_s`` (or ``config.steps``); the step-0
+    generator is saved to ``untrained_path`` on the way."""
+    wall0, cpu0 = time.perf_counter(), time.process_time()
 
     def on_preview(step: int, generator: torch.nn.Module) -> None:
-        if step == 0:  # with preview_every NEVER, the only call
+        if step == 0:  # preview_every is NEVER: the only call
             save_generator(untrained_path, generator, config)
 
     def on_log(step: int, metrics: dict[str, float]) -> None:
-        elapsed = time.perf_counter() - start
-        print(f"  step {step}: {metrics['steps_per_sec']:.2f} steps/s, {elapsed:.0f} s", flush=True)
+        elapsed = time.perf_counter() - wall0
+        print(
+            f"  [{tag}] step {step}: {metrics['steps_per_sec']:.2f} steps/s, {elapsed:.0f} s",
+            file=sys.stderr,
+            flush=True,
+        )
 
     result = train_gan(
-        bars, None, endless, run_dir, on_log, on_preview=on_preview, time_limit_s=budget_s
+        bars, labels, config, run_dir, on_log, on_preview=on_preview, time_limit_s=budget_s
     )
-    return result.steps_done, time.perf_counter() - start
+    if config.resolved_device().type == "cuda":
+        torch.cuda.synchronize()
+    return {
+        "steps": result.steps_done,
+        "wall_s": time.perf_counter() - wall0,
+        "cpu_s": time.process_time() - cpu0,
+    }
 
 
-def score(generator_path: Path, n: int, train, valid, options) -> dict[str, float]:
-    generator, _ = load_generator(generator_path, device="cpu")
+def score(
+    generator_path: Path, n: int, train: np.ndarray, valid: np.ndarray, options: dict, device: str
+) -> dict[str, float]:
+    generator, _ = load_generator(generator_path, device=device)
     bars = random_bars(generator, n, seed=0)
-    metrics = compute_all(bars, train, valid, dict(options), METRICS)
-    return numeric_metrics(metrics)
+    del generator
+    return numeric_metrics(compute_all(bars, train, valid, dict(options), METRICS))
 
 
-def _with_interval(numbers: dict[str, float], key: str) -> str:
-    low, high = numbers.get(f"{key}.ci_low"), numbers.get(f"{key}.ci_high")
-    interval = f" [{low:.3g}, {high:.3g}]" if low is not None and high is not None else ""
-    return f"{numbers[key]:.4g}{interval}"
-
-
-def main() -> None:
-    args = parse_args()
-    params = load_params(args.params)
-    section = dict(params["train"])
-    for key, value in (
-        ("device", args.device),
-        ("model_dim", args.model_dim),
-        ("batch_size", args.batch_size),
-    ):
-        if value is not None:
-            section[key] = value
-    section["amp"] = section["amp"] or args.amp
-    section["compile"] = section["compile"] or args.compile
-    if section["conditional"]:
-        sys.exit("learning_check trains unconditional models; set train.conditional: false")
-
-    train, _, sample_rate = load_split(args.splits_dir / "train.npz")
-    valid, _, _ = load_split(args.splits_dir / "valid.npz")
-    info = json.loads((args.splits_dir / "info.json").read_text())
-    options = metric_options(params["evaluate"], info)
-    # one checkpoint at the end is enough
+def run_config(
+    name: str, section: dict[str, Any], data: dict[str, Any], args: argparse.Namespace
+) -> dict[str, Any]:
+    train, train_labels, sample_rate = data["train"]
+    n_classes = len(data["classes"]) if section.get("conditional") else 0
+    if n_classes and (train_labels < 0).any():
+        raise SystemExit(f"{name} is conditional but some training bars have no class")
+    config = train_config(section, train, sample_rate, n_classes)
     config = dataclasses.replace(
-        train_config(section, train, sample_rate, n_classes=0), checkpoint_every=NEVER
+        config,
+        steps=args.max_steps or NEVER,
+        checkpoint_every=NEVER,
+        log_every=LOG_EVERY,
+        preview_every=NEVER,
     )
-    device = config.resolved_device()
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
-    print(
-        f"{config.arch} d={config.model_dim} batch {config.batch_size} n_critic "
-        f"{config.n_critic}, amp={config.amp}, compile={config.compile} on {name} "
-        f"({torch.get_num_threads()} CPU threads); {len(train)} train / {len(valid)} valid bars "
-        f"{train.shape[1:]}; budget {args.minutes:g} min"
-    )
+    description = describe(name, section, config)
+    print(f"{description}: training for {args.minutes:g} min", file=sys.stderr, flush=True)
     with tempfile.TemporaryDirectory() as tmp:
-        run_dir = args.run_dir or Path(tmp) / "run"
-        if (run_dir / "checkpoint.pt").exists():
-            sys.exit(f"{run_dir} holds a checkpoint: learning_check starts from untrained weights")
         untrained = Path(tmp) / "untrained.pt"
-        steps, seconds = timed_training(train, config, run_dir, args.minutes * 60, untrained)
-        before = score(untrained, args.bars, train, valid, options)
-        after = score(run_dir / "generator.pt", args.bars, train, valid, options)
+        timing = train_timed(
+            train,
+            train_labels if n_classes else None,
+            config,
+            Path(tmp) / "run",
+            args.minutes * 60,
+            untrained,
+            name,
+        )
+        device = str(config.resolved_device())
+        print(f"  [{name}] scoring {args.bars} bars per generator", file=sys.stderr, flush=True)
+        before = score(untrained, args.bars, train, data["valid"], data["options"], device)
+        after = score(Path(tmp) / "run" / "generator.pt", args.bars, train, data["valid"],
+                      data["options"], device)  # fmt: skip
+    return {
+        "name": name,
+        "description": description,
+        "config": config.to_dict() | {"steps": timing["steps"]},
+        **timing,
+        "untrained": before,
+        "trained": after,
+    }
 
-    print(f"\ntrained {steps} steps in {seconds / 60:.1f} min ({steps / seconds:.2f} steps/s)")
-    print(f"{'distance to the training bars':<36}{'untrained':>32}{'trained':>32}{'real':>32}")
-    for label, key in HEADLINES:
-        real_key = key.replace(".generated.", ".valid.")
-        cells = [_with_interval(numbers, k) for numbers, k in ((before, key), (after, key))]
-        cells.append(_with_interval(before, real_key))
-        print(f"{label:<36}" + "".join(f"{c:>32}" for c in cells))
+
+# ----------------------------------------------------------------------------- reporting
+
+
+def machine() -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    info = {
+        "cpu": cpu,
+        "cores": cores,
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
+    }
+    return info
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+
+def _number(numbers: dict[str, float], key: str, kind: str) -> str:
+    if key not in numbers and kind == "share" and "fraction_similar_at_" in key:
+        key = key.replace("fraction_similar_at_0.1", "fraction_similar")
+    value = numbers.get(key)
+    if value is None:
+        return "n/a"
+    if kind == "distance":
+        low, high = numbers.get(f"{key}.ci_low"), numbers.get(f"{key}.ci_high")
+        interval = f" [{_fmt(low)}, {_fmt(high)}]" if low is not None and high is not None else ""
+        return f"{_fmt(value)}{interval}"
+    if kind == "count":
+        bins = numbers.get(key.split(".")[0] + ".bins")
+        return f"{value:.0f}" + (f" / {bins:.0f}" if bins is not None else "")
+    if kind == "share":
+        return f"{100 * value:.0f} %"
+    return f"{value:.2f}"
+
+
+def _ratio(numbers: dict[str, float], real: dict[str, float]) -> str:
+    key = HEADLINES[0].key
+    if numbers.get(key) is None or not real.get(HEADLINES[0].real_key()):
+        return "n/a"
+    return f"{numbers[key] / real[HEADLINES[0].real_key()]:.2f}"
+
+
+def acceptance(run: dict[str, Any]) -> dict[str, Any]:
+    """The issue's learning targets for a trained generator (against the real reference and the
+    untrained generator); None where a number is missing."""
+    before, after = run["untrained"], run["trained"]
+
+    def get(numbers: dict[str, float], key: str) -> float | None:
+        return numbers.get(key)
+
+    fd, fd_real = get(after, "frechet.generated.fixed"), get(after, "frechet.valid.fixed")
+    checks: dict[str, Any] = {}
+    if fd is not None and fd_real:
+        checks["frechet_over_real"] = fd / fd_real
+        checks["frechet_le_3x_real"] = fd / fd_real <= 3
+    hi_after = get(after, "frechet.generated.fixed.ci_high")
+    lo_before = get(before, "frechet.generated.fixed.ci_low")
+    if hi_after is not None and lo_before is not None:
+        checks["frechet_interval_disjoint_from_untrained"] = hi_after < lo_before
+    fd_before = get(before, "frechet.generated.fixed")
+    if fd_before is not None and fd:
+        checks["frechet_fall"] = fd_before / fd
+    bins, bins_real = get(after, "ndb.generated.bins_visited"), get(after, "ndb.valid.bins_visited")
+    if bins is not None and bins_real:
+        checks["ndb_bins_share_of_real"] = bins / bins_real
+        checks["ndb_bins_ge_half_real"] = bins / bins_real >= 0.5
+    down = get(after, "rhythm.generated.fraction_downbeat_onset")
+    down_real = get(after, "rhythm.valid.fraction_downbeat_onset")
+    if down is not None and down_real:
+        checks["downbeat_share_of_real"] = down / down_real
+        checks["downbeat_ge_80pct_real"] = down / down_real >= 0.8
+    similar = get(after, "novelty.generated.fraction_similar_at_0.1")
+    if similar is not None:
+        checks["similar_le_10pct"] = similar <= 0.1
+    nn, nn_real = (
+        get(after, "nearest_neighbour.generated.median_db"),
+        get(after, "nearest_neighbour.valid.median_db"),
+    )
+    if nn is not None and nn_real is not None:
+        checks["nearest_db_minus_real"] = nn - nn_real
+        checks["nearest_not_1db_below_real"] = nn - nn_real >= -1.0
+    return checks
+
+
+def markdown(runs: list[dict[str, Any]]) -> str:
+    header = ["config", "generator", "steps", "CPU s", "wall s"]
+    header += [HEADLINES[0].label, "× real"] + [h.label for h in HEADLINES[1:]]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    real = runs[0]["untrained"]
+    cells = ["real", "held-out bars", "-", "-", "-"]
+    cells += [_number(real, HEADLINES[0].real_key(), "distance"), "1.00"]
+    cells += [_number(real, h.real_key(), h.kind) for h in HEADLINES[1:]]
+    lines.append("| " + " | ".join(cells) + " |")
+    for run in runs:
+        for state in ("untrained", "trained"):
+            numbers = run[state]
+            cells = [run["name"], state]
+            if state == "trained":
+                cells += [str(run["steps"]), f"{run['cpu_s']:.0f}", f"{run['wall_s']:.0f}"]
+            else:
+                cells += ["0", "-", "-"]
+            cells += [_number(numbers, HEADLINES[0].key, "distance"), _ratio(numbers, real)]
+            cells += [_number(numbers, h.key, h.kind) for h in HEADLINES[1:]]
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def checks_lines(runs: list[dict[str, Any]]) -> list[str]:
+    def mark(ok: Any) -> str:
+        return "n/a" if ok is None else ("yes" if ok else "NO")
+
+    lines = []
+    for run in runs:
+        c = run["checks"]
+        parts = []
+        if "frechet_fall" in c:
+            parts.append(f"Fréchet fell {c['frechet_fall']:.2f}x from step 0")
+        if "frechet_over_real" in c:
+            parts.append(
+                f"{c['frechet_over_real']:.2f}x real (<= 3: {mark(c['frechet_le_3x_real'])}; "
+                f"interval disjoint from untrained: "
+                f"{mark(c.get('frechet_interval_disjoint_from_untrained'))})"
+            )
+        if "ndb_bins_share_of_real" in c:
+            parts.append(
+                f"NDB bins {100 * c['ndb_bins_share_of_real']:.0f} % of real "
+                f"(>= 50 %: {mark(c['ndb_bins_ge_half_real'])})"
+            )
+        if "downbeat_share_of_real" in c:
+            parts.append(
+                f"downbeat {100 * c['downbeat_share_of_real']:.0f} % of real "
+                f"(>= 80 %: {mark(c['downbeat_ge_80pct_real'])})"
+            )
+        if "similar_le_10pct" in c:
+            parts.append(f"similar <= 10 %: {mark(c['similar_le_10pct'])}")
+        if "nearest_db_minus_real" in c:
+            parts.append(
+                f"nearest bar {c['nearest_db_minus_real']:+.2f} dB vs real "
+                f"(>= -1: {mark(c['nearest_not_1db_below_real'])})"
+            )
+        lines.append(f"- {run['name']}: " + "; ".join(parts))
+    return lines
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--configs",
+        default=",".join(["default", *ARCHITECTURES]),
+        help="comma-separated: default and/or architecture names (default: all)",
+    )
+    p.add_argument("--minutes", type=float, default=5.0, help="training budget per config")
+    p.add_argument("--max-steps", type=int, help="stop after this many steps at the latest")
+    p.add_argument("--size", choices=("cpu", "preset"), default="cpu",
+                   help="architecture configs: CPU-sized width/batch, or the preset's")  # fmt: skip
+    p.add_argument("--params", type=Path, default=REPO / "params.yaml")
+    p.add_argument("--splits-dir", type=Path, default=Path("data/splits"))
+    p.add_argument("--device", help="overrides train.device (auto | cpu | cuda)")
+    p.add_argument("--model-dim", type=int, help="overrides model_dim of every config")
+    p.add_argument("--batch-size", type=int, help="overrides batch_size of every config")
+    p.add_argument("--latent-dim", type=int, help="overrides latent_dim of every config")
+    p.add_argument("--amp", action="store_true", help="bf16 autocast")
+    p.add_argument("--compile", action="store_true", help="torch.compile G and D")
+    p.add_argument("--tf32", action="store_true", help="TF32 matrix products and convolutions")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--bars", type=int, default=128, help="generated bars scored per generator")
+    p.add_argument("--json", type=Path, help="also write every number here")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.tf32:
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    params = read_yaml(args.params)
+    names = [n.strip() for n in args.configs.split(",") if n.strip()]
+    sections = {name: train_section(name, params, args.size) for name in names}
+    for section in sections.values():
+        for key, value in (
+            ("device", args.device),
+            ("model_dim", args.model_dim),
+            ("batch_size", args.batch_size),
+            ("latent_dim", args.latent_dim),
+        ):
+            if value is not None:
+                section[key] = value
+        section["amp"] = bool(section.get("amp")) or args.amp
+        section["compile"] = bool(section.get("compile")) or args.compile
+
+    train, train_labels, sample_rate = load_split(args.splits_dir / "train.npz")
+    valid, _, _ = load_split(args.splits_dir / "valid.npz")
+    if len(valid) == 0:
+        raise SystemExit(f"{args.splits_dir}: the valid split is empty (no real reference)")
+    info_path = args.splits_dir / "info.json"
+    info = json.loads(info_path.read_text()) if info_path.is_file() else {}
+    grid = read_grid(args.splits_dir)
+    data = {
+        "train": (train, train_labels, sample_rate),
+        "valid": valid,
+        "classes": info.get("classes", []),
+        "options": metric_options(params["evaluate"], grid),
+    }
+    host = machine()
+    command = "python " + " ".join(shlex.quote(a) for a in [sys.argv[0], *(argv or sys.argv[1:])])
+    devices = {str(TrainConfig(sample_rate=1, length=1, device=s.get("device", "auto"))
+                   .resolved_device()) for s in sections.values()}  # fmt: skip
+    header = [
+        f"command: `{command}`",
+        f"machine: {host['cpu']}, {host['cores']} cores ({host['torch_threads']} torch threads); "
+        f"torch {host['torch']}; device {', '.join(sorted(devices))}"
+        + (f" ({host['gpu']})" if host["gpu"] else ""),
+        f"splits: {args.splits_dir} ({len(train)} train / {len(valid)} valid bars of "
+        f"{train.shape[1]}x{train.shape[2]} samples at {sample_rate} Hz, {grid['bpm']:g} BPM, "
+        f"{grid['beats_per_bar']} beats); budget {args.minutes:g} min per config"
+        + (f", at most {args.max_steps} steps" if args.max_steps else "")
+        + f"; {args.bars} generated bars scored per generator",
+        *FALLBACK_NOTES,
+    ]
+    print("\n".join(header), flush=True)
+
+    runs = []
+    for name, section in sections.items():
+        run = run_config(name, section, data, args)
+        run["checks"] = acceptance(run)
+        runs.append(run)
+
+    print("\n" + "\n".join(f"- {run['description']}" for run in runs))
+    print("\n" + markdown(runs))
+    print("\nagainst the issue's targets (trained generator):")
+    print("\n".join(checks_lines(runs)), flush=True)
     if args.json:
-        report = {"steps": steps, "seconds": seconds, "device": name, "config": config.to_dict()}
-        report.update(untrained=before, trained=after)
-        args.json.write_text(json.dumps(report, indent=2))
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        report = {"command": command, "machine": host, "header": header, "runs": runs}
+        report["grid"] = grid
+        args.json.write_text(json.dumps(report, indent=2, default=str))
 
 
 if __name__ == "__main__":
