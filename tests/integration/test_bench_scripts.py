@@ -1,20 +1,89 @@
 """The training benchmarks run end to end at toy size (their numbers are for bench runs, not
-asserted here): throughput prints a row per mode, the learning check scores both generators."""
+asserted here): throughput prints a row per mode, the learning check scores the untrained and
+the trained generator of every configuration beside the real bars, and the GPU recipe runs in
+its toy mode on a CPU without the packages a bare GPU image lacks."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
-import shutil
+import subprocess
 import sys
+import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
+import yaml
 
 from tests.conftest import REPO, run
 
+# What a bare GPU image lacks (bench/compat.py stands in for the first three).
+BARE_IMAGE_MISSING = ("librosa", "soundfile", "jsonschema", "madmom", "pyrubberband", "mlflow")
+
+
+def bare_image_path(root: Path) -> Path:
+    """A folder for PYTHONPATH in which each of BARE_IMAGE_MISSING fails to import."""
+    for name in BARE_IMAGE_MISSING:
+        package = root / name
+        package.mkdir(parents=True, exist_ok=True)
+        (package / "__init__.py").write_text(f"raise ImportError('{name}: not on this image')\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def toy_splits(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Demo bars rendered straight onto a toy grid (8 kHz, 3 styles x 2 tracks x 4 bars)."""
+    out = tmp_path_factory.mktemp("splits") / "splits"
+    run(
+        [
+            sys.executable,
+            str(REPO / "bench/demo_splits.py"),
+            "--out-dir",
+            str(out),
+            "--method",
+            "direct",
+            "--toy",
+        ],
+        REPO,
+    )
+    return out
+
+
+def test_demo_splits_direct_matches_the_split_stage_layout(toy_splits: Path) -> None:
+    from pipeline.data.splits import load_split
+
+    info = json.loads((toy_splits / "info.json").read_text())
+    grid = json.loads((toy_splits / "grid.json").read_text())
+    assert grid["bar_samples"] == round(grid["sample_rate"] * 60 / grid["bpm"] * 4)
+    assert info["classes"] == ["breakbeat", "house", "techno"]
+    bars, labels, sample_rate = load_split(toy_splits / "train.npz")
+    valid, _, _ = load_split(toy_splits / "valid.npz")
+    assert sample_rate == 8000 and bars.shape[1:] == (1, grid["bar_samples"])
+    assert len(bars) == info["counts"]["train"] and len(valid) == info["counts"]["valid"] > 0
+    assert set(labels) <= {0, 1, 2}
+    rms_db = 20 * np.log10(np.sqrt(np.mean(np.square(bars), axis=(1, 2))))
+    assert np.all(rms_db <= -19.5) and np.all(rms_db > -40)  # normalised, never clipped
+
+
+def test_librosa_stand_in_is_librosas_mel_filterbank() -> None:
+    librosa = pytest.importorskip("librosa")
+    from bench.compat import mel_filterbank
+
+    for sr, n_fft, n_mels in [(16000, 2048, 64), (8000, 512, 40), (22050, 1024, 128)]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # empty bands at low rates, both
+            expected = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels)
+            ours = mel_filterbank(sr=sr, n_fft=n_fft, n_mels=n_mels)
+            expected_htk = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=8, htk=True, fmax=3000)
+            ours_htk = mel_filterbank(sr=sr, n_fft=n_fft, n_mels=8, htk=True, fmax=3000)
+        np.testing.assert_allclose(ours, expected, rtol=1e-6, atol=1e-9)
+        np.testing.assert_allclose(ours_htk, expected_htk, rtol=1e-6, atol=1e-9)
+
 
 def test_train_throughput_prints_modes_side_by_side(tmp_path: Path) -> None:
+    report = tmp_path / "throughput.json"
     result = run(
         [
             sys.executable,
@@ -27,9 +96,13 @@ def test_train_throughput_prints_modes_side_by_side(tmp_path: Path) -> None:
             "2",
             "--steps",
             "1",
+            "--length",
+            "4096",
             "--cpu-modes",
             "fp32 eager",
             "bf16 eager",
+            "--json",
+            str(report),
         ],
         tmp_path,
     )
@@ -40,34 +113,120 @@ def test_train_throughput_prints_modes_side_by_side(tmp_path: Path) -> None:
     assert float(fp32) > 0 and float(bf16) > 0
     assert float(speedup.rstrip("x")) == pytest.approx(float(bf16) / float(fp32), rel=0.05)
     assert "no CUDA device" in result.stdout or "GPU " in result.stdout
+    rows = json.loads(report.read_text())["cpu"]["rows"]["wavegan"]
+    assert rows["fp32 eager"]["bars_per_sec"] == pytest.approx(float(fp32), rel=0.01)
+    assert rows["bf16 eager"]["error"] is None and rows["bf16 eager"]["model_dim"] == 2
 
 
-def test_learning_check_scores_untrained_and_trained(tiny_project: Path) -> None:
-    run(["dvc", "repro", "split"], tiny_project)
-    shutil.copytree(REPO / "bench", tiny_project / "bench")
-    report = tiny_project / "learning.json"
+def test_learning_check_scores_every_config(toy_splits: Path, tmp_path: Path) -> None:
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["train"]["loss"] = "hinge"  # the default config is whatever params.yaml says
+    params_file = tmp_path / "params.yaml"
+    params_file.write_text(yaml.safe_dump(params))
+    report = tmp_path / "learning.json"
     result = run(
         [
             sys.executable,
-            "bench/learning_check.py",
-            "--minutes",
-            "0.01",
+            str(REPO / "bench/learning_check.py"),
+            "--params",
+            str(params_file),
+            "--splits-dir",
+            str(toy_splits),
+            "--configs",
+            "default,wavegan,melgan,specgan",
+            "--device",
+            "cpu",
+            "--model-dim",
+            "2",
+            "--batch-size",
+            "2",
+            "--latent-dim",
+            "8",
+            "--max-steps",
+            "1",
             "--bars",
             "6",
+            "--threads",
+            "1",
             "--json",
             str(report),
         ],
-        tiny_project,
+        tmp_path,
     )
+    out = result.stdout
+    # command and machine above the table
+    assert re.search(r"^command: `python .*learning_check\.py .*--configs ", out, re.M)
+    assert re.search(r"^machine: .+ cores .*torch .*device cpu", out, re.M)
+    table = [line for line in out.splitlines() if line.startswith("|")]
+    header = table[0]
+    for column in ("CPU s", "Fréchet (fixed)", "NDB bins", "downbeat", "similar", "nearest"):
+        assert column in header
+    assert table[2].startswith("| real | held-out bars |")
+    names = [line.split("|")[1:3] for line in table[3:]]
+    assert [(n.strip(), s.strip()) for n, s in names] == [
+        (config, state)
+        for config in ("default", "wavegan", "melgan", "specgan")
+        for state in ("untrained", "trained")
+    ]
+
     numbers = json.loads(report.read_text())
-    assert numbers["steps"] >= 1  # the step under way when time runs out finishes
-    assert numbers["seconds"] < 60
-    assert numbers["config"]["model_dim"] == 4  # the project's params.yaml, not the defaults
-    for key in ("frechet.generated.fixed", "nearest_neighbour.generated.median_db"):
-        before, after = numbers["untrained"][key], numbers["trained"][key]
-        assert before > 0 and after > 0 and before != after  # the weights did change
-    # the real-data reference is the same for both (it does not depend on the generator)
-    assert numbers["untrained"]["frechet.valid.fixed"] == numbers["trained"]["frechet.valid.fixed"]
-    assert re.search(
-        r"Fréchet distance .*\n.*kernel distance .*\n.*nearest training bar", result.stdout
+    runs = {r["name"]: r for r in numbers["runs"]}
+    assert runs["default"]["config"]["loss"] == "hinge"  # params.yaml's train section
+    assert runs["wavegan"]["config"]["ema_decay"] == 0.0  # the WaveGAN preset's recipe
+    assert runs["melgan"]["config"]["lr_d"] == pytest.approx(3e-4)  # BERGAN's
+    assert runs["specgan"]["config"]["num_classes"] == 3  # specgan-genre is conditional
+    for r in runs.values():
+        assert r["steps"] == 1 and r["cpu_s"] > 0 and r["wall_s"] > 0
+        before, after = r["untrained"], r["trained"]
+        for key in ("frechet.generated.fixed", "nearest_neighbour.generated.median_db"):
+            assert before[key] > 0 and after[key] > 0
+        assert before["frechet.generated.fixed"] != after["frechet.generated.fixed"]
+        assert "ndb.generated.bins_visited" in after
+        assert "novelty.generated.fraction_similar_at_0.1" in after
+        # the real reference does not depend on the generator
+        assert before["frechet.valid.fixed"] == after["frechet.valid.fixed"]
+        assert "frechet_fall" in r["checks"]
+
+
+def test_gpu_check_toy_mode_on_a_bare_image(tmp_path: Path) -> None:
+    """The GPU recipe's toy mode on a CPU, without librosa, soundfile, jsonschema, madmom or
+    Rubber Band's Python wrapper (as on the GPU machine): the results file names the device and
+    holds the throughput and learning tables."""
+    script = (REPO / "bench/gpu_check.sh").read_text()
+    assert re.search(r"^# EXPECTED DURATION: .*minutes", script, re.M)
+    results = tmp_path / "results"
+    env = dict(os.environ)
+    env.update(
+        PYTHON=sys.executable,
+        PYTHONPATH=str(bare_image_path(tmp_path / "bare")),
+        GPU_CHECK_WORK_DIR=str(tmp_path / "work"),
+        GPU_CHECK_RESULTS_DIR=str(results),
     )
+    env.pop("OUT", None)
+    result = subprocess.run(
+        ["bash", str(REPO / "bench/gpu_check.sh"), "--toy"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "expected duration" in result.stdout.splitlines()[0]
+    (path,) = results.glob("gpu_check-toy-cpu-*.md")
+    text = path.read_text()
+    assert text.startswith("# GPU check (TOY MODE, CPU): cpu, ")
+    assert "expected duration: " in text and "TOY MODE" in text
+    assert "optional packages missing: librosa, soundfile, jsonschema, madmom, pyrubberband" in text
+    assert "direct: rendered on the grid" in text
+    for part in ("environment", "splits", "throughput", "learning"):
+        assert re.search(rf"^\| {part} \| ok \| \d+ \|$", text, re.M), part
+    number = r"[\d.]+"
+    for arch in ("wavegan", "melgan", "specgan"):  # arch, width, batch, two modes, speed-up
+        row = rf"^\| {arch} \| 2 \| 2 \| {number} \| - \| {number} \| - \| {number}x \|$"
+        assert re.search(row, text, re.M), arch
+    assert re.search(r"^\| real \| held-out bars \|", text, re.M)
+    assert re.search(r"^\| wavegan \| trained \| 2 \|", text, re.M)
+    assert "librosa is not installed: mel filterbank from bench/compat.py" in text
+    assert "Target: WaveGAN preset bf16 + compile >= 2x fp32 eager" in text
+    assert "Target: the preset's Fréchet distance falls >= 3x from step 0" in text
