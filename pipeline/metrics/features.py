@@ -21,7 +21,9 @@ import numpy as np
 import scipy.fft
 import torch
 
-DB_FLOOR = -100.0
+# Levels in dB relative to a full-scale sinusoid, floored 80 dB below it: detail quieter than that
+# (dither, an inverter's residue between hits) is inaudible in a mix and must not move the features.
+DB_FLOOR = -80.0
 FRAMES_PER_16TH = 4
 N_MFCC = 20
 CONTRAST_BANDS = 7  # [0, 200 Hz], then six octaves from 200 Hz (the last one open-ended)
@@ -129,7 +131,8 @@ def _db(power: torch.Tensor) -> torch.Tensor:
 def _chunk_features(mono: torch.Tensor, context: tuple) -> tuple[torch.Tensor, torch.Tensor]:
     index, window, mel, dct, bands, freqs, beats_per_bar, frames_per_16th = context
     frames = mono[:, index] * window  # [n, F, n_fft]
-    power = torch.fft.rfft(frames).abs().square()  # [n, F, bins]
+    full_scale = (window.sum() / 2.0).square()  # a full-scale sinusoid's peak bin
+    power = torch.fft.rfft(frames).abs().square() / full_scale  # [n, F, bins]
     log_mel = _db(power @ mel.T)  # [n, F, M]
     n, n_frames, _ = log_mel.shape
 
@@ -165,7 +168,8 @@ def _chunk_features(mono: torch.Tensor, context: tuple) -> tuple[torch.Tensor, t
     total = power.sum(-1).clamp_min(1e-20)  # [n, F]
     frame_db = _db(total)
     centroid = (power * freqs).sum(-1) / total / freqs[-1]
-    flatness = torch.exp(torch.log(power.clamp_min(1e-20)).mean(-1)) / (total / power.shape[-1])
+    floored = power.clamp_min(10.0 ** (DB_FLOOR / 10.0))
+    flatness = torch.exp(torch.log(floored).mean(-1)) / floored.mean(-1)
     peak_db = 20.0 * torch.log10(mono.abs().amax(1).clamp_min(1e-5))
     rms_db = 10.0 * torch.log10(mono.square().mean(1).clamp_min(1e-10))
     zero_crossings = (mono[:, 1:] * mono[:, :-1] < 0).float().mean(1)
