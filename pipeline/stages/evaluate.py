@@ -11,7 +11,9 @@ import numpy as np
 from pipeline.data.splits import load_split
 from pipeline.fileio import write_json_atomic
 from pipeline.grid import GRID_FILE, BarGrid
+from pipeline.metrics.headline import HEADLINE_KEY, Scorecard, compute_headline, markdown
 from pipeline.metrics.registry import compute_all, numeric_metrics
+from pipeline.monitoring.mlflow_logger import MlflowBatchLogger
 from pipeline.monitoring.runs import recorded_run
 from pipeline.stages.common import StageError, log, run_stage, stage_parser
 
@@ -67,17 +69,29 @@ def main(args, params) -> None:
     metrics = compute_all(
         generated, train, valid if len(valid) else None, options, names=section["metrics"]
     )
-    write_json_atomic(args.out, metrics)
+    card = compute_headline(metrics)
+    write_json_atomic(args.out, {HEADLINE_KEY: card.to_dict(), **metrics})
     log.info("metrics -> %s: %s", args.out, json.dumps(metrics))
+    log.info("headline: %s", card.verdict)
 
     with recorded_run(json.loads(args.train_run.read_text())) as mlflow_log:
-        numbers = numeric_metrics(metrics)
-        mlflow_log.log(0, {k.replace(".", "_"): v for k, v in numbers.items()})
+        log_metrics(mlflow_log, metrics, card)
         mlflow_log.log_artifact(args.out)
         mlflow_log.log_artifact(args.samples_dir / "interpolation.wav", "audio")
         for path in sorted((args.samples_dir / "bars").glob("*.wav"))[:4]:
             mlflow_log.log_artifact(path, "audio/bars")
     log.info("logged metrics and audio to MLflow run %s", mlflow_log.run_id)
+
+
+def log_metrics(
+    mlflow_log: MlflowBatchLogger, metrics: dict[str, dict[str, Any]], card: Scorecard
+) -> None:
+    """The headline numbers first (``headline.*``), its verdict as the ``verdict`` tag and its
+    table as the run's description, then every metric (``metric_set_key``)."""
+    mlflow_log.log(0, card.mlflow_metrics())
+    mlflow_log.set_tags({"verdict": card.verdict, "mlflow.note.content": markdown(card)})
+    numbers = numeric_metrics(metrics)
+    mlflow_log.log(0, {k.replace(".", "_"): v for k, v in numbers.items()})
 
 
 def parser():
