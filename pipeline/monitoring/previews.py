@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from pipeline.monitoring.mlflow_logger import MlflowBatchLogger
+from pipeline.monitoring.spectrograms import spectrogram_grid_png
 from pipeline.sample.generate import generate_bars, random_latents
 from pipeline.train.config import TrainConfig
 
@@ -37,33 +38,9 @@ def preview_logger(
                 path = folder / f"bar{i:02d}{label}.wav"
                 sf.write(path, bar.T, config.sample_rate, subtype="PCM_16")
                 paths.append(path)
-            paths.append(_spectrogram_image(audio, config.sample_rate, folder / "spectrograms.png"))
+            paths.append(folder / "spectrograms.png")
+            spectrogram_grid_png({"": audio}, config.sample_rate, paths[-1])
             for path in paths:
                 mlflow_log.log_artifact(path, f"previews/step_{step:07d}")
 
     return on_preview
-
-
-def _spectrogram_image(audio: np.ndarray, sample_rate: int, path: Path) -> Path:
-    """One row per bar (first channel): log-magnitude STFT in dB."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
-    x = torch.from_numpy(audio[:, 0])
-    n_fft = 512
-    spec = torch.stft(
-        x, n_fft, hop_length=n_fft // 4, window=torch.hann_window(n_fft), return_complex=True
-    )
-    db = 20 * torch.log10(spec.abs().clamp_min(1e-5) / (n_fft / 2))
-    fig, axes = plt.subplots(len(audio), 1, figsize=(8, 1.6 * len(audio)), squeeze=False)
-    extent = (0.0, audio.shape[-1] / sample_rate, 0.0, sample_rate / 2000.0)
-    for ax, image in zip(axes[:, 0], db.numpy(), strict=True):
-        ax.imshow(image, origin="lower", aspect="auto", extent=extent, vmin=-90, vmax=0)
-        ax.set_ylabel("kHz")
-    axes[-1, 0].set_xlabel("seconds")
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return path
