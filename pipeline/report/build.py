@@ -13,7 +13,6 @@ a half-written report and files from an older report never linger.
 from __future__ import annotations
 
 import contextlib
-import html
 import json
 import os
 import shutil
@@ -26,7 +25,12 @@ from typing import Any
 import pandas as pd
 
 from pipeline.audio.io import read_audio
+from pipeline.metrics.headline import HEADLINE_KEY
 from pipeline.report.figures import loss_curves_png, spectrogram_png
+from pipeline.report.headline import BarComparison, headline_section
+from pipeline.report.html import escape as _e
+from pipeline.report.html import img as _img
+from pipeline.report.html import section as _section
 from pipeline.report.tables import format_value, metric_tables
 
 SECTIONS = (  # (kind, heading, intro)
@@ -91,15 +95,19 @@ def build_report(
     run: dict[str, Any] | None = None,
     title: str = "bargan listening report",
     max_per_kind: int = 8,
+    comparison: BarComparison | None = None,
 ) -> Path:
-    """Write the report folder ``out_dir`` (replacing it) and return its ``index.html``."""
+    """Write the report folder ``out_dir`` (replacing it) and return its ``index.html``. It
+    opens with the headline of ``metrics`` and the spectrograms of ``comparison``'s bars."""
     out_dir, samples_dir = Path(out_dir), Path(samples_dir)
     listing = _read_json(samples_dir / "samples.json")
     items = _limit(collect_samples(samples_dir, listing), max_per_kind)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
-        body = [_header(title, run, listing)]
+        body = [f'<header><h1>{_e(title)}</h1></header><nav id="toc"></nav>']
+        body.append(headline_section(metrics, comparison, staging))
+        body.append(_run_section(run, listing))
         body.append(_metrics_section(metrics))
         body.append(_losses_section(losses, staging))
         body.extend(_audio_sections(items, samples_dir, staging))
@@ -113,7 +121,7 @@ def build_report(
 
 
 # --- sections --------------------------------------------------------------------------------
-def _header(title: str, run: dict[str, Any] | None, listing: dict[str, Any]) -> str:
+def _run_section(run: dict[str, Any] | None, listing: dict[str, Any]) -> str:
     run = run or {}
     config = run.get("config") or {}
     facts: list[tuple[str, Any]] = [
@@ -137,11 +145,11 @@ def _header(title: str, run: dict[str, Any] | None, listing: dict[str, Any]) -> 
         for k, v in facts
         if v is not None
     )
-    table = f'<table class="facts">{rows}</table>' if rows else ""
-    return f'<header><h1>{_e(title)}</h1>{table}</header><nav id="toc"></nav>'
+    return _section("run", "Run", f'<table class="facts">{rows}</table>') if rows else ""
 
 
 def _metrics_section(metrics: dict[str, Any] | None) -> str:
+    metrics = {k: v for k, v in (metrics or {}).items() if k != HEADLINE_KEY}
     if not metrics:
         return _section("metrics", "Metrics", "<p>No metrics were given.</p>")
     tables, settings = metric_tables(metrics)
@@ -231,19 +239,7 @@ def _card(item: AudioItem, samples_dir: Path, staging: Path) -> str:
     )
 
 
-# --- html helpers ----------------------------------------------------------------------------
-def _section(anchor: str, heading: str, content: str) -> str:
-    return f'<section id="{_e(anchor)}"><h2>{_e(heading)}</h2>{content}</section>'
-
-
-def _img(src: str, alt: str, width: int, height: int) -> str:
-    return f'<img src="{_e(src)}" alt="{_e(alt)}" width="{width}" height="{height}">'
-
-
-def _e(text: Any) -> str:
-    return html.escape(str(text), quote=True)
-
-
+# --- page -----------------------------------------------------------------------------------
 def _page(title: str, body: str) -> str:
     return f"""<!DOCTYPE html>
 <html lang="en">
@@ -283,6 +279,10 @@ figure.card .meta { color: #666; font-size: .85rem; }
 figure.card audio { display: block; width: 100%; min-width: 280px; margin-bottom: .3rem; }
 figure.card a.file { display: block; font-size: .8rem; color: #666; }
 img { display: block; max-width: 100%; height: auto; }
+p.verdict { font-size: 1.1rem; font-weight: 600; padding: .4rem .7rem; border-radius: 4px; }
+p.verdict.met { background: #e3f4e6; } p.verdict.missed { background: #fbe9e7; }
+table.headline tr.met td:last-child { color: #1b7f3a; font-weight: 600; }
+table.headline tr.missed td:last-child { color: #b3261e; font-weight: 600; }
 """
 
 TOC_SCRIPT = """

@@ -1,5 +1,6 @@
-"""report: a self-contained HTML listening report (players, spectrograms, metrics, loss curves),
-logged to the training's MLflow run."""
+"""report: a self-contained HTML listening report (the headline, held-out real and generated bars'
+spectrograms side by side, players, spectrograms, metrics, loss curves), logged to the
+training's MLflow run."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from pipeline.data.splits import load_split
 from pipeline.monitoring.runs import recorded_run
-from pipeline.report import build_report
+from pipeline.report import BarComparison, build_report
 from pipeline.stages.common import StageError, log, run_stage, stage_parser
 
 
@@ -28,13 +31,30 @@ def main(args: argparse.Namespace, params: dict[str, Any]) -> None:
         raise StageError(f"{args.samples_dir}: samples folder not found")
 
     title = f"bargan report: {Path(run.get('run_dir') or 'run').name}"
-    index = build_report(args.out_dir, args.samples_dir, metrics, losses, run, title=title)
+    comparison = _comparison(args.samples_dir, args.splits_dir)
+    index = build_report(
+        args.out_dir, args.samples_dir, metrics, losses, run, title=title, comparison=comparison
+    )
     n_audio = sum(1 for _ in (args.out_dir / "audio").rglob("*.wav"))
     log.info("report with %d audio files -> %s", n_audio, index)
 
     with recorded_run(run) as mlflow_log:
         mlflow_log.log_artifacts(args.out_dir, "report")
     log.info("logged the report to MLflow run %s (artifacts/report)", mlflow_log.run_id)
+
+
+def _comparison(samples_dir: Path, splits_dir: Path | None) -> BarComparison | None:
+    """Held-out real bars (``valid.npz``) and the generated bars (``generated.npz``)."""
+    generated_file = samples_dir / "generated.npz"
+    if splits_dir is None or not generated_file.is_file():
+        log.warning("no splits folder or no %s: the report shows no real bars", generated_file)
+        return None
+    if not (splits_dir / "valid.npz").is_file():
+        raise StageError(f"{splits_dir / 'valid.npz'}: held-out bars not found")
+    real, _, sample_rate = load_split(splits_dir / "valid.npz")
+    with np.load(generated_file) as packed:
+        generated = packed["bars"].astype(np.float32)
+    return BarComparison(real, generated, sample_rate)
 
 
 def _read_json(path: Path, what: str) -> dict[str, Any]:
@@ -52,6 +72,9 @@ def _read_json(path: Path, what: str) -> dict[str, Any]:
 def parser() -> argparse.ArgumentParser:
     p = stage_parser(__doc__)
     p.add_argument("--samples-dir", type=Path, required=True)
+    p.add_argument(
+        "--splits-dir", type=Path, default=None, help="held-out real bars (valid.npz) to show"
+    )
     p.add_argument("--metrics", type=Path, required=True)
     p.add_argument("--train-run", type=Path, required=True)
     p.add_argument(

@@ -85,6 +85,11 @@ def test_dvc_repro_runs_every_stage_then_only_what_changed(tiny_project):
         assert 0.0 <= novelty[key] <= 1.0
     shown = run(["dvc", "metrics", "show", "--json"], root)
     assert "fraction_similar" in shown.stdout
+    # the headline leads metrics.json, the report (with real vs generated bars) and MLflow
+    assert next(iter(metrics)) == "headline" and metrics["headline"]["targets_measured"] >= 4
+    page = (root / "data/report/index.html").read_text()
+    assert page.index(metrics["headline"]["verdict"]) < page.index("<table")
+    assert (root / "data/report/img/real_vs_generated.png").is_file()
 
     # MLflow: one run with params, losses and the evaluation metrics
     import mlflow
@@ -95,6 +100,8 @@ def test_dvc_repro_runs_every_stage_then_only_what_changed(tiny_project):
     assert logged.data.params["train.model_dim"] == "4"
     assert "loss_d" in logged.data.metrics
     assert "novelty_generated_fraction_similar" in logged.data.metrics
+    assert "headline.near_copy_fraction" in logged.data.metrics
+    assert logged.data.tags["verdict"] == metrics["headline"]["verdict"]
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(logged.info.run_id, "audio")}
     assert "audio/interpolation.wav" in artifacts
 

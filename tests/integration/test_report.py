@@ -52,7 +52,16 @@ METRICS = {
         "valid.median_score": 0.51,
         "valid.count": 8,
     },
-    "frechet": {"generated.distance": 12.5, "valid.distance": 3.25, "embedding": "log-mel"},
+    "frechet": {
+        "generated.distance": 12.5,
+        "valid.distance": 3.25,
+        "embedding": "log-mel",
+        "generated.fixed": 500.0,
+        "generated.fixed.ci_low": 400.0,
+        "generated.fixed.ci_high": 650.0,
+        "valid.fixed": 200.0,
+    },
+    "rhythm": {"generated.fraction_downbeat_onset": 0.9, "valid.fraction_downbeat_onset": 1.0},
     "threshold": 0.1,
 }
 
@@ -86,6 +95,15 @@ def make_fake_run(root: Path, run_id: str) -> dict[str, Path]:
              "bar_samples": bar_samples, "bpm": 60.0 * 2 * BAR / bar_samples}
         )  # fmt: skip
     write_audio(samples / "interpolation.wav", _tone(4, 3), SR)
+    generated = np.stack([_tone(1, 10 + i) for i in range(6)])
+    np.savez(samples / "generated.npz", bars=generated, sample_rate=np.int64(SR))
+    splits = root / "splits"
+    splits.mkdir()
+    valid = np.stack([_tone(1, 20 + i) for i in range(5)])
+    np.savez(
+        splits / "valid.npz", bars=np.round(valid * 32767).astype(np.int16),
+        labels=np.zeros(5, np.int64), sample_rate=np.int64(SR),
+    )  # fmt: skip
     (samples / "samples.json").write_text(
         json.dumps({"sample_rate": SR, "bar_samples": BAR, "bpm": 120.0, "files": files})
     )
@@ -106,7 +124,9 @@ def make_fake_run(root: Path, run_id: str) -> dict[str, Path]:
     (models / "train_run.json").write_text(json.dumps(run))
     metrics = root / "metrics.json"
     metrics.write_text(json.dumps(METRICS))
-    return {"samples": samples, "run": models / "train_run.json", "metrics": metrics}
+    return {
+        "samples": samples, "splits": splits, "run": models / "train_run.json", "metrics": metrics
+    }  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -129,8 +149,8 @@ def report(tmp_path_factory) -> dict:
         paths = make_fake_run(root, run_id)
         out = root / "report"
         args = argparse.Namespace(
-            samples_dir=paths["samples"], metrics=paths["metrics"], train_run=paths["run"],
-            losses=None, out_dir=out,
+            samples_dir=paths["samples"], splits_dir=paths["splits"], metrics=paths["metrics"],
+            train_run=paths["run"], losses=None, out_dir=out,
         )  # fmt: skip
         try:
             stage.main(args, params)
@@ -160,12 +180,22 @@ def test_report_folder_is_self_contained_and_logged_to_mlflow(report):
     parser.feed(page)
     audio = [v for tag, v in parser.links if tag == "audio"]
     images = [v for tag, v in parser.links if tag == "img"]
-    assert len(audio) == 6 and len(images) == 7  # 6 players, 6 spectrograms + loss curves
+    # 6 players; real vs generated, 6 spectrograms and the loss curves
+    assert len(audio) == 6 and len(images) == 8
     for _, link in parser.links:
         if link.startswith("#"):
             continue
         assert "://" not in link and not link.startswith("/"), link
         assert (out / link).is_file(), link
+    # The headline leads: the verdict, its table first of all tables, then real and generated
+    # bars' spectrograms side by side.
+    assert page.index('<section id="headline">') < page.index("<table")
+    assert page.index("<table") == page.index('<table class="metrics headline">')
+    assert "not learned yet: 2 of 3 targets met; missed: near-copies" in page
+    assert "2.50× [2.00×, 3.25×]" in page and "≥ 80 %" in page
+    assert images[0] == "img/real_vs_generated.png"
+    assert page.index("real_vs_generated.png") < page.index('<section id="run">')
+    assert "4 held-out real bars and 4 generated bars" in page
     # Metrics: every generated number beside its real reference; unknown metrics too.
     assert "held-out real (reference)" in page
     assert re.search(r"median_score</th><td[^>]*>0\.4312</td><td[^>]*>0\.51</td>", page)
@@ -304,7 +334,7 @@ def test_report_renders_in_chromium_with_working_players_and_images(report, chro
         path = player["src"].removeprefix("audio/")
         assert player["duration"] == pytest.approx(expected[path], abs=0.01), player
     images = [i for i in result["images"] if not i["id"].startswith("control")]
-    assert len(images) == 7 and all(i["naturalWidth"] > 0 for i in images), images
+    assert len(images) == 8 and all(i["naturalWidth"] > 0 for i in images), images
 
     control_audio = next(a for a in result["audio"] if a["id"] == "control-audio")
     assert control_audio["error"] is not None or control_audio["readyState"] == 0

@@ -20,6 +20,7 @@ rule evaluate:
 rule report:
     input:
         samples="data/samples",
+        splits="data/splits",
         metrics="data/metrics/metrics.json",
         run="data/models/train_run.json",
         losses="data/models/losses.csv",
@@ -28,4 +29,5 @@ rule report:
         directory("data/report"),
     shell:
         "python -m pipeline.stages.report --params params.yaml --samples-dir {input.samples}"
-        " --metrics {input.metrics} --train-run {input.run} --out-dir {output}"
+        " --splits-dir {input.splits} --metrics {input.metrics} --train-run {input.run}"
+        " --out-dir {output}"

@@ -1,0 +1,18 @@
+"""Small HTML helpers shared by the report's sections."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+
+def escape(text: Any) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def section(anchor: str, heading: str, content: str) -> str:
+    return f'<section id="{escape(anchor)}"><h2>{escape(heading)}</h2>{content}</section>'
+
+
+def img(src: str, alt: str, width: int, height: int) -> str:
+    return f'<img src="{escape(src)}" alt="{escape(alt)}" width="{width}" height="{height}">'
