@@ -1,4 +1,5 @@
-"""Print where the pipeline's results are (called at the end of `make run`)."""
+"""Print whether training worked (the headline of metrics.json) and where the pipeline's results
+are (called at the end of `make run`)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,19 @@ from pathlib import Path
 
 import soundfile as sf
 
+from pipeline.metrics.headline import headline_of, text_table
 from pipeline.monitoring.runs import RUN_ID, TRACKING_URI
 from pipeline.monitoring.tracking import ui_command
 
 
 def summarize(root: Path) -> list[str]:
-    lines = ["", "bargan results"]
+    """The headline (verdict and table) when metrics.json exists, then where everything is."""
+    metrics = root / "data" / "metrics" / "metrics.json"
+    lines = [""]
+    if metrics.is_file():
+        card = headline_of(json.loads(metrics.read_text()))
+        lines += [f"did it work? {card.verdict}", *text_table(card), ""]
+    lines.append("bargan results")
     samples = root / "data" / "samples"
     bars = sorted((samples / "bars").glob("*.wav"))
     lines.append(f"  generated bars:      {samples / 'bars'}/ ({len(bars)} wav files)")
@@ -22,18 +30,8 @@ def summarize(root: Path) -> list[str]:
     if track.is_file():
         info = sf.info(str(track))
         lines.append(f"  interpolation track: {track} ({info.duration:.1f} s)")
-    metrics = root / "data" / "metrics" / "metrics.json"
     if metrics.is_file():
         lines.append(f"  metrics:             {metrics}")
-        novelty = json.loads(metrics.read_text()).get("novelty", {})
-        for key in (
-            "generated.fraction_similar",
-            "valid.fraction_similar",
-            "generated.median_score",
-            "valid.median_score",
-        ):
-            if key in novelty:
-                lines.append(f"    novelty {key}: {novelty[key]:.4f}")
     report = root / "data" / "report" / "index.html"
     if report.is_file():
         lines.append(f"  report:              {report} (open in a browser)")
