@@ -168,6 +168,21 @@ class SpecGANGenerator(ConditionalGenerator):
         return self.codec.decode(self.forward_training(z, labels))
 
 
+def append_minibatch_std(h: Tensor, group: int) -> Tensor:
+    """``h`` [B, C, H, W] with one more channel: the feature standard deviation across each group
+    of up to ``group`` consecutive examples (Karras et al. 2018), so the critic sees how diverse
+    a batch is and a collapsed generator cannot pass. Groups are consecutive and, for an even
+    ``B``, never straddle its halves: the trainer scores ``[real; fake]`` in one call."""
+    b = h.shape[0]
+    g = min(group, b)
+    while b % g or (b % 2 == 0 and (b // 2) % g):
+        g -= 1
+    grouped = h.float().reshape(b // g, g, *h.shape[1:])
+    std = (grouped.var(dim=1, correction=0) + 1e-8).sqrt().mean(dim=(1, 2, 3))  # [B / g]
+    channel = std.repeat_interleave(g).to(h.dtype).view(b, 1, 1, 1).expand(b, 1, *h.shape[2:])
+    return torch.cat([h, channel], dim=1)
+
+
 class SpecGANDiscriminator(nn.Module):
     """spectrogram [B, channels, bins, frames] (+ labels [B]) -> scores [B]."""
 
@@ -179,8 +194,12 @@ class SpecGANDiscriminator(nn.Module):
         model_dim: int = 64,
         num_classes: int = 0,
         negative_slope: float = 0.2,
+        minibatch_std: int = 0,
     ):
         super().__init__()
+        if minibatch_std < 0:
+            raise ValueError(f"minibatch_std must be >= 0, got {minibatch_std}")
+        self.minibatch_std = int(minibatch_std)
         self.bins = int(bins)
         self.frames = int(frames)
         self.padded_frames = math.ceil(self.frames / UPSCALE) * UPSCALE
@@ -195,6 +214,8 @@ class SpecGANDiscriminator(nn.Module):
             convs.append(nn.Conv2d(cin, cout, KERNEL, stride=2, padding=2))
             cin = cout
         self.convs = nn.ModuleList(convs)
+        if self.minibatch_std:
+            cin += 1  # the batch-diversity channel
         self.feature_dim = cin * (self.bins // UPSCALE) * (self.padded_frames // UPSCALE)
         self.fc = nn.Linear(self.feature_dim, 1)
         _init(self)
@@ -209,6 +230,8 @@ class SpecGANDiscriminator(nn.Module):
         h = F.pad(x, (0, self.padded_frames - self.frames), value=-1.0)
         for conv in self.convs:
             h = F.leaky_relu(conv(h), self.negative_slope)
+        if self.minibatch_std:
+            h = append_minibatch_std(h, self.minibatch_std)
         phi = h.flatten(1)
         score = self.fc(phi).squeeze(1)
         score = add_projection(score, phi, labels, self.projection)
@@ -227,6 +250,7 @@ def build_specgan(
     floor_db: float = -80.0,
     griffin_lim_iters: int = 32,
     embed_dim: int | None = None,
+    minibatch_std: int = 0,
 ) -> tuple[SpecGANGenerator, SpecGANDiscriminator]:
     g = SpecGANGenerator(
         length=length,
@@ -246,5 +270,6 @@ def build_specgan(
         channels=channels,
         model_dim=model_dim,
         num_classes=num_classes,
+        minibatch_std=minibatch_std,
     )
     return g, d

@@ -164,3 +164,29 @@ def test_trainer_regularisers_switch_on_and_off(tmp_path: Path) -> None:
     assert all(r["r1"] > 0 and r["mode_seeking"] > 0 and r["gp"] == 0 for r in on.losses)
     with pytest.raises(ValueError, match="mode_seeking"):
         tiny_train_config(model_dim=2, batch_size=1, mode_seeking=1.0)
+
+
+def test_specgan_minibatch_std_sees_batch_diversity_within_each_half() -> None:
+    from pipeline.models.specgan import append_minibatch_std
+
+    torch.manual_seed(0)
+    _, d = build_models(
+        "specgan", length=8000, channels=1, latent_dim=8, model_dim=4, minibatch_std=4
+    )
+    x = torch.rand(16, *d_input_shape(d)) * 2 - 1
+    scores = d(x)
+    # the trainer scores [real; fake] in one call: the real half must not see the fake half
+    changed = torch.cat([x[:8], torch.rand(8, *d_input_shape(d)) * 2 - 1])
+    assert torch.equal(d(changed)[:8], scores[:8])
+    assert not torch.equal(d(changed)[8:], scores[8:])
+    # identical examples: zero diversity; varied ones: positive
+    same = append_minibatch_std(torch.ones(8, 3, 2, 2), 4)[:, -1]
+    varied = append_minibatch_std(torch.randn(8, 3, 2, 2), 4)[:, -1]
+    assert same.max() < 1e-3 < varied.min()
+    # off by default: the published architecture is unchanged
+    _, plain = build_models("specgan", length=8000, channels=1, latent_dim=8, model_dim=4)
+    assert plain.fc.in_features < d.fc.in_features
+
+
+def d_input_shape(d) -> tuple[int, int, int]:
+    return (d.channels, d.bins, d.frames)
