@@ -112,11 +112,20 @@ class Scorecard:
         return sum(1 for line in self.lines if line.met)
 
     @property
+    def missed(self) -> list[Line]:
+        return [line for line in self.lines if line.met is False]
+
+    @property
+    def learned(self) -> bool:
+        """Every measured target met (and at least one measured)."""
+        return bool(self.measured) and not self.missed
+
+    @property
     def verdict(self) -> str:
         """``learned: 6 of 6 targets met``, or which targets were missed (and not measured)."""
-        measured, missed = self.measured, [line for line in self.lines if line.met is False]
-        count = f"{self.met} of {len(measured)} targets met"
-        if measured and not missed:
+        missed = self.missed
+        count = f"{self.met} of {len(self.measured)} targets met"
+        if self.learned:
             text = f"learned: {count}"
         else:
             text = f"not learned yet: {count}"

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from scipy.signal import butter, sosfiltfilt
 
+from pipeline.grid import DEFAULT_BEATS_PER_BAR
 from pipeline.metrics.features import array_key, cached
 
 
@@ -76,7 +77,7 @@ def seam_click_scores(
     sets = {"generated": generated}
     if valid is not None and len(valid):
         sets["valid"] = valid
-    beats_per_bar = int(options.get("beats_per_bar", 4))
+    beats_per_bar = int(options.get("beats_per_bar", DEFAULT_BEATS_PER_BAR))
     settings = (int(options["sample_rate"]), window_ms, highpass_hz, beats_per_bar)
     for name, bars in sets.items():
         clicks = cached(

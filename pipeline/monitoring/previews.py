@@ -9,12 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-import torch
 from torch import nn
 
 from pipeline.monitoring.mlflow_logger import MlflowBatchLogger
 from pipeline.monitoring.spectrograms import spectrogram_grid_png
-from pipeline.sample.generate import generate_bars, random_latents
+from pipeline.sample.generate import class_labels, generate_bars, random_latents
 from pipeline.train.config import TrainConfig
 
 PREVIEW_SEED = 12345  # the same latents at every preview, so the pictures show progress
@@ -27,7 +26,7 @@ def preview_logger(
     wav files and one spectrogram image, and logs them under ``previews/step_NNNNNNN``."""
 
     def on_preview(step: int, generator: nn.Module) -> None:
-        y = torch.arange(n_bars) % config.num_classes if config.num_classes else None
+        y = class_labels(generator, n_bars)  # every class in turn (conditional models)
         latents = random_latents(generator, n_bars, PREVIEW_SEED)
         audio = np.clip(generate_bars(generator, latents, y), -1, 1)  # [n, C, T]
         with tempfile.TemporaryDirectory() as tmp:

@@ -20,7 +20,7 @@ from pipeline.fileio import write_csv_atomic
 from pipeline.grid import BarGrid
 from pipeline.metrics.registry import compute_all, numeric_metrics
 from pipeline.monitoring.mlflow_logger import MlflowBatchLogger
-from pipeline.sample.generate import generate_bars, random_latents
+from pipeline.sample.generate import class_labels, generate_bars, random_latents
 
 PROGRESS_FILE = "progress.csv"
 PROGRESS_METRICS = ("novelty", "nearest_neighbour")
@@ -55,10 +55,7 @@ class ProgressMetrics:
 
     def __call__(self, step: int, generator: torch.nn.Module) -> dict[str, float]:
         latents = random_latents(generator, self.n_bars, self.seed)
-        labels = None
-        if getattr(generator, "num_classes", 0):
-            labels = torch.arange(self.n_bars) % generator.num_classes
-        bars = generate_bars(generator, latents, labels)
+        bars = generate_bars(generator, latents, class_labels(generator, self.n_bars))
         metrics = compute_all(bars, self.train, self.valid, dict(self.options), PROGRESS_METRICS)
         return {"step": step, **numeric_metrics(metrics)}
 

@@ -56,7 +56,7 @@ def _table(metrics: Mapping[str, Any]) -> str:
         + "</tr>"
         for line, row in zip(card.lines, rows, strict=True)
     )
-    verdict_class = "verdict met" if card.verdict.startswith("learned") else "verdict missed"
+    verdict_class = "verdict met" if card.learned else "verdict missed"
     return (
         f'<p class="{verdict_class}">{escape(card.verdict)}</p>'
         f'<table class="metrics headline"><thead><tr>{head}</tr></thead><tbody>{body}</tbody>'
