@@ -29,15 +29,22 @@ def atomic_write(
     files a crash must not lose (training checkpoints).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp" + suffix)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp" + suffix)
+    except OSError as err:
+        raise _naming(err, path) from err
     os.close(fd)
     try:
         write(tmp)
         if durable:
             _fsync(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; outputs are shared like any other file
+        # mkstemp creates 0600; outputs get the mode any new file would (0666 less the umask)
+        os.chmod(tmp, 0o666 & ~current_umask())
         os.replace(tmp, path)
+    except OSError as err:
+        Path(tmp).unlink(missing_ok=True)
+        raise _naming(err, path) from err
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -45,6 +52,20 @@ def atomic_write(
         with contextlib.suppress(OSError):
             _fsync(path.parent)
     return path
+
+
+def current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _naming(err: OSError, path: Path) -> OSError:
+    """The same error naming the output being written (a write() on a full disk names none;
+    the temporary file's name would mean nothing to the user)."""
+    if err.errno is None:
+        return err
+    return type(err)(err.errno, err.strerror, str(path))
 
 
 def _fsync(path: str | os.PathLike) -> None:

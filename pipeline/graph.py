@@ -20,8 +20,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shlex
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import yaml
@@ -29,6 +30,7 @@ import yaml
 from pipeline.code_deps import is_code_path, rewrite_code_deps, stage_code, stage_module
 
 FAN_OUT_SUFFIX = "_track"
+PARAMS_CHECK_STAGE = "check_params"
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,20 @@ def dvc_stages(root: Path) -> dict[str, StageSpec]:
     return stages
 
 
+def without_params_check(stages: dict[str, StageSpec]) -> dict[str, StageSpec]:
+    """DVC's stages less the params check and the dependency on its marker: Snakemake
+    validates params.yaml when it parses the Snakefile, before any job, so it has no such
+    rule (see pipeline/stages/check_params.py)."""
+    check = stages.get(PARAMS_CHECK_STAGE)
+    if check is None:
+        return stages
+    return {
+        name: replace(spec, deps=spec.deps - check.outs)
+        for name, spec in stages.items()
+        if name != PARAMS_CHECK_STAGE
+    }
+
+
 def snakemake_stages(root: Path) -> dict[str, StageSpec]:
     """Rules with a shell command (``all`` has none), except the per-track fan-out rules
     (``*_track``) and the per-track inputs the aggregate rules collect through functions:
@@ -65,6 +81,7 @@ def _snakemake_rules(root: Path) -> tuple[dict[str, StageSpec], dict[str, StageS
     """(stage rules, per-track fan-out rules), both keyed by rule name."""
     from snakemake.api import SnakemakeApi
     from snakemake.settings.types import OutputSettings, ResourceSettings
+    from snakemake.utils import QuotedFormatter
 
     with _chdir(root), SnakemakeApi(OutputSettings()) as api:
         workflow_api = api.workflow(
@@ -81,8 +98,12 @@ def _snakemake_rules(root: Path) -> tuple[dict[str, StageSpec], dict[str, StageS
             fans_out = rule.name.endswith(FAN_OUT_SUFFIX)
             cmd = ""  # a fan-out command has {wildcards}; only its code inputs are compared
             if not fans_out:
-                cmd = rule.shellcmd.format(
-                    input=rule.input, output=rule.output, params=rule.params, config=workflow.config
+                cmd = QuotedFormatter().format(
+                    rule.shellcmd,
+                    input=rule.input,
+                    output=rule.output,
+                    params=rule.params,
+                    config=workflow.config,
                 )
             spec = StageSpec(
                 _normalize(cmd),
@@ -209,9 +230,11 @@ def _is_code_dep(dep: object) -> bool:
 
 
 def _normalize(cmd: str | list[str]) -> str:
+    """One spelling per command line: whitespace collapsed and quoting canonical
+    (``--audio-dir "a b"`` in dvc.yaml and Snakemake's ``'a b'`` compare equal)."""
     if isinstance(cmd, list):
         cmd = " && ".join(cmd)
-    return " ".join(cmd.split())
+    return shlex.join(shlex.split(cmd))
 
 
 @contextlib.contextmanager
@@ -244,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     dvc = dvc_stages(root)
     smk, fan_out = _snakemake_rules(root)
     problems = [
-        *differences(dvc, smk),
+        *differences(without_params_check(dvc), smk),
         *fan_out_differences(smk, fan_out),
         *code_differences(root, dvc),
     ]

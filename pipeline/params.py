@@ -46,6 +46,8 @@ def _describe(error: jsonschema.ValidationError) -> str:
         return f"unknown key ({error.message})"
     if error.validator == "required":
         return f"missing key ({error.message})"
+    if error.validator == "pattern" and "description" in error.schema:
+        return f"{error.instance!r} is not allowed: {error.schema['description']}"
     return error.message
 
 
@@ -57,6 +59,14 @@ def _cross_field_problems(params: dict[str, Any]):
         yield "analyze.min_bpm", f"{analyze['min_bpm']} must be below max_bpm {analyze['max_bpm']}"
     if bars["min_stretch"] >= bars["max_stretch"]:
         yield "bars.min_stretch", f"{bars['min_stretch']} must be below max_stretch"
+    if split["valid_fraction"] == 0:
+        yield (
+            "split.valid_fraction",
+            (
+                "0 holds no bars out, and evaluate measures generated bars against held-out real "
+                "ones (its reference numbers would all be missing); use at least 0.1"
+            ),
+        )
     if split["valid_fraction"] + split["test_fraction"] >= 1:
         yield "split.valid_fraction", "valid_fraction + test_fraction must be below 1"
 

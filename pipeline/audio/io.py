@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +16,10 @@ AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
 MIN_SAMPLE_RATE = 8_000
 MAX_SAMPLE_RATE = 192_000
 MAX_CHANNELS = 8
+# libsndfile's WAV/AIFF header dump marks a cut-short data chunk "data : 32000 (should be 15978)"
+TRUNCATED_CHUNK = re.compile(
+    r"^(?:data|SSND)\s*:\s*(?P<declared>\d+)\s*\(should be (?P<present>\d+)\)", re.MULTILINE
+)
 
 
 class AudioError(ValueError):
@@ -25,13 +31,50 @@ class AudioError(ValueError):
         super().__init__(f"{self.path}: {reason}")
 
 
+@dataclass(frozen=True)
+class CorpusScan:
+    files: list[Path]  # audio files to analyse, sorted
+    skipped: list[tuple[Path, str]]  # entries named like audio that cannot be read, and why
+
+
 def find_audio_files(root: Path) -> list[Path]:
-    """All audio files under `root`, sorted, skipping hidden files (AppleDouble `._x.wav` etc.)."""
-    return sorted(
-        p
-        for p in Path(root).rglob("*")
-        if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS and not p.name.startswith(".")
-    )
+    """All audio files under `root`, sorted (see :func:`scan_corpus`)."""
+    return scan_corpus(root).files
+
+
+def scan_corpus(root: Path) -> CorpusScan:
+    """Audio files under `root`, and the entries named like audio that are not readable files
+    (dangling links, folders). Hidden files and folders (``.git``, AppleDouble ``._x.wav``,
+    ``.Trash``) are not part of the corpus."""
+    files, skipped = [], []
+    for folder, subfolders, names in os.walk(root):
+        subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
+        for name in [*subfolders, *names]:
+            path = Path(folder) / name
+            if name.startswith(".") or path.suffix.lower() not in AUDIO_EXTENSIONS:
+                continue
+            if path.is_file():
+                files.append(path)
+            elif path.is_symlink() and not path.exists():
+                skipped.append((path, f"dangling link to {os.readlink(path)}"))
+            elif path.is_dir():
+                skipped.append((path, "a folder named like an audio file"))
+            else:
+                skipped.append((path, "not a regular file"))
+    return CorpusScan(sorted(files), sorted(skipped))
+
+
+def truncation_warning(path: Path) -> str:
+    """'' or why the file holds fewer frames than its header declares (a cut-short copy)."""
+    try:
+        details = sf.info(str(path)).extra_info
+    except (sf.LibsndfileError, RuntimeError):
+        return ""
+    match = TRUNCATED_CHUNK.search(details)
+    if match is None:
+        return ""
+    declared, present = int(match["declared"]), int(match["present"])
+    return f"truncated: the header declares {declared} bytes of audio, the file holds {present}"
 
 
 def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:

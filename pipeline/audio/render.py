@@ -7,6 +7,9 @@ the warp map, so tempo drift is followed and bar k of the output starts exactly 
 
 from __future__ import annotations
 
+import errno
+import subprocess
+import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,7 +114,16 @@ def stretch_to_grid(
     segment = y[:, start:stop]
     # a fresh dict each call: pyrubberband writes --time and --timemap into the one it is given
     options = dict(RUBBERBAND_OPTIONS)
-    out = pyrubberband.timemap_stretch(segment.T, grid.sample_rate, time_map, options)
+    try:
+        out = pyrubberband.timemap_stretch(segment.T, grid.sample_rate, time_map, options)
+    except (RuntimeError, subprocess.SubprocessError) as err:  # soundfile's errors included
+        # pyrubberband hands audio to the rubberband program through files in the temp folder
+        raise OSError(
+            errno.EIO,
+            f"Rubber Band could not write or read its scratch audio ({err}); "
+            "the usual cause is a full disk",
+            tempfile.gettempdir(),
+        ) from err
     out = np.atleast_2d(np.asarray(out, dtype=np.float32).T)
     if out.shape[0] != grid.channels:  # mono comes back 1-D
         out = out.reshape(grid.channels, -1)

@@ -31,6 +31,7 @@ from pipeline.report.headline import BarComparison, headline_section
 from pipeline.report.html import escape as _e
 from pipeline.report.html import img as _img
 from pipeline.report.html import section as _section
+from pipeline.report.html import url as _url
 from pipeline.report.tables import format_value, metric_tables
 
 SECTIONS = (  # (kind, heading, intro)
@@ -232,9 +233,9 @@ def _card(item: AudioItem, samples_dir: Path, staging: Path) -> str:
         '<figure class="card">'
         f'<figcaption><span class="title">{_e(item.title)}</span> '
         f'<span class="meta">{_e(" · ".join(meta))}</span></figcaption>'
-        f'<audio controls preload="metadata" src="{_e(audio_rel)}"></audio>'
+        f'<audio controls preload="metadata" src="{_url(audio_rel)}"></audio>'
         + _img(image_rel, f"Spectrogram of {item.title}", width, height)
-        + f'<a class="file" href="{_e(audio_rel)}" download>{_e(item.path)}</a>'
+        + f'<a class="file" href="{_url(audio_rel)}" download>{_e(item.path)}</a>'
         "</figure>"
     )
 

@@ -6,12 +6,13 @@ from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from pipeline.audio import analysis, asd, asd_schema, downbeats
 from pipeline.audio import warp as warp_module
 from pipeline.audio.analysis import TRACKERS, AnalyzeOptions, Override, analyze_track, find_asd
-from pipeline.audio.io import AudioError, find_audio_files
+from pipeline.audio.io import AudioError, scan_corpus, truncation_warning
 from pipeline.audio.warp import WarpMap, save_warp_map
 from pipeline.cache import ResultCache, code_digest, file_digest, make_key
 from pipeline.fileio import write_csv_atomic
@@ -26,6 +27,10 @@ from pipeline.stages.common import (
 )
 
 OVERRIDES_FILE = "overrides.csv"
+OVERRIDE_COLUMNS = ("path", "bpm", "first_downbeat", "meter")
+OVERRIDE_HEADER = ",".join(OVERRIDE_COLUMNS)
+MIN_OVERRIDE_BPM, MAX_OVERRIDE_BPM = 20.0, 400.0
+MAX_OVERRIDE_METER = 32
 CODE = code_digest(analysis, downbeats, asd, asd_schema, warp_module)
 
 
@@ -41,9 +46,8 @@ class AnalyzeJob:
 
 def analyze_one(path: Path, job: AnalyzeJob) -> dict:
     """Analyse one recording (or reuse the cached result) and write its warp map."""
-    relative = path.relative_to(job.root).as_posix()
-    row = {"track": track_id(path, job.root), "path": relative, "label": class_name(path, job.root)}
-    override = job.overrides.get(relative)
+    row = source_columns(path, job.root)
+    override = job.overrides.get(row["path"])
     asd_path = find_asd(path)
     cache = ResultCache(job.cache_dir, "analyze")
     key = make_key(
@@ -61,6 +65,7 @@ def analyze_one(path: Path, job: AnalyzeJob) -> dict:
             result = {"status": "ok", "reason": "", "warp_map": warp.to_dict(), **info}
         except AudioError as err:
             result = {"status": "rejected", "reason": err.reason}
+        result["warning"] = truncation_warning(path)
         cache.put_json(key, result)
     result = dict(result)
     if result.get("asd_path"):  # the cache is keyed by content: name the file found now
@@ -74,8 +79,24 @@ def analyze_one(path: Path, job: AnalyzeJob) -> dict:
         )
     if result["status"] == "ok" and job.warp_dir is not None:
         warp = WarpMap.from_dict(warp_data)
-        save_warp_map(job.warp_dir / f"{row['track']}.json", warp, {**row, **result})
+        # "cached" says where this run found the result, not what it is: left out of the file
+        info = {key: value for key, value in {**row, **result}.items() if key != "cached"}
+        save_warp_map(job.warp_dir / f"{row['track']}.json", warp, info)
     return {**row, **result}
+
+
+def source_columns(path: Path, root: Path) -> dict[str, str]:
+    """The columns naming a recording in every table: its id, path and class label."""
+    return {
+        "track": track_id(path, root),
+        "path": path.relative_to(root).as_posix(),
+        "label": class_name(path, root),
+    }
+
+
+def unreadable_row(path: Path, reason: str, root: Path) -> dict:
+    """The tracks.csv row of an entry named like audio that is not a readable file."""
+    return {**source_columns(path, root), "cached": False, "status": "rejected", "reason": reason}
 
 
 def fill_cache(path: Path, job: AnalyzeJob, cache_dir: Path | None) -> None:
@@ -97,22 +118,57 @@ def _digest_or_reason(path: Path) -> str:
 
 
 def read_overrides(root: Path) -> dict[str, Override]:
-    """``<audio_dir>/overrides.csv``: path (relative to audio_dir), bpm, first_downbeat, meter."""
+    """``<audio_dir>/overrides.csv``: path (relative to audio_dir), bpm, first_downbeat, meter.
+
+    Every problem is a StageError naming the file, the line and the column.
+    """
     path = root / OVERRIDES_FILE
     if not path.is_file():
         return {}
-    table = pd.read_csv(path)
-    missing = {"path", "bpm", "first_downbeat", "meter"} - set(table.columns)
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError as err:
+        raise StageError(f"{path}: empty file; the first line must be {OVERRIDE_HEADER}") from err
+    except (pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise StageError(f"{path}: not a readable CSV table ({err})") from err
+    missing = set(OVERRIDE_COLUMNS) - set(table.columns)
     if missing:
-        raise StageError(f"{path}: missing columns {sorted(missing)}")
-    overrides = {}
-    for number, row in enumerate(table.itertuples(), start=2):
-        if not (row.bpm > 0 and row.first_downbeat >= 0 and int(row.meter) >= 1):
-            raise StageError(f"{path}: line {number}: bpm, first_downbeat or meter out of range")
-        overrides[str(row.path)] = Override(
-            float(row.bpm), float(row.first_downbeat), int(row.meter)
-        )
+        raise StageError(f"{path}: missing columns {sorted(missing)}; expected {OVERRIDE_HEADER}")
+    overrides: dict[str, Override] = {}
+    for number, row in enumerate(table.to_dict("records"), start=2):
+        where = f"{path}: line {number}"
+        track = row["path"].strip()
+        if not track:
+            raise StageError(f"{where}: empty path")
+        if track in overrides:
+            raise StageError(f"{where}: a second row for {track!r}; keep one")
+        bpm = _override_number(row, "bpm", where)
+        first_downbeat = _override_number(row, "first_downbeat", where)
+        meter = _override_number(row, "meter", where)
+        if not MIN_OVERRIDE_BPM <= bpm <= MAX_OVERRIDE_BPM:
+            raise StageError(
+                f"{where}: bpm {bpm:g} outside {MIN_OVERRIDE_BPM:g}-{MAX_OVERRIDE_BPM:g}"
+            )
+        if first_downbeat < 0:
+            raise StageError(f"{where}: first_downbeat {first_downbeat:g} is before the start")
+        if meter != int(meter) or not 1 <= meter <= MAX_OVERRIDE_METER:
+            raise StageError(
+                f"{where}: meter {meter:g} is not a whole number of beats from 1 to "
+                f"{MAX_OVERRIDE_METER}"
+            )
+        overrides[track] = Override(bpm, first_downbeat, int(meter))
     return overrides
+
+
+def _override_number(row: dict[str, str], column: str, where: str) -> float:
+    text = row[column].strip()
+    try:
+        value = float(text)
+    except ValueError:
+        raise StageError(f"{where}: {column} {text!r} is not a number") from None
+    if not np.isfinite(value):
+        raise StageError(f"{where}: {column} {text!r} is not a finite number")
+    return value
 
 
 def main(args, params) -> None:
@@ -125,8 +181,11 @@ def main(args, params) -> None:
         min_bpm=section["min_bpm"],
         max_bpm=section["max_bpm"],
     )
-    files = find_audio_files(root)
-    if not files:
+    if not root.is_dir():
+        raise StageError(f"{root}: no such folder (data.audio_dir)")
+    corpus = scan_corpus(root)
+    files = corpus.files
+    if not files and not corpus.skipped:
         raise StageError(f"{root}: no audio files (wav, flac, ogg, mp3, aiff) found")
     job = AnalyzeJob(
         root=root,
@@ -143,12 +202,15 @@ def main(args, params) -> None:
         fill_cache(root / args.only, job, args.cache_dir)
         return
     job.warp_dir.mkdir(parents=True, exist_ok=True)
-    rows = list(parallel_map(partial(analyze_one, job=job), files, section["jobs"], "analyze"))
+    rows = [unreadable_row(path, reason, root) for path, reason in corpus.skipped]
+    rows += parallel_map(partial(analyze_one, job=job), files, section["jobs"], "analyze")
     table = pd.DataFrame(rows)
     write_csv_atomic(args.out_dir / "tracks.csv", table)
     for row in rows:  # a present .asd that was not used, or a failed preferred tracker
         if row["status"] == "ok" and row.get("fallback_reason"):
             log.warning("%s: %s; used %s", row["path"], row["fallback_reason"], row["method"])
+        if row.get("warning"):
+            log.warning("%s: %s", row["path"], row["warning"])
     rejected = table[table.status == "rejected"]
     for row in rejected.itertuples():
         log.warning("rejected %s: %s", row.path, row.reason)

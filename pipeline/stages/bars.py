@@ -122,18 +122,18 @@ def main(args, params) -> None:
     for row in tracks[tracks.status != "ok"].to_dict("records"):
         source = {key: row[key] for key in ("track", "path", "label")}
         rejects.append({**source, "bar_index": -1, "reason": f"analyze: {row['reason']}"})
-    manifest = pd.DataFrame(rows)
-    if manifest.empty:
-        raise StageError("no usable bars; see the rejects table for reasons")
-    grid.write(args.out_dir / GRID_FILE)
-    write_csv_atomic(args.out_dir / "bars.csv", manifest)
     reject_columns = ["track", "path", "label", "bar_index", "reason"]
+    rejects_path = args.out_dir / "rejects.csv"
     write_csv_atomic(
-        args.out_dir / "rejects.csv",
-        pd.DataFrame(rejects, columns=None if rejects else reject_columns),
+        rejects_path, pd.DataFrame(rejects, columns=None if rejects else reject_columns)
     )
     for row in rejects:
         log.info("rejected %s bar %s: %s", row["path"], row["bar_index"], row["reason"])
+    manifest = pd.DataFrame(rows)
+    if manifest.empty:
+        raise StageError(f"no usable bars; {rejects_path} lists the reason for every track")
+    grid.write(args.out_dir / GRID_FILE)
+    write_csv_atomic(args.out_dir / "bars.csv", manifest)
     log.info(
         "%d bars of %d samples at %d Hz from %d tracks (%d tracks from cache; "
         "%d rejected bars or tracks) -> %s",

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 from tqdm import tqdm
 
@@ -39,6 +41,21 @@ def run_stage(main: Callable[[argparse.Namespace, dict[str, Any]], None], parser
     except StageError as err:
         log.error("%s", err)
         sys.exit(1)
+    except OSError as err:  # read-only or missing folders, a full disk, a vanished input
+        log.error("%s", describe_os_error(err))
+        sys.exit(1)
+
+
+def describe_os_error(err: OSError) -> str:
+    """One line naming the file and the reason, with what to do when the disk is full."""
+    where = err.filename if err.filename is not None else "<unknown file>"
+    reason = err.strerror or str(err)
+    if err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        reason += (
+            " (the disk is full or a file-size limit was reached; free space and run the "
+            "stage again: no output was left half-written)"
+        )
+    return f"{where}: {reason}"
 
 
 class StageError(RuntimeError):
@@ -46,8 +63,10 @@ class StageError(RuntimeError):
 
 
 def track_id(path: Path, root: Path) -> str:
-    """A file-name-safe id for a recording: its path under the corpus root, '/' -> '__'."""
-    return path.relative_to(root).as_posix().replace("/", "__")
+    """A file-name-safe, unique and reversible id for a recording: its path under the corpus
+    root, percent-encoded ('techno/x 1.wav' -> 'techno%2Fx%201.wav'; ``urllib.parse.unquote``
+    gives the path back). Replacing '/' alone would give 'a/b.wav' and 'a__b.wav' one id."""
+    return quote(path.relative_to(root).as_posix(), safe="")
 
 
 def class_name(path: Path, root: Path) -> str:

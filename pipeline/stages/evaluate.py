@@ -57,6 +57,12 @@ def main(args, params) -> None:
             f"generated bars are {generated.shape[1:]} (channels, samples) but training bars are "
             f"{train.shape[1:]}: the model was trained on another grid"
         )
+    if not len(valid):
+        log.warning(
+            "%s holds no bars (too few tracks to hold one out): the real-data reference "
+            "numbers and the headline's comparisons are left out",
+            args.splits_dir / "valid.npz",
+        )
     options.update(
         train_labels=train_labels,
         valid_labels=valid_labels,

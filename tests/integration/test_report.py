@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from html.parser import HTMLParser
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import unquote
 
 import numpy as np
 import pandas as pd
@@ -219,6 +220,36 @@ def test_report_finds_audio_without_a_listing_and_replaces_an_old_report(report,
     assert index.is_file() and not (out / "stale").exists()
     assert "No metrics were given" in index.read_text()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".report")]
+
+
+def test_file_names_with_url_characters_keep_working_links(tmp_path):
+    """'#', '?', '%' and spaces in a file name are part of the path, not a fragment or query."""
+    samples = tmp_path / "samples"
+    name = "kick #1 ?50% off.wav"
+    write_audio(samples / "bars" / name, np.zeros((1, BAR), np.float32), SR)
+    out = tmp_path / "report"
+    index = build_report(out, samples, metrics=None, losses=None, run=None)
+
+    links = LinkParser()
+    links.feed(index.read_text())
+    audio_links = [link for link in links.urls if link.endswith(".wav")]
+    image_links = [link for link in links.urls if link.endswith(".png") and "bars/" in link]
+    assert audio_links and image_links
+    for link in audio_links + image_links:
+        assert not {"#", "?", " "} & set(link), link  # nothing a browser would cut or split
+        assert (out / unquote(link)).is_file(), link
+    assert unquote(audio_links[0]) == f"audio/bars/{name}"
+
+
+class LinkParser(HTMLParser):
+    """The src and href values of a page, as a browser reads them (entities decoded)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.urls += [value for key, value in attrs if key in ("src", "href") and value]
 
 
 # --- in a browser ----------------------------------------------------------------------------

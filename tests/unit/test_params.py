@@ -58,3 +58,21 @@ def test_flatten():
 
 def test_checked_in_params_are_valid():
     validate_params(yaml.safe_load((REPO / "params.yaml").read_text()))
+
+
+def test_no_validation_split_is_refused_with_the_reason(params):
+    params["split"]["valid_fraction"] = 0
+    with pytest.raises(ParamsError, match=r"split\.valid_fraction: 0 holds no bars out"):
+        validate_params(params, "params.yaml")
+
+
+@pytest.mark.parametrize("audio_dir", ["my corpus", "data/raw/demo", "~/music/ä"])
+def test_corpus_paths_with_spaces_are_accepted(params, audio_dir):
+    params["data"]["audio_dir"] = audio_dir
+    validate_params(params)
+
+
+def test_a_corpus_path_with_shell_characters_names_the_rule(params):
+    params["data"]["audio_dir"] = "data/`rm`"
+    with pytest.raises(ParamsError, match=r"data\.audio_dir: 'data/`rm`' is not allowed: .*"):
+        validate_params(params)

@@ -45,7 +45,7 @@ rule analyze_track:
         data=config["data"],
         analyze=config["analyze"],
     shell:
-        "python -m pipeline.stages.analyze --params params.yaml --audio-dir {params.data[audio_dir]}"
+        "python -m pipeline.stages.analyze --params params.yaml --audio-dir {params.data[audio_dir]:q}"
         " --out-dir data/interim/analysis --cache-dir data/cache --only {wildcards.path:q}"
 
 
@@ -61,7 +61,7 @@ rule analyze:
         analyze=config["analyze"],
     shell:
         "python -m pipeline.stages.analyze --params params.yaml"
-        " --audio-dir {input.audio} --out-dir {output} --cache-dir data/cache"
+        " --audio-dir {input.audio:q} --out-dir {output} --cache-dir data/cache"
 
 
 rule bars_track:
@@ -75,7 +75,7 @@ rule bars_track:
         bars=config["bars"],
         audio_dir=AUDIO_DIR,
     shell:
-        "python -m pipeline.stages.bars --params params.yaml --audio-dir {params.audio_dir}"
+        "python -m pipeline.stages.bars --params params.yaml --audio-dir {params.audio_dir:q}"
         " --analysis-dir {input.analysis} --out-dir data/bars --cache-dir data/cache"
         " --only {wildcards.path:q}"
 
@@ -91,7 +91,7 @@ rule bars:
     params:
         bars=config["bars"],
     shell:
-        "python -m pipeline.stages.bars --params params.yaml --audio-dir {input.audio}"
+        "python -m pipeline.stages.bars --params params.yaml --audio-dir {input.audio:q}"
         " --analysis-dir {input.analysis} --out-dir {output} --cache-dir data/cache"
 
 
