@@ -78,11 +78,33 @@ def class_name(path: Path, root: Path) -> str:
 def parallel_map(
     function: Callable[[T], R], items: Sequence[T], jobs: int, desc: str
 ) -> Iterable[R]:
-    """Map over items with a process pool (or in-process for one job), in order, with progress."""
+    """Map over items with a process pool (or in-process for one job), in order, with progress.
+    An unexpected error says which item it came from, even from a worker process."""
     disable = not sys.stderr.isatty()
+    function = _NamingItem(function)
     if jobs <= 1 or len(items) <= 1:
         yield from tqdm(map(function, items), total=len(items), desc=desc, disable=disable)
         return
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         results = pool.map(function, items)
         yield from tqdm(results, total=len(items), desc=desc, disable=disable)
+
+
+class _NamingItem:
+    """``function`` whose exceptions carry a note naming the item (notes survive pickling)."""
+
+    def __init__(self, function: Callable) -> None:
+        self.function = function
+
+    def __call__(self, item):
+        try:
+            return self.function(item)
+        except Exception as err:
+            err.add_note(f"while processing {_describe_item(item)}")
+            raise
+
+
+def _describe_item(item: Any) -> str:
+    if isinstance(item, dict) and "path" in item:
+        return str(item["path"])
+    return str(item)
