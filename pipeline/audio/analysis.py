@@ -9,9 +9,16 @@ from typing import Any
 import numpy as np
 
 from pipeline.audio import downbeats
-from pipeline.audio.asd import AppleDoubleStub, AsdError, check_frame_count, read_asd, warp_points
+from pipeline.audio.asd import (
+    AppleDoubleStub,
+    AsdError,
+    bar_beats,
+    check_frame_count,
+    read_asd,
+    warp_points,
+)
 from pipeline.audio.io import AudioError, read_audio
-from pipeline.audio.warp import WarpMap
+from pipeline.audio.warp import MAX_BEATS_PER_BAR, WarpMap
 
 SILENCE_DBFS = -60.0
 TRACKERS = {"madmom": downbeats.track_madmom, "librosa": downbeats.track_librosa}
@@ -40,7 +47,8 @@ def analyze_track(
 ) -> tuple[WarpMap, dict[str, Any]]:
     """Analyse one recording: override, else .asd markers, else beat tracking.
 
-    Raises AudioError when the track cannot be used at all.
+    Raises AudioError when the track cannot be used at all (an unusable override included).
+    An unusable .asd is recorded in ``fallback_reason`` and beat tracking takes over.
     """
     audio, sample_rate = read_audio(path)
     duration = audio.shape[1] / sample_rate
@@ -56,10 +64,14 @@ def analyze_track(
         raise AudioError(path, f"silent (RMS below {SILENCE_DBFS:g} dBFS)")
 
     if override is not None:
-        warp = WarpMap.constant_tempo(
-            override.bpm, override.first_downbeat, override.meter, duration
-        )
-        return warp, {**info, **_warp_info(warp, duration), "method": "override"}
+        try:
+            warp = WarpMap.constant_tempo(
+                override.bpm, override.first_downbeat, override.meter, duration
+            )
+            override_info = _warp_info(warp, duration)
+        except ValueError as err:
+            raise AudioError(path, f"override unusable: {err}") from None
+        return warp, {**info, **override_info, "method": "override"}
 
     if options.prefer_asd:
         asd_path = find_asd(path)
@@ -67,6 +79,7 @@ def analyze_track(
             info["asd_path"] = str(asd_path)
             try:
                 warp = asd_warp_map(asd_path, audio.shape[1])
+                asd_info = _warp_info(warp, duration)
             except AppleDoubleStub:
                 info["fallback_reason"] = (
                     f"{asd_path.name} skipped: macOS AppleDouble stub, not Ableton analysis"
@@ -75,7 +88,7 @@ def analyze_track(
                 reason = err.reason if isinstance(err, AsdError) else str(err)
                 info["fallback_reason"] = f"{asd_path.name} not used: {reason}"
             else:
-                return warp, {**info, **_warp_info(warp, duration), "method": "asd"}
+                return warp, {**info, **asd_info, "method": "asd"}
 
     mono = audio.mean(axis=0)
     order = [options.method] + [name for name in TRACKERS if name != options.method]
@@ -127,9 +140,14 @@ def asd_warp_map(asd_path: Path, audio_frames: int) -> WarpMap:
         raise AsdError(str(asd_path), f"no warp markers (saved flag {int(clip.saved)})")
     check_frame_count(clip, audio_frames)
     seconds, beats = warp_points(clip)
-    beats_per_bar = clip.beats_per_bar
-    if beats_per_bar != int(beats_per_bar):
-        raise AsdError(str(asd_path), f"time signature gives {beats_per_bar} beats per bar")
+    beats_per_bar = bar_beats(clip)
+    if not (beats_per_bar.is_integer() and 1 <= beats_per_bar <= MAX_BEATS_PER_BAR):
+        num, den = clip.time_signature
+        raise AsdError(
+            str(asd_path),
+            f"TimeSignature {num:g}/{den:g} gives {beats_per_bar:g} beats per bar, not a whole "
+            f"number in 1..{MAX_BEATS_PER_BAR}",
+        )
     return WarpMap(seconds, beats, int(beats_per_bar))
 
 

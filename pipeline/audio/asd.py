@@ -36,7 +36,7 @@ from pipeline.audio.asd_schema import (
     Reader,
     read_schema,
 )
-from pipeline.audio.warp import piecewise_linear
+from pipeline.audio.warp import MAX_BEATS, MAX_BPM, MAX_SECONDS, MIN_BPM, piecewise_linear
 
 __all__ = [
     "MAX_DEPTH",
@@ -51,6 +51,7 @@ __all__ = [
     "AufTakt",
     "OverView",
     "WarpMarker",
+    "bar_beats",
     "bar_start_seconds",
     "check_frame_count",
     "parse_asd",
@@ -65,6 +66,9 @@ APPLEDOUBLE_MAGIC = b"\x00\x05\x16\x07"
 MAX_FILE_BYTES = 512 * 1024 * 1024  # read_asd refuses anything larger
 KNOWN_DOC_VERSIONS = (4, 5)  # Live 8: 4; Live 10/11/12: 5
 MAX_BARS = 1_000_000  # bar_start_seconds refuses to list more bar lines
+# Time signatures Live offers: numerator 1..99, denominator a power of two up to 16.
+MAX_NUMERATOR = 99
+DENOMINATORS = (1.0, 2.0, 4.0, 8.0, 16.0)
 
 WARP_MODE_NAMES: Mapping[int, str] = MappingProxyType(
     {0: "Beats", 1: "Tones", 2: "Texture", 3: "Re-Pitch", 4: "Complex", 5: "REX", 6: "Complex Pro"}
@@ -490,18 +494,56 @@ def check_frame_count(clip: AsdClip, audio_frames: int) -> None:
 def warp_points(clip: AsdClip) -> tuple[np.ndarray, np.ndarray]:
     """(seconds, beats) float64 arrays of all markers, hidden one included; validated.
 
-    Raises :class:`AsdError` when there are fewer than two markers (no tempo information).
+    Raises :class:`AsdError` when there are fewer than two markers (no tempo information), when
+    a marker lies beyond ``MAX_SECONDS`` or ``±MAX_BEATS`` and when a segment's tempo is outside
+    Live's ``MIN_BPM..MAX_BPM`` (a corrupt or crafted marker, e.g. at beat 1e300).
     """
     validate_markers(clip)
-    if len(clip.warp_markers) < 2:
+    markers = clip.warp_markers
+    if len(markers) < 2:
         raise AsdError(
             clip.path,
-            f"{len(clip.warp_markers)} warp marker(s): no warp grid (saved flag "
+            f"{len(markers)} warp marker(s): no warp grid (saved flag "
             f"{int(clip.saved)}); fall back to beat tracking",
         )
-    sec = np.array([mk.seconds for mk in clip.warp_markers], dtype=np.float64)
-    beat = np.array([mk.beats for mk in clip.warp_markers], dtype=np.float64)
+    for k, mk in enumerate(markers):
+        if mk.seconds > MAX_SECONDS:
+            raise AsdError(
+                clip.path,
+                f"warp marker {k} (id {mk.id}) SecTime {mk.seconds:g} s is beyond "
+                f"{MAX_SECONDS:g} s",
+            )
+        if abs(mk.beats) > MAX_BEATS:
+            raise AsdError(
+                clip.path,
+                f"warp marker {k} (id {mk.id}) BeatTime {mk.beats:g} is beyond "
+                f"±{MAX_BEATS:g} beats",
+            )
+    for k, (a, b) in enumerate(itertools.pairwise(markers)):
+        bpm = 60.0 * (b.beats - a.beats) / (b.seconds - a.seconds)
+        if not MIN_BPM <= bpm <= MAX_BPM:
+            raise AsdError(
+                clip.path,
+                f"warp markers {k} and {k + 1} (SecTime {a.seconds:g} -> {b.seconds:g} s, "
+                f"BeatTime {a.beats:g} -> {b.beats:g}) give {bpm:.6g} BPM, outside "
+                f"{MIN_BPM:g}..{MAX_BPM:g}",
+            )
+    sec = np.array([mk.seconds for mk in markers], dtype=np.float64)
+    beat = np.array([mk.beats for mk in markers], dtype=np.float64)
     return sec, beat
+
+
+def bar_beats(clip: AsdClip) -> float:
+    """Quarter-note beats per bar of the clip's time signature, one that Live can write
+    (numerator a whole number 1..99, denominator 1, 2, 4, 8 or 16); else :class:`AsdError`."""
+    num, den = clip.time_signature
+    if not (float(num).is_integer() and 1 <= num <= MAX_NUMERATOR and den in DENOMINATORS):
+        raise AsdError(
+            clip.path,
+            f"TimeSignature {num:g}/{den:g} is not one Live writes (numerator a whole number "
+            f"1..{MAX_NUMERATOR}, denominator 1, 2, 4, 8 or 16)",
+        )
+    return clip.beats_per_bar
 
 
 def bar_start_seconds(
@@ -512,16 +554,20 @@ def bar_start_seconds(
     Give either ``n_bars`` (bars 0 .. n_bars-1) or ``until_seconds`` (every bar k, negative k
     included, whose start lies in ``[0, until_seconds]``).  Times follow the warp map through
     the markers, as :class:`pipeline.audio.warp.WarpMap` does (first/last segment extrapolated).
+    Implausible markers or meters raise :class:`AsdError` (:func:`warp_points`,
+    :func:`bar_beats`); more than ``MAX_BARS`` bar lines raise ValueError.
     """
     if (n_bars is None) == (until_seconds is None):
         raise TypeError("give exactly one of n_bars or until_seconds")
     sec, beat = warp_points(clip)
-    bpb = clip.beats_per_bar
+    bpb = bar_beats(clip)
     if until_seconds is None:
         first, stop = 0, max(int(n_bars or 0), 0)
+        if stop > MAX_BARS:
+            raise ValueError(f"n_bars must be at most {MAX_BARS}, got {n_bars}")
     else:
-        if not math.isfinite(until_seconds):
-            raise ValueError(f"until_seconds must be finite, got {until_seconds}")
+        if not abs(until_seconds) <= MAX_SECONDS:  # also refuses nan
+            raise ValueError(f"until_seconds must be within ±{MAX_SECONDS:g}, got {until_seconds}")
         b0, b1 = piecewise_linear(np.array([0.0, float(until_seconds)]), sec, beat)
         eps = 1e-9
         first, stop = math.ceil(b0 / bpb - eps), math.floor(b1 / bpb + eps) + 1

@@ -9,10 +9,20 @@ extrapolated.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+# Ableton Live's tempo range: every segment between .asd warp markers must lie inside it
+# (asd.warp_points). A map itself only has to stay below MAX_BPM on average (bar_starts), which
+# bounds its bar lines by the audio's duration: a tracker's map may hold one degenerate segment
+# (librosa snapping two beats to one onset leaves them 1 ns apart) and is still usable.
+MIN_BPM, MAX_BPM = 20.0, 999.0
+MAX_BEATS_PER_BAR = 32
+MAX_SECONDS = 1e6  # 11.6 days: beyond any recording that fits in memory
+MAX_BEATS = 1e9  # keeps bar indices exact in float64 and int64
 
 
 @dataclass(frozen=True)
@@ -30,10 +40,18 @@ class WarpMap:
             raise ValueError("warp map contains non-finite values")
         if (np.diff(seconds) <= 0).any() or (np.diff(beats) <= 0).any():
             raise ValueError("warp map seconds and beats must both be strictly increasing")
-        if self.beats_per_bar < 1:
-            raise ValueError(f"beats_per_bar must be >= 1, got {self.beats_per_bar}")
+        bpb = self.beats_per_bar
+        if (
+            isinstance(bpb, bool)
+            or not isinstance(bpb, int | np.integer)
+            or not 1 <= bpb <= MAX_BEATS_PER_BAR
+        ):
+            raise ValueError(
+                f"beats_per_bar must be a whole number in 1..{MAX_BEATS_PER_BAR}, got {bpb!r}"
+            )
         object.__setattr__(self, "seconds", seconds)
         object.__setattr__(self, "beats", beats)
+        object.__setattr__(self, "beats_per_bar", int(bpb))
 
     def beat_at(self, seconds: np.ndarray | float) -> np.ndarray:
         return piecewise_linear(seconds, self.seconds, self.beats)
@@ -48,11 +66,26 @@ class WarpMap:
         return slopes[index]
 
     def bar_starts(self, duration: float) -> np.ndarray:
-        """Source seconds of every bar line whose bar lies fully inside ``[0, duration]``."""
-        first_bar = int(np.ceil(self.beat_at(0.0) / self.beats_per_bar - 1e-9))
-        last_bar = int(np.floor(self.beat_at(duration) / self.beats_per_bar + 1e-9))
-        bars = np.arange(first_bar, last_bar + 1) * self.beats_per_bar
-        return self.seconds_at(bars.astype(np.float64))
+        """Source seconds of every bar line whose bar lies fully inside ``[0, duration]``.
+
+        Raises ValueError for a duration outside ``0..MAX_SECONDS`` and for a map that puts
+        more bars there than ``MAX_BPM`` allows (or beats beyond ``±MAX_BEATS``): the count of
+        bar lines stays bounded by the duration.
+        """
+        if not 0.0 <= duration <= MAX_SECONDS:  # also refuses nan
+            raise ValueError(f"duration must be within 0..{MAX_SECONDS:g} s, got {duration}")
+        bpb = self.beats_per_bar
+        b0, b1 = (float(b) for b in self.beat_at(np.array([0.0, duration])))
+        max_bars = duration * MAX_BPM / 60.0 / bpb + 1.0
+        if not (abs(b0) <= MAX_BEATS and abs(b1) <= MAX_BEATS and (b1 - b0) / bpb <= max_bars):
+            raise ValueError(
+                f"warp map puts beats {b0:g}..{b1:g} in 0..{duration:g} s: more than "
+                f"{MAX_BPM:g} BPM on average or beyond ±{MAX_BEATS:g} beats"
+            )
+        first_bar = math.ceil(b0 / bpb - 1e-9)
+        last_bar = math.floor(b1 / bpb + 1e-9)
+        bars = np.arange(first_bar, last_bar + 1, dtype=np.float64) * bpb
+        return self.seconds_at(bars)
 
     def to_dict(self) -> dict:
         return {

@@ -29,8 +29,6 @@ from pipeline.stages.common import (
 OVERRIDES_FILE = "overrides.csv"
 OVERRIDE_COLUMNS = ("path", "bpm", "first_downbeat", "meter")
 OVERRIDE_HEADER = ",".join(OVERRIDE_COLUMNS)
-MIN_OVERRIDE_BPM, MAX_OVERRIDE_BPM = 20.0, 400.0
-MAX_OVERRIDE_METER = 32
 CODE = code_digest(analysis, downbeats, asd, asd_schema, warp_module)
 
 
@@ -145,16 +143,16 @@ def read_overrides(root: Path) -> dict[str, Override]:
         bpm = _override_number(row, "bpm", where)
         first_downbeat = _override_number(row, "first_downbeat", where)
         meter = _override_number(row, "meter", where)
-        if not MIN_OVERRIDE_BPM <= bpm <= MAX_OVERRIDE_BPM:
+        if not warp_module.MIN_BPM <= bpm <= warp_module.MAX_BPM:
             raise StageError(
-                f"{where}: bpm {bpm:g} outside {MIN_OVERRIDE_BPM:g}-{MAX_OVERRIDE_BPM:g}"
+                f"{where}: bpm {bpm:g} outside {warp_module.MIN_BPM:g}-{warp_module.MAX_BPM:g}"
             )
         if first_downbeat < 0:
             raise StageError(f"{where}: first_downbeat {first_downbeat:g} is before the start")
-        if meter != int(meter) or not 1 <= meter <= MAX_OVERRIDE_METER:
+        if meter != int(meter) or not 1 <= meter <= warp_module.MAX_BEATS_PER_BAR:
             raise StageError(
                 f"{where}: meter {meter:g} is not a whole number of beats from 1 to "
-                f"{MAX_OVERRIDE_METER}"
+                f"{warp_module.MAX_BEATS_PER_BAR}"
             )
         overrides[track] = Override(bpm, first_downbeat, int(meter))
     return overrides

@@ -6,10 +6,13 @@ here. Tempi come from overrides.csv, so no beat tracker runs and each stage take
 
 from __future__ import annotations
 
+import hashlib
 import os
 import resource
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -290,3 +293,52 @@ def test_a_corpus_path_no_shell_can_carry_is_refused_naming_the_key(project, aud
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "data.audio_dir" in result.stderr
     assert not (project / "params.valid").exists()
+
+
+# --- a kill point: SIGKILL mid-stage, then the executor's re-run gives the clean result -------
+def _wait_for_program(module: str, root: Path, timeout: float = 60.0) -> int:
+    """PID of ``python -m <module>`` running in ``root``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
+            try:
+                cmdline = (proc / "cmdline").read_bytes().split(b"\0")
+                cwd = os.readlink(proc / "cwd")
+            except OSError:
+                continue
+            if module.encode() in cmdline and cwd == str(root):
+                return int(proc.name)
+        time.sleep(0.05)
+    raise AssertionError(f"{module} did not start in {root}")
+
+
+def _digests(folder: Path) -> dict[str, str]:
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_a_stage_killed_midway_is_redone_whole_by_dvc(tiny_project):
+    root = _project_with_spaced_corpus(tiny_project)
+    run(["dvc", "repro", "analyze"], root)
+    repro = subprocess.Popen(
+        ["dvc", "repro", "bars"],
+        cwd=root,
+        env=tool_env(root),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    os.kill(_wait_for_program("pipeline.stages.bars", root), signal.SIGKILL)
+    output, _ = repro.communicate(timeout=120)
+    assert repro.returncode != 0, output
+
+    run(["dvc", "repro", "bars"], root)
+    resumed = _digests(root / "data/bars")
+    assert not [name for name in resumed if ".tmp" in name]  # no temporary survived the kill
+    run(["dvc", "repro", "--force", "bars"], root)
+    assert _digests(root / "data/bars") == resumed
