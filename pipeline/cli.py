@@ -3,8 +3,9 @@
     bargan generate --checkpoint data/models/generator.pt --out track.wav --bars 16 --bpm 100
 
 Subcommands live in ``COMMANDS``; each has a ``add_<name>_arguments(parser)`` and a
-``run_<name>(args) -> int``. Errors that a user can fix (a missing or wrong checkpoint, an
-unknown class) print one line naming the file or value and exit with status 2.
+``run_<name>(args) -> int``. Errors that a user can fix (a missing, wrong or damaged checkpoint,
+an unknown class, a device this machine lacks) print one line naming the file or value and exit
+with status 2.
 """
 
 from __future__ import annotations
@@ -14,6 +15,12 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+
+    from pipeline.train.config import TrainConfig
 
 DESCRIPTION = "bargan: generate music bar by bar with a trained GAN."
 
@@ -86,7 +93,6 @@ def run_generate(args: argparse.Namespace) -> int:
     from pipeline.audio.io import write_audio
     from pipeline.grid import BarGrid
     from pipeline.sample.track import TrackSpec, make_track
-    from pipeline.train.checkpoint import generator_metadata
 
     if args.bars < 1:
         raise CliError(f"--bars must be at least 1, got {args.bars}")
@@ -101,8 +107,8 @@ def run_generate(args: argparse.Namespace) -> int:
     if args.out.suffix.lower() != ".wav":
         raise CliError(f"--out {args.out}: the output is written as WAV; name it *.wav")
 
-    generator, config = load_checkpoint(args.checkpoint, args.device)
-    metadata = generator_metadata(args.checkpoint)
+    device = resolve_device(args.device)
+    generator, config, metadata = load_checkpoint(args.checkpoint, device)
     grid = BarGrid.from_generator(metadata, config.sample_rate, config.length, config.channels)
     if args.beats_per_bar is None:
         args.beats_per_bar = grid.beats_per_bar
@@ -141,29 +147,67 @@ def run_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def load_checkpoint(path: Path, device: str):
-    """``(generator, TrainConfig)`` from a bargan generator file, or a CliError naming it."""
-    from pipeline.train.checkpoint import CHECKPOINT_FORMAT, load_generator
+def resolve_device(name: str) -> torch.device:
+    """``--device`` as a ``torch.device`` this machine has, or a CliError saying why not."""
+    import torch
+
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError) as err:
+        raise CliError(f"--device {name}: not a torch device ({_first_line(err)})") from err
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise CliError(
+                f"--device {name}: CUDA is not available on this machine (no usable NVIDIA GPU "
+                "or driver, or a CPU-only PyTorch); use --device cpu"
+            )
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            raise CliError(f"--device {name}: this machine has {count} CUDA device(s)")
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise CliError(f"--device {name}: MPS is not available on this machine; use --device cpu")
+    return device
+
+
+def load_checkpoint(
+    path: Path, device: torch.device
+) -> tuple[torch.nn.Module, TrainConfig, dict[str, Any]]:
+    """``(generator, TrainConfig, metadata)`` from a bargan generator file, the generator on
+    ``device``; or a CliError naming the file and the reason."""
+    from pipeline.train.checkpoint import (
+        CHECKPOINT_FORMAT,
+        CheckpointError,
+        WrongFileKind,
+        read_generator,
+    )
 
     if not path.exists():
         raise CliError(f"checkpoint {path} not found")
     if not path.is_file():
         raise CliError(f"checkpoint {path} is not a file")
     try:
-        return load_generator(path, device=device)
-    except ValueError as err:
-        if _format_of(path) == CHECKPOINT_FORMAT:
+        generator, config, metadata = read_generator(path)
+    except WrongFileKind as err:
+        if err.found_format == CHECKPOINT_FORMAT:
             raise CliError(
                 f"{path} is a bargan training checkpoint, not a generator file; "
                 "use the generator.pt written by training (data/models/generator.pt or "
                 "generator.pt in the run folder)"
             ) from err
-        raise CliError(f"{path} is not a bargan generator file ({err})") from err
-    except Exception as err:
+        raise CliError(f"{path} is {err.reason}") from err
+    except CheckpointError as err:  # truncated, corrupt, unsafe, damaged
         raise CliError(
-            f"{path} is not a bargan generator file (torch.load failed: {type(err).__name__}: "
-            f"{_first_line(err)})"
+            f"{path} is not a bargan generator file, or a damaged one: {err.reason}"
         ) from err
+    except OSError as err:
+        raise CliError(f"cannot read {path}: {err.strerror or err}") from err
+    try:
+        generator.to(device)
+    except (RuntimeError, AssertionError) as err:  # e.g. out of memory on the device
+        raise CliError(
+            f"--device {device}: cannot put the generator there ({_first_line(err)})"
+        ) from err
+    return generator, config, metadata
 
 
 def resolve_class(
@@ -210,16 +254,6 @@ def _class_names(classes_file: Path | None, checkpoint: Path) -> list[str] | Non
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise CliError(f"--classes-file {path}: expected a list of names or {{'classes': [...]}}")
     return names
-
-
-def _format_of(path: Path) -> str | None:
-    import torch
-
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception:
-        return None
-    return obj.get("format") if isinstance(obj, dict) else None
 
 
 def _first_line(err: BaseException) -> str:

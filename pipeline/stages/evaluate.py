@@ -69,16 +69,19 @@ def main(args, params) -> None:
         generated_labels=generated_labels,
     )
     if "real_time_factor" in section["metrics"]:
-        from pipeline.train.checkpoint import load_generator
+        from pipeline.train.checkpoint import CheckpointError, load_generator
 
-        options["generator"], _ = load_generator(args.model, device="cpu")
+        try:
+            options["generator"], _ = load_generator(args.model, device="cpu")
+        except CheckpointError as err:
+            raise StageError(str(err)) from err
     metrics = compute_all(
         generated, train, valid if len(valid) else None, options, names=section["metrics"]
     )
     card = compute_headline(metrics)
     write_json_atomic(args.out, {HEADLINE_KEY: card.to_dict(), **metrics})
-    log.info("metrics -> %s: %s", args.out, json.dumps(metrics))
-    log.info("headline: %s", card.verdict)
+    write_json_atomic(args.headline, card.numbers())
+    log.info("headline -> %s, every metric -> %s\n%s", args.headline, args.out, markdown(card))
 
     with recorded_run(json.loads(args.train_run.read_text())) as mlflow_log:
         log_metrics(mlflow_log, metrics, card)
@@ -106,7 +109,10 @@ def parser():
     p.add_argument("--splits-dir", type=Path, required=True)
     p.add_argument("--train-run", type=Path, required=True)
     p.add_argument("--model", type=Path, required=True, help="generator, for the real-time factor")
-    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True, help="every metric (JSON)")
+    p.add_argument(
+        "--headline", type=Path, required=True, help="the headline numbers (DVC's metrics file)"
+    )
     return p
 
 

@@ -22,17 +22,20 @@ from pipeline.sample.generate import (
 )
 from pipeline.sample.latent import INTERPOLATIONS
 from pipeline.sample.tempo import retempo
-from pipeline.stages.common import log, run_stage, stage_parser
-from pipeline.train.checkpoint import generator_metadata, load_generator
+from pipeline.stages.common import StageError, log, run_stage, stage_parser
+from pipeline.train.checkpoint import CheckpointError, read_generator
 
 N_LOOPS = 4
 
 
 def main(args: argparse.Namespace, params: dict[str, Any]) -> None:
     section = params["sample"]
-    generator, config = load_generator(args.model, device="cpu")
+    try:
+        generator, config, metadata = read_generator(args.model)
+    except CheckpointError as err:  # truncated, corrupt, unsafe or not a generator file
+        raise StageError(str(err)) from None
     sr, length = config.sample_rate, config.length
-    grid = BarGrid.from_generator(generator_metadata(args.model), sr, length, config.channels)
+    grid = BarGrid.from_generator(metadata, sr, length, config.channels)
     bpm, beats_per_bar = grid.bpm, grid.beats_per_bar
     fade = crossfade_samples(sr, section["crossfade_ms"])
     out = args.out_dir

@@ -2,12 +2,22 @@
 
 Several GPUs: ``torchrun --nproc_per_node N -m pipeline.stages.train <same arguments>``; every
 process trains its share of the batch, only rank 0 logs to MLflow and writes the outputs.
+
+One trainer per run folder: a second one on the same folder stops at once, naming the PID of
+the first. SIGTERM or Ctrl-C stops after the current step with a checkpoint (exit 143 or 130);
+on Linux the trainer also gets SIGTERM when the process that started it (``dvc repro``,
+torchrun) dies, so it does not run on orphaned.
 """
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -27,10 +37,12 @@ from pipeline.monitoring.progress import (
 from pipeline.monitoring.runs import training_run, write_run_record
 from pipeline.params import flatten
 from pipeline.stages.common import StageError, log, run_stage, stage_parser
-from pipeline.train.checkpoint import copy_generator
+from pipeline.train.checkpoint import RunFolderBusy, copy_generator, run_lock
 from pipeline.train.config import TrainConfig
 from pipeline.train.distributed import is_main_process
 from pipeline.train.loop import train_gan
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 def train_config(section: dict, bars: np.ndarray, sample_rate: int, n_classes: int) -> TrainConfig:
@@ -82,6 +94,32 @@ def run_folder(root: Path, config: TrainConfig, data_file: Path) -> Path:
     return root / f"{name}-{digest.hexdigest()[:8]}"
 
 
+@contextmanager
+def locked(run_dir: Path) -> Iterator[None]:
+    """Hold the run folder's lock (:func:`run_lock`); a folder another trainer holds is a
+    one-line :class:`StageError` naming the folder and that trainer's PID."""
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(run_lock(run_dir))
+        except RunFolderBusy as err:
+            raise StageError(str(err)) from None
+        yield
+
+
+def exit_with_parent(sig: signal.Signals = signal.SIGTERM) -> bool:
+    """Linux: have the kernel send ``sig`` to this process when the thread that started it
+    exits (``prctl(PR_SET_PDEATHSIG)``; DVC and torchrun start stages from their main thread,
+    so: when they die). A no-op elsewhere; returns whether it took effect. For programs, not
+    libraries."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
 def main(args, params) -> None:
     section = params["train"]
     train_file = args.splits_dir / "train.npz"
@@ -98,10 +136,12 @@ def main(args, params) -> None:
     if not is_main_process():  # torchrun rank > 0: train only; rank 0 logs and writes outputs
         train_gan(bars, train_labels, config, run_dir)
         return
-    log.info("training %s on %d bars %s -> %s", config.arch, len(bars), bars.shape[1:], run_dir)
-
-    flat = flatten(params)
-    with training_run(run_dir, section["experiment"], flat, section.get("preset")) as mlflow_log:
+    flat, experiment = flatten(params), section["experiment"]
+    with (
+        locked(run_dir),
+        training_run(run_dir, experiment, flat, section.get("preset")) as mlflow_log,
+    ):
+        log.info("training %s on %d bars %s -> %s", config.arch, len(bars), bars.shape[1:], run_dir)
         valid, _, _ = load_split(args.splits_dir / "valid.npz")
         progress = progress_recorder(
             run_dir / PROGRESS_FILE, ProgressMetrics(bars, valid, grid), mlflow_log
@@ -143,4 +183,9 @@ def parser():
 
 
 if __name__ == "__main__":
-    run_stage(main, parser())
+    exit_with_parent()
+    try:
+        run_stage(main, parser())
+    except KeyboardInterrupt:  # Ctrl-C outside the training loop, or a second one inside it
+        log.error("interrupted: the last checkpoint is kept; run the same command to resume")
+        sys.exit(130)

@@ -25,9 +25,10 @@ Multi-process (``torchrun``, ``WORLD_SIZE > 1``): G and D are wrapped in
 ranks.  Every rank draws the same global batch indices from the ``data`` stream and keeps its
 own slice, so the data order matches a single-process run; ``noise`` streams are seeded per
 rank.  Per-step metrics are averaged over ranks (so the NaN guard and SIGTERM handling decide
-the same on every rank); only rank 0 writes checkpoints and the generator file and calls
-``on_log`` / ``on_preview``.  On resume ranks > 0 reseed their noise stream (the checkpoint
-holds rank 0's), so a multi-process resume is exact in data order but not bit-identical.
+the same on every rank); only rank 0 takes the run folder's lock, writes checkpoints and the
+generator file and calls ``on_log`` / ``on_preview``.  On resume ranks > 0 reseed their noise
+stream (the checkpoint holds rank 0's), so a multi-process resume is exact in data order but
+not bit-identical.
 """
 
 from __future__ import annotations
@@ -35,12 +36,13 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import os
 import signal
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,8 +55,10 @@ from pipeline.models.registry import build_models_for
 from pipeline.train import distributed
 from pipeline.train.augment import add_noise_copies
 from pipeline.train.checkpoint import (
-    load_checkpoint,
+    find_resumable,
     restore_rng_state,
+    rotate_checkpoints,
+    run_lock,
     save_checkpoint,
     save_generator,
 )
@@ -95,21 +99,24 @@ class TrainResult:
 
 
 class TrainingInterrupted(SystemExit):
-    """Raised after SIGTERM once the current step has finished and a checkpoint is written.
+    """Raised after SIGTERM or SIGINT once the current step has finished and a checkpoint is
+    written.
 
-    A ``SystemExit`` (exit status 143 = 128 + SIGTERM) so an uncaught interrupt ends the
-    process as the signal would have, but only after the state is safely on disk.
+    A ``SystemExit`` (exit status 128 + the signal: 143 for SIGTERM, 130 for SIGINT) so an
+    uncaught interrupt ends the process as the signal would have, but only after the state is
+    safely on disk. ``str()`` is the line to show the user.
     """
 
-    def __init__(self, step: int, checkpoint_path: Path):
-        super().__init__(128 + signal.SIGTERM)
+    def __init__(self, step: int, checkpoint_path: Path, signum: int = signal.SIGTERM):
+        super().__init__(128 + int(signum))
         self.step = step
         self.checkpoint_path = checkpoint_path
+        self.signum = int(signum)
 
     def __str__(self) -> str:
         return (
-            f"training interrupted by SIGTERM at step {self.step}; "
-            f"checkpoint at {self.checkpoint_path}"
+            f"{signal.Signals(self.signum).name}: stopped at step {self.step}; checkpoint "
+            f"saved to {self.checkpoint_path}; run the same command to resume"
         )
 
 
@@ -188,23 +195,34 @@ def _place_data(
 
 
 @contextmanager
-def _sigterm_flag() -> Iterator[dict[str, bool]]:
-    """Install a SIGTERM handler that only sets a flag; restore the previous handler on exit.
-    Outside the main thread signal handlers cannot be installed: the flag then stays False."""
-    flag = {"set": False}
+def _stop_flag() -> Iterator[dict[str, int]]:
+    """Install SIGTERM and SIGINT handlers that only record the signal (``flag["signum"]``, 0
+    while none came); restore the previous handlers on exit. A second SIGINT raises
+    ``KeyboardInterrupt`` at once (a second Ctrl-C: stop now). SIGINT is left alone when it is
+    ignored (a background job). Outside the main thread signal handlers cannot be installed:
+    the flag then stays 0."""
+    flag = {"signum": 0}
     if threading.current_thread() is not threading.main_thread():
         yield flag
         return
 
     def handler(signum, frame):
-        flag["set"] = True
-        log.warning("SIGTERM received: finishing the current step and writing a checkpoint")
+        if signum == signal.SIGINT and flag["signum"] == signal.SIGINT:
+            raise KeyboardInterrupt
+        if not flag["signum"]:
+            flag["signum"] = signum
+            name = signal.Signals(signum).name
+            log.warning("%s received: finishing the current step and writing a checkpoint", name)
 
-    previous = signal.signal(signal.SIGTERM, handler)
+    signums = [signal.SIGTERM]
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        signums.append(signal.SIGINT)
+    previous = {signum: signal.signal(signum, handler) for signum in signums}
     try:
         yield flag
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, old in previous.items():
+            signal.signal(signum, old)
 
 
 def _ema_update(ema: nn.Module, model: nn.Module, decay: float, step: int) -> None:
@@ -421,8 +439,11 @@ class _Trainer:
 
     # --- state ---------------------------------------------------------------------------------
     def save(self, path: Path, step: int, losses: list[dict[str, float]]) -> Path:
+        """Write the checkpoint to ``path`` after shifting the older ones
+        (:func:`~pipeline.train.checkpoint.rotate_checkpoints`); rank 0 only."""
         if not self.dist.is_main:
             return path
+        rotate_checkpoints(path)
         return save_checkpoint(
             path,
             config=self.config,
@@ -483,6 +504,29 @@ def _check_resumable(
         )
 
 
+def _set_aside(skipped: list[tuple[Path, str]], *, resuming: bool, run_dir: Path) -> None:
+    """Warn about each unusable checkpoint (file and reason) and rename it ``<name>.corrupt``,
+    so it neither takes a slot of the rotation nor is reported again."""
+    for path, reason in skipped:
+        aside = path.with_name(path.name + ".corrupt")
+        os.replace(path, aside)
+        log.warning("unusable checkpoint %s: %s; renamed %s", path, reason, aside.name)
+    if skipped and not resuming:
+        names = ", ".join(path.name for path, _ in skipped)
+        log.warning(
+            "no usable checkpoint in %s (%s): training starts again from step 0", run_dir, names
+        )
+
+
+def _reload(ckpt_path: Path) -> dict:
+    """The newest usable checkpoint, for the non-finite-loss guard."""
+    found = find_resumable(ckpt_path)
+    if found.checkpoint is None:
+        problems = "; ".join(f"{p}: {reason}" for p, reason in found.skipped) or "none found"
+        raise NonFiniteLossError(f"non-finite loss and no checkpoint to go back to ({problems})")
+    return found.checkpoint
+
+
 # --- public entry point ----------------------------------------------------------------------
 def train_gan(
     data: np.ndarray | Tensor,
@@ -495,10 +539,16 @@ def train_gan(
 ) -> TrainResult:
     """Train ``config.arch`` on ``data`` ([N, C, T] float32 in [-1, 1]) for ``config.steps`` steps.
 
-    * Resumes from ``run_dir/checkpoint.pt`` when present (config must match except for
-      ``TrainConfig.RESUMABLE_KEYS``; otherwise ``ValueError`` naming the differing keys).
+    * Holds the run folder's lock (:func:`pipeline.train.checkpoint.run_lock`) throughout: a
+      second trainer on ``run_dir`` gets :class:`~pipeline.train.checkpoint.RunFolderBusy`.
+    * Resumes from the newest usable checkpoint: ``run_dir/checkpoint.pt``, else the older
+      ``checkpoint.1.pt``, ... (config must match except for ``TrainConfig.RESUMABLE_KEYS``;
+      otherwise ``ValueError`` naming the differing keys). A checkpoint that cannot be loaded
+      (truncated, corrupt, incomplete, unsafe) is logged as a warning with the reason and
+      renamed ``<name>.corrupt``; when none is usable, training starts again from step 0.
     * Checkpoints every ``config.checkpoint_every`` steps, at the end, and at step 0 of a fresh
-      run; writes ``run_dir/generator.pt`` (EMA generator) at the end.
+      run, keeping the newest ``KEEP_CHECKPOINTS`` (:mod:`pipeline.train.checkpoint`); writes
+      ``run_dir/generator.pt`` (EMA generator) at the end.
     * ``on_log(step, {*METRIC_KEYS, "steps_per_sec"})`` every ``config.log_every`` steps (loss
       values averaged since the previous call).
     * ``on_preview(step, ema_generator)`` every ``config.preview_every`` steps (eval mode, no
@@ -506,8 +556,10 @@ def train_gan(
     * ``config.augment_noise_copies > 0``: trains on that many noisy copies of every bar
       (:func:`pipeline.train.augment.add_noise_copies`, seeded by ``config.seed``).
     * Under ``torchrun`` (``WORLD_SIZE > 1``) trains data-parallel; see the module docstring.
-    * SIGTERM: the current step finishes, a checkpoint is written, the previous handler is
-      restored and :class:`TrainingInterrupted` (a ``SystemExit``, code 143) is raised.
+    * SIGTERM or SIGINT: the current step finishes, a checkpoint is written, the previous
+      handlers are restored, the line "stopped at step N; checkpoint saved to PATH; run the
+      same command to resume" is logged as a warning and :class:`TrainingInterrupted` (a
+      ``SystemExit``, code 143 or 130) is raised. A second SIGINT stops at once.
     * ``time_limit_s``: stop after the step that passes this many seconds since the call began,
       checkpoint, write the generator and return normally (``steps_done < config.steps``); a
       later call resumes. Under ``torchrun`` the ranks stop at the same step.
@@ -522,13 +574,19 @@ def train_gan(
     ckpt_path = run_dir / CHECKPOINT_NAME
     gen_path = run_dir / GENERATOR_NAME
     dist_info, device = distributed.setup(config.resolved_device())
+    lock = ExitStack()
     try:
+        if dist_info.is_main:
+            lock.enter_context(run_lock(run_dir))
         data_t, labels_t = _prepare_data(data, labels, config)
         source_shape = tuple(data_t.shape)
-        existing = load_checkpoint(ckpt_path, map_location="cpu") if ckpt_path.exists() else None
+        found = find_resumable(ckpt_path)
+        existing = found.checkpoint
         if existing is not None:
-            _check_resumable(existing, config, source_shape, ckpt_path)
+            _check_resumable(existing, config, source_shape, found.path)
         distributed.barrier(dist_info)  # all ranks have looked before rank 0 writes step 0
+        if dist_info.is_main:
+            _set_aside(found.skipped, resuming=found.path is not None, run_dir=run_dir)
         if config.augment_noise_copies > 0:
             data_t = add_noise_copies(
                 data_t, config.augment_noise_copies, config.augment_snr_db, config.seed
@@ -543,7 +601,7 @@ def train_gan(
             else []
         )
         prev_benchmark = torch.backends.cudnn.benchmark
-        with torch.random.fork_rng(devices=fork_devices), _sigterm_flag() as sigterm:
+        with torch.random.fork_rng(devices=fork_devices), _stop_flag() as stop:
             if device.type == "cuda":
                 torch.backends.cudnn.benchmark = True
             try:
@@ -553,11 +611,11 @@ def train_gan(
                 del data_t
                 if existing is not None:
                     step, history = trainer.load(existing, restore_rng=True)
-                    log.info("resuming from %s at step %d", ckpt_path, step)
+                    log.info("resuming from %s at step %d", found.path, step)
                 else:
                     step, history = 0, []
                     trainer.save(ckpt_path, 0, history)
-                del existing
+                del existing, found
                 start = step
                 result = _run(
                     trainer,
@@ -567,7 +625,7 @@ def train_gan(
                     history,
                     on_log,
                     on_preview,
-                    sigterm,
+                    stop,
                     deadline,
                 )
             finally:
@@ -577,6 +635,7 @@ def train_gan(
             save_generator(gen_path, trainer.G_ema, config)
         distributed.barrier(dist_info)  # outputs exist when any rank returns
     finally:
+        lock.close()
         distributed.teardown(dist_info)
     return TrainResult(
         steps_done=result[0],
@@ -597,7 +656,7 @@ def _run(
     history: list[dict[str, float]],
     on_log: LogFn | None,
     on_preview: PreviewFn | None,
-    sigterm: dict[str, bool],
+    stop: dict[str, int],
     deadline: float | None,
 ) -> tuple[int, list[dict[str, float]], int]:
     dist_info = trainer.dist
@@ -625,14 +684,15 @@ def _run(
             metrics_t = trainer.step(step)
             out_of_time = deadline is not None and time.perf_counter() >= deadline
             if dist_info.enabled:
-                # one collective per step: rank-averaged metrics, "any rank got SIGTERM" and
-                # "any rank is out of time"
-                flags = [float(sigterm["set"]), float(out_of_time)]
+                # one collective per step: rank-averaged metrics, "any rank got SIGTERM/SIGINT"
+                # and "any rank is out of time"
+                flags = [float(stop["signum"] > 0), float(out_of_time)]
                 flags_t = torch.tensor(flags, device=metrics_t.device)
                 packed = torch.cat([metrics_t.float(), flags_t])
                 packed = distributed.all_reduce_mean(packed, dist_info)
                 metrics_t, flags_t = packed[:-2], packed[-2:] > 0
-                sigterm["set"] = sigterm["set"] or bool(flags_t[0])
+                if flags_t[0] and not stop["signum"]:
+                    stop["signum"] = signal.SIGTERM  # another rank's signal
                 out_of_time = bool(flags_t[1])
             values = metrics_t.tolist()
             if not all(math.isfinite(v) for v in values):
@@ -654,9 +714,7 @@ def _run(
                     failures,
                     MAX_CONSECUTIVE_FAILURES,
                 )
-                step, history = trainer.load(
-                    load_checkpoint(ckpt_path, map_location="cpu"), restore_rng=False
-                )
+                step, history = trainer.load(_reload(ckpt_path), restore_rng=False)
                 bar.n = step
                 bar.refresh()
                 recoveries += 1
@@ -672,7 +730,7 @@ def _run(
             window.append(values)
             bar.update(1)
 
-            if step % config.checkpoint_every == 0 or step == config.steps or sigterm["set"]:
+            if step % config.checkpoint_every == 0 or step == config.steps or stop["signum"]:
                 trainer.save(ckpt_path, step, history)
                 last_saved = step
 
@@ -706,11 +764,14 @@ def _run(
             ):
                 trainer.preview(step, on_preview)
 
-            if sigterm["set"]:
+            if stop["signum"]:
                 if last_saved != step:
                     trainer.save(ckpt_path, step, history)
                 distributed.barrier(dist_info)
-                raise TrainingInterrupted(step, ckpt_path)
+                interrupted = TrainingInterrupted(step, ckpt_path, stop["signum"])
+                if main:
+                    log.warning("%s", interrupted)
+                raise interrupted
             if out_of_time:
                 log.info("time limit reached after step %d of %d", step, config.steps)
                 break

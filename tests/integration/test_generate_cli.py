@@ -134,6 +134,29 @@ def test_generate_errors_name_the_problem(trained, tmp_path, capsys):
     assert not (tmp_path / "x.wav").exists()
 
 
+def test_a_truncated_generator_file_is_one_line_naming_it(trained, tmp_path, capsys):
+    truncated = tmp_path / "generator.pt"
+    truncated.write_bytes(trained.read_bytes()[:2000])
+    args = ["generate", "--checkpoint", str(truncated), "--out", str(tmp_path / "x.wav")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert f"{truncated} is not a bargan generator file, or a damaged one" in err
+    assert "truncated or corrupt file (PytorchStreamReader failed" in err
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_device_cuda_without_cuda_says_so(trained, tmp_path, capsys):
+    args = ["generate", "--checkpoint", str(trained), "--out", str(tmp_path / "x.wav")]
+    assert main([*args, "--device", "cuda"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("bargan generate: error: --device cuda: CUDA is not available")
+    assert err.count("\n") == 1 and "generator file" not in err
+    assert main([*args, "--device", "nonsense"]) == 2
+    assert "--device nonsense: not a torch device" in capsys.readouterr().err
+    assert not (tmp_path / "x.wav").exists()
+
+
 def test_generator_metadata_is_stored_and_read(tmp_path, capsys):
     from pipeline.train.checkpoint import copy_generator, generator_metadata, load_generator
 

@@ -164,7 +164,9 @@ def test_resume_with_different_config_names_keys(
         train_gan(data[:16], None, _config(steps=4), tmp_path)
 
 
-def test_sigterm_checkpoints_and_resumes(reference, data: np.ndarray, tmp_path: Path) -> None:
+def test_sigterm_checkpoints_and_resumes(
+    reference, data: np.ndarray, tmp_path: Path, caplog
+) -> None:
     full, *_ = reference
     sentinel_calls: list[int] = []
 
@@ -178,15 +180,47 @@ def test_sigterm_checkpoints_and_resumes(reference, data: np.ndarray, tmp_path: 
             if step == 3:
                 os.kill(os.getpid(), signal.SIGTERM)
 
-        with pytest.raises(TrainingInterrupted) as exc:
+        with caplog.at_level(logging.WARNING), pytest.raises(TrainingInterrupted) as exc:
             train_gan(data, None, _config(steps=12), tmp_path, on_log=on_log)
         assert exc.value.code == 143 and exc.value.step == 3
+        assert caplog.records[-1].getMessage() == (
+            f"SIGTERM: stopped at step 3; checkpoint saved to {tmp_path / 'checkpoint.pt'}; "
+            "run the same command to resume"
+        )
         assert signal.getsignal(signal.SIGTERM) is previous  # handler restored
         assert sentinel_calls == []  # our handler took the signal, not the previous one
     finally:
         signal.signal(signal.SIGTERM, old)
     assert load_checkpoint(tmp_path / "checkpoint.pt")["step"] == 3
     assert not (tmp_path / "generator.pt").exists()
+    resumed = train_gan(data, None, _config(steps=12), tmp_path)
+    _same_history(resumed.losses, full.losses)
+
+
+def test_sigint_stops_like_sigterm_and_says_how_to_resume(
+    reference, data: np.ndarray, tmp_path: Path, caplog
+) -> None:
+    full, *_ = reference
+    before = signal.getsignal(signal.SIGINT)
+
+    def on_log(step: int, _m: dict[str, float]) -> None:
+        if step == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    stopped: BaseException | None = None
+    with caplog.at_level(logging.WARNING):
+        try:
+            train_gan(data, None, _config(steps=12), tmp_path, on_log=on_log)
+        except BaseException as err:  # today's code lets KeyboardInterrupt through mid-step
+            stopped = err
+    assert isinstance(stopped, TrainingInterrupted), repr(stopped)
+    assert stopped.code == 130 and stopped.step == 3
+    assert signal.getsignal(signal.SIGINT) is before  # handler restored
+    path = tmp_path / "checkpoint.pt"
+    line = f"SIGINT: stopped at step 3; checkpoint saved to {path}; run the same command to resume"
+    assert caplog.records[-1].getMessage() == line
+    assert str(stopped) == line
+    assert load_checkpoint(path)["step"] == 3
     resumed = train_gan(data, None, _config(steps=12), tmp_path)
     _same_history(resumed.losses, full.losses)
 
