@@ -7,9 +7,10 @@ A preset file is a partial params.yaml plus two metadata keys, ``source`` (the p
 it reproduces) and ``description``.  ``apply`` deep-merges the rest into the params file
 (mappings are merged key by key, everything else -- lists included -- is replaced), records the
 name in ``train.preset`` (MLflow tags the training run with it), validates the result with
-:func:`pipeline.params.validate_params` and only then rewrites the file atomically.  Comments
-and key order of the params file are kept (ruamel.yaml round trip, a dependency of DVC); without
-ruamel.yaml the file is rewritten by PyYAML, without comments.
+:func:`pipeline.params.validate_params` and only then rewrites the file atomically.  The file
+goes through a ruamel.yaml round trip (the library DVC edits it with, e.g. for ``dvc exp run -S``)
+and only the lines of the values that change are rewritten: comments, key order and formatting,
+DVC's one-item-per-line lists included, stay as they were.
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from ruamel.yaml import YAML, YAMLError
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.nodes import ScalarNode
+from ruamel.yaml.representer import RoundTripRepresenter
 
 from pipeline.fileio import atomic_write
 from pipeline.params import REPO_ROOT, ParamsError, validate_params
@@ -75,19 +80,32 @@ def apply_to_file(
 ) -> str:
     """Apply preset ``name`` to the params file; returns the new text (written unless dry run)."""
     overlay, _meta = load_preset(name, presets_dir)
-    overlay = _with_name(overlay, name)
     params_path = Path(params_path)
-    text = params_path.read_text()
     try:
-        new_text = _merge_keeping_comments(text, overlay)
-    except ImportError:
-        new_text = yaml.safe_dump(
-            deep_merge(yaml.safe_load(text), overlay), sort_keys=False, default_flow_style=None
-        )
+        new_text = merge_into_text(params_path.read_text(), _with_name(overlay, name))
+    except YAMLError as err:
+        raise ParamsError(f"{params_path}: not valid YAML ({err})") from err
     validate_params(yaml.safe_load(new_text), source=f"{params_path} with preset {name}")
     if not dry_run:
         atomic_write(params_path, lambda tmp: Path(tmp).write_text(new_text))
     return new_text
+
+
+def merge_into_text(text: str, overlay: dict[str, Any]) -> str:
+    """YAML ``text`` with ``overlay`` deep-merged in (as :func:`deep_merge`), by a ruamel.yaml
+    round trip.  Only the entries whose value changes are rewritten; every other line (comments,
+    blank lines, ``null`` spelled out or left empty, lists one item per line as DVC writes them or
+    wrapped by hand) is kept as it was.  A list that is replaced keeps its flow or block style.
+    """
+    rt = _round_trip_yaml()
+    before, after = rt.load(text), rt.load(text)
+    if not isinstance(after, CommentedMap):
+        raise ValueError("a params file is a YAML mapping")
+    _merge_round_trip(after, overlay)
+    baseline, merged = _dump(rt, before), _dump(rt, after)
+    spliced = _splice(text, before, baseline, merged, rt)
+    # the splice keeps the original lines; it must mean exactly what the full rewrite means
+    return spliced if yaml.safe_load(spliced) == yaml.safe_load(merged) else merged
 
 
 def _with_name(overlay: dict[str, Any], name: str) -> dict[str, Any]:
@@ -96,41 +114,96 @@ def _with_name(overlay: dict[str, Any], name: str) -> dict[str, Any]:
     return overlay
 
 
-def _merge_keeping_comments(text: str, overlay: dict[str, Any]) -> str:
-    from ruamel.yaml import YAML
-    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+class _Representer(RoundTripRepresenter):
+    """ruamel.yaml's round-trip representer (a subclass: DVC's own dumps stay as they are) that
+    writes None as ``null`` (not an empty value) and floats so that PyYAML, which
+    :func:`pipeline.params.load_params` reads with, reads them back as floats (``1.0e-05``)."""
 
-    def to_ruamel(value: Any) -> Any:
-        if isinstance(value, dict):
-            out = CommentedMap()
-            for k, v in value.items():
-                out[k] = to_ruamel(v)
-            return out
-        if isinstance(value, list):
-            seq = CommentedSeq(to_ruamel(v) for v in value)
-            if not any(isinstance(v, (dict, list)) for v in value):
-                seq.fa.set_flow_style()
-            return seq
-        return value
+    def represent_none(self, data: None) -> ScalarNode:
+        return self.represent_scalar("tag:yaml.org,2002:null", "null")
 
-    def merge(target: Any, values: dict[str, Any]) -> None:
-        for key, value in values.items():
-            if isinstance(value, dict) and isinstance(target.get(key), dict):
-                merge(target[key], value)
-            else:
-                target[key] = to_ruamel(value)
+    def represent_float(self, data: float) -> ScalarNode:
+        node = super().represent_float(data)
+        if "e" in node.value and "." not in node.value:
+            node.value = node.value.replace("e", ".0e", 1)
+        return node
 
-    rt = YAML()
+
+_Representer.add_representer(type(None), _Representer.represent_none)
+_Representer.add_representer(float, _Representer.represent_float)
+
+
+def _round_trip_yaml() -> YAML:
+    rt = YAML(typ="rt")
+    rt.Representer = _Representer
     rt.preserve_quotes = True
-    rt.width = 100
-    rt.representer.add_representer(  # "key: null" stays "key: null", not "key:"
-        type(None), lambda rep, _data: rep.represent_scalar("tag:yaml.org,2002:null", "null")
-    )
-    doc = rt.load(text)
-    merge(doc, overlay)
+    rt.width = 4096  # a rewritten value stays on its lines, never re-wrapped
+    return rt
+
+
+def _dump(rt: YAML, doc: Any) -> str:
     buf = io.StringIO()
     rt.dump(doc, buf)
     return buf.getvalue()
+
+
+def _merge_round_trip(target: CommentedMap, overlay: dict[str, Any]) -> None:
+    """:func:`deep_merge` into a round-trip document; a list replacing a list is set in place,
+    so that its style and the comments around it stay."""
+    for key, value in overlay.items():
+        current = target.get(key)
+        if isinstance(value, dict) and isinstance(current, dict):
+            _merge_round_trip(current, value)
+        elif isinstance(value, list) and isinstance(current, CommentedSeq):
+            _set_items(current, copy.deepcopy(value))
+        else:
+            target[key] = copy.deepcopy(value)
+
+
+def _set_items(seq: CommentedSeq, items: list[Any]) -> None:
+    # a comment after the last item (e.g. the blank line before the next section) stays last
+    tail = seq.ca.items.get(len(seq) - 1)
+    seq.ca.items.clear()
+    del seq[:]
+    seq.extend(items)
+    if tail is not None and seq:
+        seq.ca.items[len(seq) - 1] = tail
+
+
+def _splice(text: str, before: CommentedMap, baseline: str, merged: str, rt: YAML) -> str:
+    """``text`` with the lines of each entry whose rendering differs between ``baseline`` (the
+    unchanged document as ruamel.yaml writes it) and ``merged`` replaced by the merged lines;
+    ``merged`` as it is when the two differ in their keys."""
+    old_lines, base_lines, new_lines = (t.splitlines(True) for t in (text, baseline, merged))
+    old = _entry_lines(before, len(old_lines))
+    base = _entry_lines(rt.load(baseline), len(base_lines))
+    new = _entry_lines(rt.load(merged), len(new_lines))
+    if not list(old) == list(base) == list(new):
+        return merged
+    lines = list(old_lines)
+    for path in reversed(old):  # bottom up: line numbers above stay valid
+        if base_lines[slice(*base[path])] != new_lines[slice(*new[path])]:
+            lines[slice(*old[path])] = new_lines[slice(*new[path])]
+    return "".join(lines)
+
+
+def _entry_lines(
+    node: Any, end: int, path: tuple[Any, ...] = ()
+) -> dict[tuple[Any, ...], tuple[int, int]]:
+    """``[first, stop)`` line range of each entry of a block mapping whose value is not itself a
+    block mapping: from its key to the next key, so comment lines after a value belong to it."""
+    if not isinstance(node, CommentedMap) or node.fa.flow_style():
+        return {}
+    keys = list(node)
+    starts = [node.lc.key(key)[0] for key in keys] + [end]
+    ranges: dict[tuple[Any, ...], tuple[int, int]] = {}
+    for key, start, stop in zip(keys, starts[:-1], starts[1:], strict=True):
+        value = node[key]
+        if isinstance(value, CommentedMap) and not value.fa.flow_style():
+            ranges.update(_entry_lines(value, stop, (*path, key)))
+        else:
+            ranges[(*path, key)] = (start, stop)
+    return ranges
 
 
 def main(argv: list[str] | None = None) -> int:

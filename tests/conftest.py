@@ -23,7 +23,15 @@ requires_asd_fixtures = pytest.mark.skipif(
     not ASD_FIXTURES.is_dir() and not os.environ.get("CI"),
     reason=f"shared .asd fixtures not found at {ASD_FIXTURES}",
 )
-PROJECT_FILES = ("pipeline", "workflow", "dvc.yaml", "Snakefile", "params.yaml", ".dvcignore")
+PROJECT_FILES = (
+    "pipeline",
+    "workflow",
+    "dvc.yaml",
+    "Snakefile",
+    "params.yaml",
+    ".dvcignore",
+    ".gitignore",
+)
 
 
 def tiny_params() -> dict:

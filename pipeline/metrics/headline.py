@@ -171,6 +171,16 @@ class Scorecard:
                     numbers[f"headline.{line.name}{suffix}"] = float(value)
         return numbers
 
+    def numbers(self) -> dict[str, float | int]:
+        """The few numbers that decide whether a run is better (DVC's headline metrics file):
+        the target counts and each measured headline value."""
+        numbers: dict[str, float | int] = {
+            "targets_met": self.met,
+            "targets_measured": len(self.measured),
+        }
+        numbers.update({line.name: line.value for line in self.lines if line.value is not None})
+        return numbers
+
     def table(self) -> list[list[str]]:
         """Rows of text (a header first): measure, generated, real, vs real, target, met."""
         rows = [["measure", "generated", "held-out real", "vs real", "target", "met"]]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 
@@ -15,7 +16,18 @@ from pipeline.grid import BarGrid
 from tests.conftest import run, write_params
 
 pytestmark = pytest.mark.integration
-STAGES = ["synth", "analyze", "bars", "split", "train", "sample", "evaluate", "report"]
+EXP_SHOW = ["dvc", "exp", "show", "--only-changed", "--drop", r".*/.*|params\.yaml"]
+STAGES = [
+    "check_params",
+    "synth",
+    "analyze",
+    "bars",
+    "split",
+    "train",
+    "sample",
+    "evaluate",
+    "report",
+]
 
 
 def ran_stages(output: str) -> list[str]:
@@ -83,8 +95,12 @@ def test_dvc_repro_runs_every_stage_then_only_what_changed(tiny_project):
     assert novelty["generated.count"] == params["sample"]["n_bars"]
     for key in ("generated.fraction_similar", "valid.fraction_similar"):
         assert 0.0 <= novelty[key] <= 1.0
-    shown = run(["dvc", "metrics", "show", "--json"], root)
-    assert "fraction_similar" in shown.stdout
+    shown = json.loads(run(["dvc", "metrics", "show", "--json"], root).stdout)
+    headline = shown[""]["data"]["data/metrics/headline.json"]["data"]
+    assert (
+        headline["near_copy_fraction"]
+        == metrics["headline"]["lines"]["near_copy_fraction"]["value"]
+    )
     # the headline leads metrics.json, the report (with real vs generated bars) and MLflow
     assert next(iter(metrics)) == "headline" and metrics["headline"]["targets_measured"] >= 4
     page = (root / "data/report/index.html").read_text()
@@ -113,4 +129,38 @@ def test_dvc_repro_runs_every_stage_then_only_what_changed(tiny_project):
     params["train"]["lr_g"] = 2e-4
     write_params(root, params)
     third = run(["dvc", "repro"], root)
-    assert ran_stages(third.stdout) == ["train", "sample", "evaluate", "report"]
+    # (the params check runs first: params.yaml changed)
+    assert ran_stages(third.stdout) == ["check_params", "train", "sample", "evaluate", "report"]
+
+
+def test_experiments_and_commits_compare_the_headline_metrics(tiny_project):
+    """The headline metrics file is tracked by git, so experiments and commits compare."""
+    root = tiny_project
+    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com"]
+    run(["git", "add", "-A"], root)
+    run([*git, "commit", "-qm", "project"], root)
+    run(["dvc", "repro"], root)
+    # the run's only trace in git: the lock and the metrics (outputs are ignored or cached)
+    status = run(["git", "status", "--porcelain", "--untracked-files=all"], root).stdout
+    changed = {line[3:] for line in status.splitlines()}
+    assert changed == {"dvc.lock", "data/metrics/headline.json", "data/metrics/metrics.json"}
+    run(["git", "add", "-A"], root)
+    run([*git, "commit", "-qm", "baseline"], root)
+    tracked = run(["git", "ls-files", "data/metrics"], root).stdout.split()
+    assert tracked == ["data/metrics/headline.json", "data/metrics/metrics.json"]
+
+    for steps in (4, 5):
+        run(["dvc", "exp", "run", "-S", f"train.steps={steps}"], root)
+    # the README's command: what differs between experiments, without the dependency hashes
+    shown = run([*EXP_SHOW, "--csv"], root).stdout
+    table = pd.read_csv(io.StringIO(shown))
+    assert {"frechet_fixed_ratio", "nearest_train_db_vs_real", "train.steps"} <= set(table)
+    assert not [column for column in table if "/" in column]
+    experiments = table[table.Experiment.notna()]  # the workspace and the baseline have none
+    assert sorted(experiments["train.steps"]) == [4, 5]
+    assert experiments.frechet_fixed_ratio.notna().all()
+
+    diff = json.loads(run(["dvc", "metrics", "diff", "--json"], root).stdout)
+    changed = diff["data/metrics/headline.json"]
+    assert changed["frechet_fixed_ratio"]["old"] is not None  # HEAD's value was found
+    assert changed["frechet_fixed_ratio"]["new"] is not None

@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import copy
+import difflib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import torch
 import yaml
+from dvc.utils.hydra import apply_overrides
+from ruamel.yaml import YAML
 
 from pipeline.params import flatten, load_params
-from pipeline.presets import apply_preset, apply_to_file, load_preset, main, preset_names
+from pipeline.presets import (
+    apply_preset,
+    apply_to_file,
+    load_preset,
+    main,
+    merge_into_text,
+    preset_names,
+)
 from pipeline.stages.train import train_config
 from pipeline.train import load_checkpoint, load_generator, train_gan
 from tests.conftest import REPO
@@ -93,6 +104,92 @@ def test_apply_refuses_an_invalid_result(base_params: dict, tmp_path: Path) -> N
     with pytest.raises(ValueError, match=r"train\.arch"):
         apply_to_file("bad", path, presets_dir=presets)
     assert path.read_text() == original
+
+
+def _key_lines(text: str) -> dict[str, int]:
+    """Dotted key of every value that is not a mapping -> index of the line its key is on."""
+
+    def walk(node: Any, prefix: str) -> dict[str, int]:
+        lines = {}
+        for key, value in node.items():
+            if isinstance(value, dict):
+                lines.update(walk(value, f"{prefix}{key}."))
+            else:
+                lines[f"{prefix}{key}"] = node.lc.key(key)[0]
+        return lines
+
+    return walk(YAML(typ="rt").load(text), "")
+
+
+def _changed_keys(old: dict[str, Any], new: dict[str, Any]) -> set[str]:
+    """Flattened keys whose value (type included: 120 is not 120.0) differs."""
+    flat_old, flat_new = flatten(old), flatten(new)
+    assert flat_old.keys() == flat_new.keys()
+    return {
+        k for k in flat_old if (type(flat_old[k]), flat_old[k]) != (type(flat_new[k]), flat_new[k])
+    }
+
+
+def _comments(text: str) -> list[str]:
+    return [line[line.index("#") :].rstrip() for line in text.splitlines() if "#" in line]
+
+
+def _overlay(name: str) -> dict[str, Any]:
+    overlay, _meta = load_preset(name)
+    overlay["train"]["preset"] = name
+    return flatten(overlay)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_apply_rewrites_only_the_lines_of_changed_values(name: str) -> None:
+    original = (REPO / "params.yaml").read_text()
+    text = apply_to_file(name, REPO / "params.yaml", dry_run=True)
+    changed = _changed_keys(yaml.safe_load(original), yaml.safe_load(text))
+    assert "train.preset" in changed and changed <= _overlay(name).keys()
+    old_lines, new_lines = original.splitlines(), text.splitlines()
+    matcher = difflib.SequenceMatcher(a=old_lines, b=new_lines, autojunk=False)
+    diff = [op for op in matcher.get_opcodes() if op[0] != "equal"]
+    assert all(tag == "replace" and i2 - i1 == j2 - j1 for tag, i1, i2, j1, j2 in diff), diff
+    assert {i for _, i1, i2, _, _ in diff for i in range(i1, i2)} == {
+        _key_lines(original)[key] for key in changed
+    }
+    assert {j for _, _, _, j1, j2 in diff for j in range(j1, j2)} == {
+        _key_lines(text)[key] for key in changed
+    }
+
+
+def test_presets_apply_after_dvc_exp_run_set_param(tmp_path: Path) -> None:
+    path = tmp_path / "params.yaml"
+    path.write_text((REPO / "params.yaml").read_text())
+    # what `dvc exp run -S train.lr_g=0.0002` does to params.yaml (dvc/repo/experiments/queue/
+    # base.py, _update_params): ruamel.yaml rewrites it with lists one item per line and nulls empty
+    apply_overrides(str(path), ["train.lr_g=0.0002"])
+    dvc_text = path.read_text()
+    assert "  meters:                    # beats per" in dvc_text and "\n  - 3\n  - 4\n" in dvc_text
+    assert load_params(path)["train"]["lr_g"] == 0.0002
+
+    for name in preset_names():
+        before_text = path.read_text()
+        before = load_params(path)
+        assert main(["apply", name, "--params", str(path)]) == 0, name
+        text = path.read_text()
+        after = load_params(path)  # validates
+        overlay = _overlay(name)
+        assert {k: flatten(after)[k] for k in overlay} == overlay, name
+        assert _comments(text) == _comments(dvc_text), name
+        # every key the preset leaves alone keeps its value and its line, DVC's layout included
+        old_lines, new_lines = _key_lines(before_text), _key_lines(text)
+        for key in flatten(before).keys() - _changed_keys(before, after):
+            assert flatten(after)[key] == flatten(before)[key], (name, key)
+            line = before_text.splitlines()[old_lines[key]]
+            assert text.splitlines()[new_lines[key]] == line, (name, key)
+        assert "  dedupe_threshold:          # drop bars" in text  # DVC's empty null stays
+
+
+def test_merge_into_text_writes_what_pyyaml_reads_back() -> None:
+    text = merge_into_text("a: 1  # c\nb: x\n", {"a": 1e-05, "b": None})
+    assert text.startswith("a: 1.0e-05 ") and "# c\nb: null\n" in text
+    assert yaml.safe_load(text) == {"a": 1e-05, "b": None}
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))

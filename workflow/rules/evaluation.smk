@@ -9,12 +9,14 @@ rule evaluate:
         model="data/models/generator.pt",
         code=stage_code("evaluate"),
     output:
-        "data/metrics/metrics.json",
+        metrics="data/metrics/metrics.json",
+        headline="data/metrics/headline.json",
     params:
         evaluate=config["evaluate"],
     shell:
         "python -m pipeline.stages.evaluate --params params.yaml --samples-dir {input.samples}"
-        " --splits-dir {input.splits} --train-run {input.run} --model {input.model} --out {output}"
+        " --splits-dir {input.splits} --train-run {input.run} --model {input.model}"
+        " --out {output.metrics} --headline {output.headline}"
 
 
 rule report:
