@@ -160,13 +160,10 @@ class Scorecard:
     def mlflow_metrics(self) -> dict[str, float]:
         """``headline.<name>`` (with ``.ci_low`` / ``.ci_high``, and ``.met`` as 0/1) and the
         counts; unmeasured numbers are left out."""
-        numbers: dict[str, float] = {
-            "headline.targets_met": float(self.met),
-            "headline.targets_measured": float(len(self.measured)),
-        }
+        numbers = {f"headline.{key}": float(value) for key, value in self.numbers().items()}
         for line in self.lines:
-            for suffix, value in (("", line.value), (".ci_low", line.ci_low),
-                                  (".ci_high", line.ci_high), (".met", line.met)):  # fmt: skip
+            for suffix, value in ((".ci_low", line.ci_low), (".ci_high", line.ci_high),
+                                  (".met", line.met)):  # fmt: skip
                 if value is not None:
                     numbers[f"headline.{line.name}{suffix}"] = float(value)
         return numbers
