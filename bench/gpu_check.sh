@@ -237,7 +237,7 @@ if [[ "$TOY" == 1 ]]; then  # one process, short bars, no compilation (a CPU com
     --skip-gpu --cpu-batch 2 --cpu-model-dim 2 --steps 1 --length 4096 \
     --cpu-modes "fp32 eager" "bf16 eager" --json "$WORK/throughput-all.json"
 else
-  for spec in wavegan:120 melgan:60 specgan:60; do
+  for spec in wavegan:90 melgan:110 specgan:60; do
     arch="${spec%%:*}" limit="${spec##*:}"
     left=$(( $(remaining) - 200 ))  # keep at least 200 s for the learning check
     run_part "throughput-$arch" "$(( left < limit ? left : limit ))" \

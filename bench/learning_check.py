@@ -57,7 +57,7 @@ from pipeline.data.splits import load_split  # noqa: E402
 from pipeline.metrics.headline import compute_headline  # noqa: E402
 from pipeline.metrics.registry import compute_all, numeric_metrics  # noqa: E402
 from pipeline.models.registry import ARCHITECTURES  # noqa: E402
-from pipeline.presets import deep_merge  # noqa: E402
+from pipeline.params import deep_merge  # noqa: E402
 from pipeline.sample.generate import random_bars  # noqa: E402
 from pipeline.train import TrainConfig, load_generator, save_generator, train_gan  # noqa: E402
 

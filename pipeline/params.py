@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -81,3 +82,14 @@ def flatten(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             flat[name] = value
     return flat
+
+
+def deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
+    """``base`` updated in place with ``overlay``: nested mappings merged, other values replaced."""
+    for key, value in overlay.items():
+        current = base.get(key)
+        if isinstance(value, dict) and isinstance(current, dict):
+            deep_merge(current, value)
+        else:
+            base[key] = copy.deepcopy(value)
+    return base

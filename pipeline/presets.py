@@ -29,7 +29,7 @@ from ruamel.yaml.nodes import ScalarNode
 from ruamel.yaml.representer import RoundTripRepresenter
 
 from pipeline.fileio import atomic_write
-from pipeline.params import REPO_ROOT, ParamsError, validate_params
+from pipeline.params import REPO_ROOT, ParamsError, deep_merge, validate_params
 
 PRESETS_DIR = REPO_ROOT / "presets"
 META_KEYS = ("source", "description")
@@ -52,17 +52,6 @@ def load_preset(
         raise ValueError(f"{path}: a preset is a mapping with a 'source' key")
     meta = {k: data.pop(k) for k in META_KEYS if k in data}
     return data, meta
-
-
-def deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
-    """``base`` updated in place with ``overlay``: nested mappings merged, other values replaced."""
-    for key, value in overlay.items():
-        current = base.get(key)
-        if isinstance(value, dict) and isinstance(current, dict):
-            deep_merge(current, value)
-        else:
-            base[key] = copy.deepcopy(value)
-    return base
 
 
 def apply_preset(
