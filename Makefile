@@ -12,9 +12,9 @@ export DVC_NO_ANALYTICS := 1
 export PATH := $(abspath $(BIN)):$(PATH)
 export MPLBACKEND := Agg
 
-.PHONY: setup run test lint snakemake clean-outputs
+.PHONY: setup run test lint snakemake clean-outputs mlflow-server
 
-setup: $(STAMP) .dvc/config
+setup: $(STAMP) .dvc/config .dvc/plots/offline.html
 	@scripts/ensure_system_deps.sh
 
 $(STAMP): pyproject.toml
@@ -26,6 +26,11 @@ $(STAMP): pyproject.toml
 .dvc/config: | $(STAMP)
 	$(BIN)/dvc init --quiet $(if $(wildcard .git),,--no-scm)
 	$(BIN)/dvc config core.analytics false
+	$(BIN)/dvc config plots.html_template plots/offline.html
+
+# `dvc plots show` offline: DVC's page with vega inlined (.dvc/config names it)
+.dvc/plots/offline.html: | $(STAMP)
+	$(BIN)/python -m pipeline.dvc_plots --out $@
 
 run: setup
 	$(BIN)/dvc repro
@@ -37,6 +42,10 @@ snakemake: setup
 test: setup
 	@scripts/ensure_system_deps.sh --test
 	$(BIN)/python -m pytest
+
+# The shared tracking server (scripts/mlflow_server.sh: store in mlflow-server/, port 5000).
+mlflow-server: setup
+	scripts/mlflow_server.sh
 
 lint: setup
 	$(BIN)/ruff check pipeline tests bench workflow

@@ -3,8 +3,6 @@
 Both tools are asked through their own APIs (DVC resolves ``${...}`` templating, Snakemake
 loads the rules with the config), so what is compared is what each would actually run:
 per stage, the command line, the dependencies, the params sections and the outputs.
-DVC ``persist`` outputs (training checkpoints) are state, not results: Snakemake does not
-declare them, so they are left out of the comparison.
 
 A stage's code dependencies are the files its program imports (:mod:`pipeline.code_deps`):
 the Snakemake rules compute them when parsed; dvc.yaml lists them, written by
@@ -22,7 +20,7 @@ import contextlib
 import os
 import shlex
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -30,7 +28,6 @@ import yaml
 from pipeline.code_deps import is_code_path, rewrite_code_deps, stage_code, stage_module
 
 FAN_OUT_SUFFIX = "_track"
-PARAMS_CHECK_STAGE = "check_params"
 
 
 @dataclass(frozen=True)
@@ -49,25 +46,11 @@ def dvc_stages(root: Path) -> dict[str, StageSpec]:
         for stage in repo.index.stages:
             params = {p for d in stage.deps if hasattr(d, "params") for p in (d.params or [])}
             deps = {d.def_path for d in stage.deps if not hasattr(d, "params")}
-            outs = {o.def_path for o in stage.outs if not o.persist}
+            outs = {o.def_path for o in stage.outs}
             stages[stage.name] = StageSpec(
                 _normalize(stage.cmd), frozenset(deps), frozenset(params), frozenset(outs)
             )
     return stages
-
-
-def without_params_check(stages: dict[str, StageSpec]) -> dict[str, StageSpec]:
-    """DVC's stages less the params check and the dependency on its marker: Snakemake
-    validates params.yaml when it parses the Snakefile, before any job, so it has no such
-    rule (see pipeline/stages/check_params.py)."""
-    check = stages.get(PARAMS_CHECK_STAGE)
-    if check is None:
-        return stages
-    return {
-        name: replace(spec, deps=spec.deps - check.outs)
-        for name, spec in stages.items()
-        if name != PARAMS_CHECK_STAGE
-    }
 
 
 def snakemake_stages(root: Path) -> dict[str, StageSpec]:
@@ -267,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     dvc = dvc_stages(root)
     smk, fan_out = _snakemake_rules(root)
     problems = [
-        *differences(without_params_check(dvc), smk),
+        *differences(dvc, smk),
         *fan_out_differences(smk, fan_out),
         *code_differences(root, dvc),
     ]

@@ -120,10 +120,15 @@ def tool_env(root: Path) -> dict[str, str]:
     return env
 
 
-def run(cmd: list[str], root: Path, check: bool = True, timeout: int = 600):
-    result = subprocess.run(
-        cmd, cwd=root, env=tool_env(root), capture_output=True, text=True, timeout=timeout
-    )
+def run(
+    cmd: list[str],
+    root: Path,
+    check: bool = True,
+    timeout: int = 600,
+    extra_env: dict[str, str] | None = None,
+):
+    env = {**tool_env(root), **(extra_env or {})}
+    result = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, timeout=timeout)
     if check and result.returncode != 0:
         raise AssertionError(
             f"{' '.join(cmd)} exited {result.returncode}\n{result.stdout[-4000:]}\n"

@@ -22,8 +22,11 @@ class MlflowBatchLogger:
         self._buffer: list = []
 
     @classmethod
-    def for_run_dir(cls, run_dir: Path, experiment: str) -> MlflowBatchLogger:
-        """Reuse the MLflow run recorded in ``run_dir`` (a resumed training), else start one."""
+    def for_run_dir(
+        cls, run_dir: Path, experiment: str, run_name: str | None = None
+    ) -> MlflowBatchLogger:
+        """Reuse the MLflow run recorded in ``run_dir`` (a resumed training), else start one
+        named ``run_name`` (default: the folder's name)."""
         import mlflow
 
         id_file = run_dir / RUN_ID_FILE
@@ -36,7 +39,7 @@ class MlflowBatchLogger:
             except mlflow.exceptions.MlflowException:
                 pass  # the store was reset; start a fresh run
         experiment_id = mlflow.get_experiment_by_name(experiment).experiment_id
-        run = client.create_run(experiment_id, run_name=run_dir.name)
+        run = client.create_run(experiment_id, run_name=run_name or run_dir.name)
         id_file.write_text(run.info.run_id)
         return cls(run.info.run_id, is_new=True)
 

@@ -18,13 +18,17 @@ TRACKING_URI = "mlflow_tracking_uri"
 
 @contextmanager
 def training_run(
-    run_dir: Path, experiment: str, flat_params: Mapping[str, Any], preset: str | None
+    run_dir: Path,
+    experiment: str,
+    flat_params: Mapping[str, Any],
+    preset: str | None,
+    run_name: str | None = None,
 ) -> Iterator[MlflowBatchLogger]:
     """The MLflow run of the training in ``run_dir``: resumed if it has one, else a new run
-    in ``experiment`` with the params and the commit/preset/machine tags. Ends the run (failed
-    on an exception) when the block ends."""
+    named ``run_name`` in ``experiment`` with the params and the commit/preset/machine tags
+    (``run_dir`` among them). Ends the run (failed on an exception) when the block ends."""
     tracking.setup(experiment)
-    with MlflowBatchLogger.for_run_dir(run_dir, experiment) as mlflow_log:
+    with MlflowBatchLogger.for_run_dir(run_dir, experiment, run_name) as mlflow_log:
         if mlflow_log.is_new:
             mlflow_log.log_params(dict(flat_params))
             mlflow_log.set_tags({**tracking.run_tags(preset), "run_dir": str(run_dir)})

@@ -11,6 +11,9 @@ from pipeline.params import REPO_ROOT
 
 DEFAULT_DB = "mlflow.db"
 ARTIFACT_DIR = "mlartifacts"
+# MLflow 3's UI opens an experiment without this tag on its (empty) GenAI traces page
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
 
 
 def tracking_uri(root: Path | None = None) -> str:
@@ -22,18 +25,25 @@ def tracking_uri(root: Path | None = None) -> str:
 
 
 def setup(experiment: str, root: Path | None = None):
-    """Point MLflow at the store and return the experiment id (creating it if needed)."""
+    """Point MLflow at the store and return the experiment id (creating it if needed), tagged
+    as a model-training experiment so that the UI opens it on its runs."""
     import mlflow
 
     root = Path(root or Path.cwd()).resolve()
     mlflow.set_tracking_uri(tracking_uri(root))
     found = mlflow.get_experiment_by_name(experiment)
     if found is not None:
+        if found.tags.get(EXPERIMENT_KIND_TAG) is None:
+            mlflow.MlflowClient().set_experiment_tag(
+                found.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND
+            )
         return found.experiment_id
     location = None
     if tracking_uri(root).startswith("sqlite:"):
         location = (root / ARTIFACT_DIR).as_uri()
-    return mlflow.create_experiment(experiment, artifact_location=location)
+    return mlflow.create_experiment(
+        experiment, artifact_location=location, tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND}
+    )
 
 
 def ui_command(uri: str) -> str:

@@ -203,7 +203,9 @@ def main(args, params) -> None:
     rows = [unreadable_row(path, reason, root) for path, reason in corpus.skipped]
     rows += parallel_map(partial(analyze_one, job=job), files, section["jobs"], "analyze")
     table = pd.DataFrame(rows)
-    write_csv_atomic(args.out_dir / "tracks.csv", table)
+    # "cached" says where this run found each result, not what it is: logged, not written,
+    # so the table is the same bytes whichever executor (or cache) produced it
+    write_csv_atomic(args.out_dir / "tracks.csv", table.drop(columns="cached"))
     for row in rows:  # a present .asd that was not used, or a failed preferred tracker
         if row["status"] == "ok" and row.get("fallback_reason"):
             log.warning("%s: %s; used %s", row["path"], row["fallback_reason"], row["method"])

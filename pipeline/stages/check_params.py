@@ -4,7 +4,8 @@ DVC deletes a stage's outputs before running its command, so a bad value found b
 itself would cost the previous results. This stage sits upstream of every other one (synth
 and analyze depend on its output) and fails first. Its output is a constant marker: a valid
 edit re-runs only the stages whose params sections changed. Snakemake validates the config
-when it parses the Snakefile, before any job; it needs no such rule.
+when it parses the Snakefile, before any job, and runs this rule too, so that both executors
+write the same outputs.
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ from pipeline.params import flatten
 from pipeline.stages.common import StageError, log, run_stage, stage_parser
 from pipeline.train.checkpoint import RunFolderBusy, copy_generator, run_lock
 from pipeline.train.config import TrainConfig
-from pipeline.train.distributed import is_main_process
+from pipeline.train.distributed import env_world_size, is_main_process
 from pipeline.train.loop import train_gan
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
@@ -94,6 +94,13 @@ def run_folder(root: Path, config: TrainConfig, data_file: Path) -> Path:
     return root / f"{name}-{digest.hexdigest()[:8]}"
 
 
+def run_name(config: TrainConfig, run_dir: Path) -> str:
+    """MLflow's name for the run in ``run_dir``: architecture, width and the first six digits
+    of the folder's digest, short enough (at most 18 characters) that the UI's run column shows
+    it whole; the full folder is the run's ``run_dir`` tag."""
+    return f"{config.arch}-d{config.model_dim}-{run_dir.name.rsplit('-', 1)[-1][:6]}"
+
+
 @contextmanager
 def locked(run_dir: Path) -> Iterator[None]:
     """Hold the run folder's lock (:func:`run_lock`); a folder another trainer holds is a
@@ -139,7 +146,9 @@ def main(args, params) -> None:
     flat, experiment = flatten(params), section["experiment"]
     with (
         locked(run_dir),
-        training_run(run_dir, experiment, flat, section.get("preset")) as mlflow_log,
+        training_run(
+            run_dir, experiment, flat, section.get("preset"), run_name(config, run_dir)
+        ) as mlflow_log,
     ):
         log.info("training %s on %d bars %s -> %s", config.arch, len(bars), bars.shape[1:], run_dir)
         valid, _, _ = load_split(args.splits_dir / "valid.npz")
@@ -168,6 +177,8 @@ def main(args, params) -> None:
             mlflow_log.run_id,
             run_dir=str(run_dir),
             steps=result.steps_done,
+            resumed_from=result.resumed_from,
+            processes=env_world_size(),  # torchrun's WORLD_SIZE; 1 without it
             train_bars=len(bars),
             config=config.to_dict(),
         )

@@ -171,7 +171,8 @@ def test_adding_a_recording_processes_only_that_recording(prepared):
     _, corpus, _, prep, _ = prepared
     add_track(corpus, "metal/new.wav", SynthTrackSpec("metal", 150, 5, seed=9))
     tracks, manifest, _, log = prep()
-    fresh = tracks[~tracks.cached.astype(bool)]
-    assert fresh.path.tolist() == ["metal/new.wav"]
-    assert "1 from cache" not in log and f"{len(tracks) - 1} from cache" in log
+    # every other recording came from the cache (tracks.csv does not say: it is the same
+    # bytes however the results were found)
+    assert f"analyzed {len(tracks)} tracks ({len(tracks) - 1} from cache" in log
+    assert "cached" not in tracks.columns
     assert "metal/new.wav" in set(manifest.path)

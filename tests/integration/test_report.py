@@ -5,18 +5,11 @@ blank)."""
 from __future__ import annotations
 
 import argparse
-import contextlib
-import functools
 import json
 import os
 import re
 import shutil
-import signal
-import subprocess
-import threading
-from collections.abc import Iterator
 from html.parser import HTMLParser
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -26,24 +19,12 @@ import pytest
 
 from pipeline.audio.io import write_audio
 from pipeline.report import build_report, collect_samples
+from tests.browser import find_chromium, run_chromium, serve
 from tests.conftest import tiny_params
 
 pytestmark = pytest.mark.integration
 
 SR, BAR = 8000, 8000  # 1 s bars
-CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--mute-audio",
-    "--hide-scrollbars",
-)
 METRICS = {
     "novelty": {
         "generated.fraction_similar": 0.25,
@@ -255,50 +236,7 @@ class LinkParser(HTMLParser):
 # --- in a browser ----------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def chromium() -> str:
-    for name in CHROMIUM_NAMES:
-        path = shutil.which(name)
-        if path:
-            return path
-    if os.environ.get("CI"):
-        pytest.fail("chromium not found; CI must install it (Debian package: chromium)")
-    pytest.skip("chromium not installed (Debian package: chromium); with CI set this fails")
-
-
-class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format, *args):
-        pass
-
-
-@contextlib.contextmanager
-def serve(folder: Path) -> Iterator[str]:
-    handler = functools.partial(_QuietHandler, directory=str(folder))
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def run_chromium(binary: str, profile: Path, *args: str, timeout: int = 90) -> str:
-    """Run headless Chromium in its own process group; returns stdout."""
-    cmd = [binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args]
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
-    )
-    try:
-        stdout, stderr = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        raise AssertionError(f"chromium did not finish in {timeout} s: {' '.join(cmd)}") from None
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)  # helpers left behind by this run, if any
-    assert proc.returncode == 0, f"chromium exited {proc.returncode}: {stderr[-2000:]}"
-    return stdout
+    return find_chromium()
 
 
 # Waits until every <audio> has its metadata (or an error) and every <img> is complete, then

@@ -1,4 +1,6 @@
-# Data preparation: demo corpus, downbeat analysis, bar rendering, splits.
+# Data preparation: the params check, demo corpus, downbeat analysis, bar rendering, splits.
+# check_params writes the marker synth and analyze depend on, as in dvc.yaml (Snakemake has
+# also validated params.yaml when it parsed the Snakefile).
 #
 # analyze and bars fan out: one `*_track` job per recording fills the per-track result cache
 # (data/cache), then the aggregate rule runs the same command as DVC's stage and finds every
@@ -12,8 +14,20 @@ AUDIO_DIR = config["data"]["audio_dir"]
 TRACK_DONE = "data/cache/snakemake/{stage}/{path}.done"
 
 
+rule check_params:
+    input:
+        params="params.yaml",
+        schema="workflow/schemas/params.schema.yaml",
+        code=stage_code("check_params"),
+    output:
+        "data/params.valid",
+    shell:
+        "python -m pipeline.stages.check_params --params params.yaml --out {output}"
+
+
 checkpoint synth:
     input:
+        valid="data/params.valid",
         code=stage_code("synth"),
     output:
         directory("data/raw/demo"),
@@ -51,6 +65,7 @@ rule analyze_track:
 
 rule analyze:
     input:
+        valid="data/params.valid",
         audio=AUDIO_DIR,
         code=stage_code("analyze"),
         tracks=per_track("analyze"),

@@ -1,0 +1,152 @@
+"""Team use: training on any machine logs to a shared MLflow server (the README's
+scripts/mlflow_server.sh, started here on 127.0.0.1), and a DVC remote carries every stage
+output into a fresh clone, where nothing needs recomputing."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import REPO, make_project, run, tool_env
+
+pytestmark = pytest.mark.integration
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_healthy(url: str, server: subprocess.Popen, log: Path, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise AssertionError(
+                f"the MLflow server exited {server.returncode}:\n{log.read_text()}"
+            )
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError(f"the MLflow server did not answer in {timeout} s:\n{log.read_text()}")
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(tmp_path_factory):
+    """scripts/mlflow_server.sh on a free port of 127.0.0.1, its store in a temporary folder."""
+    store = tmp_path_factory.mktemp("shared") / "mlflow-server"
+    port = free_port()
+    log = store.parent / "server.log"
+    env = {**tool_env(REPO), "MLFLOW_PORT": str(port)}
+    with log.open("w") as out:
+        server = subprocess.Popen(
+            [str(REPO / "scripts/mlflow_server.sh"), str(store)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # the script execs mlflow, which starts its workers
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_healthy(url, server, log)
+        yield url, store
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+
+
+@pytest.fixture(scope="module")
+def trained_project(tmp_path_factory, mlflow_server):
+    """A tiny project run once with `dvc repro`, logging to the shared server, committed."""
+    url, _ = mlflow_server
+    root = make_project(tmp_path_factory.mktemp("team") / "project")
+    run(["dvc", "repro"], root, extra_env={"MLFLOW_TRACKING_URI": url})
+    run(["git", "add", "-A"], root)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "run"], root)
+    return root
+
+
+def test_training_logs_params_metrics_and_artifacts_to_the_shared_server(
+    trained_project, mlflow_server
+):
+    from mlflow.tracking import MlflowClient
+
+    url, store = mlflow_server
+    root = trained_project
+    record = json.loads((root / "data/models/train_run.json").read_text())
+    assert record["mlflow_tracking_uri"] == url
+    client = MlflowClient(url)
+    logged = client.get_run(record["mlflow_run_id"])
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    assert logged.data.params["train.steps"] == str(params["train"]["steps"])
+    assert "loss_d" in logged.data.metrics and "headline.targets_met" in logged.data.metrics
+    # the run's name fits the UI's run column; its folder is a tag
+    name = logged.data.tags["mlflow.runName"]
+    train = params["train"]
+    assert len(name) <= 18 and name.startswith(f"{train['arch']}-d{train['model_dim']}-")
+    folder_digest = Path(logged.data.tags["run_dir"]).name.rsplit("-", 1)[1]
+    assert folder_digest.startswith(name.rsplit("-", 1)[1])
+    # the experiment opens on its runs, not on MLflow 3's GenAI traces page
+    experiment = client.get_experiment(logged.info.experiment_id)
+    assert experiment.name == params["train"]["experiment"]
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+
+    # artifacts went through the server into its folder: nothing under the project
+    listed = {a.path for a in client.list_artifacts(logged.info.run_id, "audio")}
+    assert "audio/interpolation.wav" in listed
+    stored = [p for p in (store / "artifacts").rglob("interpolation.wav")]
+    assert len(stored) == 1
+    assert stored[0].read_bytes() == (root / "data/samples/interpolation.wav").read_bytes()
+    assert not (root / "mlartifacts").exists() and not (root / "mlflow.db").exists()
+
+
+def file_hashes(root: Path, paths: list[str]) -> dict[str, str]:
+    hashes = {}
+    for name in paths:
+        path = root / name
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        for file in files:
+            hashes[file.relative_to(root).as_posix()] = hashlib.md5(file.read_bytes()).hexdigest()
+    return hashes
+
+
+def test_dvc_push_then_pull_into_a_fresh_clone_gives_the_outputs_without_recomputing(
+    trained_project, tmp_path
+):
+    root = trained_project
+    remote = tmp_path / "remote"
+    run(["dvc", "remote", "add", "-d", "shared", str(remote)], root)
+    pushed = run(["dvc", "push"], root)
+    assert "pushed" in pushed.stdout
+    run(["git", "add", ".dvc/config"], root)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "remote"], root)
+
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", str(root), str(clone)], tmp_path)
+    run(["dvc", "pull"], clone)
+    lock = yaml.safe_load((root / "dvc.lock").read_text())
+    outputs = sorted({o["path"] for s in lock["stages"].values() for o in s.get("outs", [])})
+    assert "data/models/generator.pt" in outputs and "data/report" in outputs
+    assert file_hashes(clone, outputs) == file_hashes(root, outputs)
+
+    status = run(["dvc", "status"], clone)
+    assert "Data and pipelines are up to date" in status.stdout, status.stdout
+    again = run(["dvc", "repro"], clone)
+    assert "Running stage" not in again.stdout, again.stdout
