@@ -1,13 +1,27 @@
 #!/usr/bin/env bash
 # Installs the system programs bargan needs that pip cannot provide.
 #   scripts/ensure_system_deps.sh          Rubber Band (time-stretching)
-#   scripts/ensure_system_deps.sh --test   also Chromium (the report's browser test)
+#   scripts/ensure_system_deps.sh --test   also Chromium (the report's browser test) and, for
+#                                          the SLURM test's one-node cluster, slurmctld, slurmd,
+#                                          slurm-client, munge, and slurmdbd with MariaDB (the
+#                                          accounting that sacct reads). The test starts its own
+#                                          daemons, with their own configuration and ports; the
+#                                          SLURM services stay off (no /etc/slurm/slurm.conf).
 # As root it uses apt-get; otherwise it names the missing packages and fails.
 set -euo pipefail
 missing=()
-command -v rubberband >/dev/null 2>&1 || missing+=(rubberband-cli)
+# Daemons live in /usr/sbin, which is not on every PATH.
+have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ]; }
+need() { have "$1" || missing+=("$2"); }
+need rubberband rubberband-cli
 if [ "${1:-}" = "--test" ]; then
-    command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+    need chromium chromium
+    need slurmctld slurmctld
+    need slurmd slurmd
+    need sbatch slurm-client
+    need munged munge
+    need slurmdbd slurmdbd
+    need mariadbd mariadb-server
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
