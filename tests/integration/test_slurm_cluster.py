@@ -104,6 +104,8 @@ def test_slurm_profile_runs_data_preparation_as_cluster_jobs(tiny_project, tmp_p
 
     # every rule ran as its own SLURM job: per-track jobs once per recording
     rules = sorted(rule_of(job["comment"]) for job in accounted)
+    # (check_params is a local rule: it ran beside Snakemake, not as a job)
+    assert "localrule check_params:" in log and (root / "data/params.valid").is_file()
     expected = {"synth": 1, "analyze_track": 3, "analyze": 1, "bars_track": 3, "bars": 1}
     assert rules == sorted(r for r, n in expected.items() for _ in range(n)), log
     # ... each under this run's name, on the node, and all completed, as sacct and squeue see it

@@ -14,6 +14,11 @@ AUDIO_DIR = config["data"]["audio_dir"]
 TRACK_DONE = "data/cache/snakemake/{stage}/{path}.done"
 
 
+# a second's work: on a cluster it runs where Snakemake runs, not as a queued job
+localrules:
+    check_params,
+
+
 rule check_params:
     input:
         params="params.yaml",
