@@ -103,6 +103,7 @@ write_report() {
   local toy_flag=()
   [[ "$TOY" == 1 ]] && toy_flag=(--toy)
   if ! timeout 60 "$PY" bench/gpu_report.py --work-dir "$WORK" --out "$RESULTS" \
+      --json-out "${RESULTS%.md}.throughput.json" \
       --title "$title" --expected "$EXPECTED" --command "bench/gpu_check.sh${ARGS:+ $ARGS}" \
       "${toy_flag[@]}" >/dev/null 2>"$WORK/report.log"; then
     {  # the report script itself failed: the raw material, so nothing is lost
@@ -122,7 +123,10 @@ write_report() {
   echo
   echo "results -> $RESULTS ($(elapsed) s in all)"
   if [[ -n "${OUT:-}" && -d "${OUT:-}" ]]; then
-    cp "$RESULTS" "$OUT/" && echo "copied to \$OUT/$(basename "$RESULTS")"
+    if [[ "$(cd "$(dirname "$RESULTS")" && pwd)" != "$(cd "$OUT" && pwd)" ]]; then
+      cp "$RESULTS" "${RESULTS%.md}.throughput.json" "$OUT/" 2>/dev/null
+      echo "copied to \$OUT/$(basename "$RESULTS")"
+    fi
     tar -czf "$OUT/gpu_check-logs.tar.gz" -C "$WORK" \
       --exclude=splits --exclude=inductor-cache --exclude='*.pt' . 2>/dev/null || true
   fi

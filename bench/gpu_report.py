@@ -48,6 +48,21 @@ def _describe_rc(rc: int) -> str:
     return f"failed (exit {rc})"
 
 
+def merged_throughput(work: Path, toy: bool) -> dict[str, Any]:
+    """Every architecture's throughput rows in one record (the machine-readable results file
+    beside the report: ``bargan reproduce`` estimates GPU hours from it)."""
+    table_key = "cpu" if toy else "gpu"
+    merged: dict[str, Any] = {"rows": {}}
+    for path in sorted(work.glob("throughput-*.json")):
+        data = _read_json(path) or {}
+        table = data.get(table_key) or {}
+        merged.setdefault("torch", data.get("torch"))
+        merged.setdefault("device", table.get("device"))
+        merged.setdefault("tf32", table.get("tf32"))
+        merged["rows"].update(table.get("rows") or {})
+    return merged
+
+
 def throughput_section(work: Path, toy: bool) -> tuple[list[str], float | None]:
     """The throughput table over the per-architecture JSON files, and WaveGAN's speed-up."""
     reports = {}
@@ -173,10 +188,14 @@ def main() -> None:
     p.add_argument("--expected", default="")
     p.add_argument("--command", default="bench/gpu_check.sh")
     p.add_argument("--toy", action="store_true")
+    p.add_argument("--json-out", type=Path, help="also write the merged throughput rows here")
     args = p.parse_args()
     text = build(args.work_dir, args.title, args.toy, args.expected, args.command)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
+    if args.json_out:
+        merged = merged_throughput(args.work_dir, args.toy)
+        args.json_out.write_text(json.dumps(merged, indent=2) + "\n")
     print(text)
 
 

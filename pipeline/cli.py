@@ -1,6 +1,7 @@
 """``bargan``: the project's command line for people outside the pipeline.
 
     bargan generate --checkpoint data/models/generator.pt --out track.wav --bars 16 --bpm 100
+    bargan reproduce wavegan --dry-run
 
 Subcommands live in ``COMMANDS``; each has a ``add_<name>_arguments(parser)`` and a
 ``run_<name>(args) -> int``. Errors that a user can fix (a missing, wrong or damaged checkpoint,
@@ -263,10 +264,31 @@ def _first_line(err: BaseException) -> str:
 
 # --- dispatch --------------------------------------------------------------------------------
 Command = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[..., int]]
+
+
+def add_reproduce_arguments(p: argparse.ArgumentParser) -> None:
+    from pipeline.reproduce import command
+
+    command.add_arguments(p)
+
+
+def run_reproduce(args: argparse.Namespace) -> int:
+    from pipeline.reproduce import command
+
+    try:
+        return command.run(args)
+    except command.ReproduceError as err:
+        raise CliError(str(err)) from None
+
+
 COMMANDS: list[Command] = [
     ("generate", add_generate_arguments, run_generate),
+    ("reproduce", add_reproduce_arguments, run_reproduce),
 ]
-HELP = {"generate": "generate a track (a latent walk, one bar per step) from a generator file"}
+HELP = {
+    "generate": "generate a track (a latent walk, one bar per step) from a generator file",
+    "reproduce": "a preset's published result: the plan (--dry-run), then fetch through evaluate",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:

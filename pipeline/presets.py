@@ -32,7 +32,8 @@ from pipeline.fileio import atomic_write
 from pipeline.params import REPO_ROOT, ParamsError, deep_merge, validate_params
 
 PRESETS_DIR = REPO_ROOT / "presets"
-META_KEYS = ("source", "description")
+# what a preset says about itself, not params: its source, and what `bargan reproduce` reads
+META_KEYS = ("source", "description", "dataset", "dataset_note", "paper")
 
 
 def preset_names(presets_dir: Path = PRESETS_DIR) -> list[str]:

@@ -1,0 +1,76 @@
+"""``bargan reproduce PRESET``: print the plan; without ``--dry-run``, apply the preset to
+params.yaml, run the graph with ``dvc repro`` and end with the paper's table beside ours.
+
+A run longer than :data:`~pipeline.reproduce.plan.CPU_STEP_LIMIT` steps on a machine without
+CUDA is refused unless ``--allow-cpu`` is given: it would take days.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+from pipeline.presets import apply_to_file
+from pipeline.reproduce.plan import CPU_STEP_LIMIT, Plan, comparison_table, format_plan, load_plan
+
+
+class ReproduceError(Exception):
+    """A problem the user can fix; the CLI prints it as one line."""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("preset", help="a preset in presets/ (python -m pipeline.presets list)")
+    p.add_argument("--dry-run", action="store_true", help="print the plan; change nothing")
+    p.add_argument(
+        "--allow-cpu",
+        action="store_true",
+        help=f"start a run of more than {CPU_STEP_LIMIT} steps without a CUDA device",
+    )
+    p.add_argument("--params", type=Path, default=Path("params.yaml"))
+    p.add_argument("--metrics", type=Path, default=Path("data/metrics/metrics.json"))
+
+
+def cpu_refusal(plan: Plan, cuda_available: bool, allow_cpu: bool) -> str | None:
+    """Why this run must not start here, or None."""
+    steps = int(plan.train["steps"])
+    if cuda_available or allow_cpu or steps <= CPU_STEP_LIMIT:
+        return None
+    hours = ", ".join(f"{e.hours:.1f} h on one {e.device}" for e in plan.estimates)
+    return (
+        f"preset {plan.preset} trains {steps} steps and this machine has no CUDA device; "
+        f"that is days on a CPU ({hours or 'no GPU measurement'}); "
+        "run it on a GPU, or pass --allow-cpu to start anyway"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    import yaml
+
+    try:
+        params = yaml.safe_load(args.params.read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise ReproduceError(f"{args.params}: cannot read ({err})") from err
+    try:
+        plan = load_plan(args.preset, params)
+    except ValueError as err:  # unknown preset, malformed reproduction metadata
+        raise ReproduceError(str(err)) from err
+    print(format_plan(plan))
+    if args.dry_run:
+        return 0
+    import torch
+
+    refusal = cpu_refusal(plan, torch.cuda.is_available(), args.allow_cpu)
+    if refusal:
+        raise ReproduceError(refusal)
+    if shutil.which("dvc") is None:
+        raise ReproduceError("dvc is not on PATH (activate the project's .venv)")
+    apply_to_file(args.preset, args.params)
+    print(f"\n{args.params}: preset {args.preset} applied; running dvc repro")
+    if subprocess.run(["dvc", "repro"], check=False).returncode != 0:
+        raise ReproduceError("dvc repro failed (its messages are above); rerun to resume")
+    metrics = json.loads(args.metrics.read_text())
+    print("\n" + comparison_table(plan, metrics))
+    return 0
