@@ -36,6 +36,7 @@ OPTION_KEYS = (
     "click_threshold_db",
     "rtf_batch_sizes",
     "rtf_repeats",
+    "vggish_weights",
 )
 
 
