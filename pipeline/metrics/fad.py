@@ -51,11 +51,15 @@ def bar_examples(bars: np.ndarray, sample_rate: int) -> np.ndarray:
     return np.stack([waveform_to_examples(bar, sample_rate) for bar in bars])
 
 
-def embed_bars(model: VGGish, bars: np.ndarray, sample_rate: int) -> np.ndarray:
-    """``[N, k, 128]`` VGGish embeddings of each bar's ``k`` examples."""
-    examples = bar_examples(bars, sample_rate)
-    n, k = examples.shape[:2]
-    return embed_examples(model, examples.reshape(n * k, *examples.shape[2:])).reshape(n, k, -1)
+def embed_bars(model: VGGish, bars: np.ndarray, sample_rate: int, chunk: int = 256) -> np.ndarray:
+    """``[N, k, 128]`` VGGish embeddings of each bar's ``k`` examples, ``chunk`` bars at a time."""
+    out = []
+    for start in range(0, len(bars), chunk):
+        examples = bar_examples(bars[start : start + chunk], sample_rate)
+        n, k = examples.shape[:2]
+        flat = examples.reshape(n * k, *examples.shape[2:])
+        out.append(embed_examples(model, flat).reshape(n, k, -1))
+    return np.concatenate(out)
 
 
 def fad_scores(
