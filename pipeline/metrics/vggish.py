@@ -124,9 +124,15 @@ def _reason(err: BaseException) -> str:
 
 
 def _numpy_globals() -> list:
-    core = getattr(np, "_core", None) or np.core
-    names = [core.multiarray._reconstruct, np.ndarray, np.dtype]
+    """What pickled numpy arrays need, under numpy 2's names and numpy 1's (``numpy.core``, as
+    in files saved before 2024 such as the port's PCA file)."""
+    try:
+        from numpy._core.multiarray import _reconstruct as reconstruct
+    except ImportError:  # numpy 1
+        from numpy.core.multiarray import _reconstruct as reconstruct
+    names: list = [reconstruct, np.ndarray, np.dtype]
     names += [type(np.dtype(kind)) for kind in ("float32", "float64", "int64")]
+    names.append((reconstruct, "numpy.core.multiarray._reconstruct"))
     return names
 
 
