@@ -45,13 +45,14 @@ def frechet_distance(x: np.ndarray, y: np.ndarray) -> float:
 
 
 def frechet_bootstrap(
-    x: np.ndarray, y: np.ndarray, n_boot: int, seed: int
+    x: np.ndarray, y: np.ndarray, n_boot: int, seed: int, group_x: int = 1, group_y: int = 1
 ) -> tuple[float, np.ndarray]:
-    """Point estimate and ``n_boot`` distances with both sets resampled."""
+    """Point estimate and ``n_boot`` distances with both sets resampled; rows come in
+    consecutive groups of ``group_x`` / ``group_y`` (the examples of one bar) drawn together."""
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
     rng = np.random.default_rng(seed)
-    counts_x = bootstrap.resample_counts(rng, len(x), n_boot)
-    counts_y = bootstrap.resample_counts(rng, len(y), n_boot)
+    counts_x = np.repeat(bootstrap.resample_counts(rng, len(x) // group_x, n_boot), group_x, 1)
+    counts_y = np.repeat(bootstrap.resample_counts(rng, len(y) // group_y, n_boot), group_y, 1)
     samples = np.array(
         [
             _distance(_moments(x, cx), _moments(y, cy))

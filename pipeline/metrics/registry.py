@@ -14,9 +14,14 @@ against ``train``), so each value has a real-data reference. ``options`` carries
 - rhythm: ``tempo_tolerance``, ``downbeat_tolerance_ms``, ``grid_tolerance_ms``; seams:
   ``click_window_ms``, ``click_highpass_hz``, ``click_threshold_db``;
 - real-time factor (skips without a generator): ``generator``, ``rtf_batch_sizes``,
-  ``rtf_repeats``, ``rtf_device``.
+  ``rtf_repeats``, ``rtf_device``;
+- FAD on VGGish (reports ``skipped`` without weights): ``vggish_weights``.
 
-A metric that cannot run here returns an empty dict and is left out of the result.
+A metric that cannot run here returns an empty dict and is left out of the result, or
+``{"skipped": why}``, kept so the reader sees why it has no number. Every metric's result carries
+its ``protocol`` (:data:`PROTOCOLS`): whose evaluation protocol its numbers follow, or that they
+are ours and not comparable with papers' numbers. It is text, so :func:`numeric_metrics` (what is
+logged to MLflow) leaves it out.
 
 :data:`ROLES` says what each metric is for and which of its keys a reader looks at first (its
 headlines, each with the direction that is better and the band around the held-out reference
@@ -43,6 +48,8 @@ from typing import Any, Literal
 import numpy as np
 
 from pipeline.metrics.classifier import classifier_scores
+from pipeline.metrics.fad import PROTOCOL as FAD_PROTOCOL
+from pipeline.metrics.fad import fad_scores
 from pipeline.metrics.frechet import frechet_scores
 from pipeline.metrics.kernel_distance import kernel_scores
 from pipeline.metrics.ndb import ndb_scores
@@ -55,7 +62,7 @@ from pipeline.params import flatten
 
 log = logging.getLogger("bargan")
 
-Metric = Callable[[np.ndarray, np.ndarray, np.ndarray | None, dict[str, Any]], dict[str, float]]
+Metric = Callable[[np.ndarray, np.ndarray, np.ndarray | None, dict[str, Any]], dict[str, Any]]
 
 METRICS: dict[str, Metric] = {
     "novelty": beatgan_novelty,
@@ -67,6 +74,28 @@ METRICS: dict[str, Metric] = {
     "rhythm": rhythm_scores,
     "seam_clicks": seam_click_scores,
     "real_time_factor": real_time_factor_scores,
+    "fad_vggish": fad_scores,
+}
+
+PROTOCOL_KEY = "protocol"
+SKIPPED_KEY = "skipped"
+NOT_COMPARABLE = "not comparable with papers' numbers"
+PROTOCOLS: dict[str, str] = {
+    "novelty": "BeatGAN novelty (nearest training bar, normalised squared error on samples)",
+    "nearest_neighbour": f"ours: shift-tolerant nearest training bar on log-mel, dB; "
+    f"{NOT_COMPARABLE}",
+    "frechet": f"ours: Fréchet distance on our log-mel + onset features and on a dataset "
+    f"classifier's hidden layer; {NOT_COMPARABLE}",
+    "kernel_distance": f"ours: KID's unbiased polynomial-kernel MMD² (Bińkowski et al. 2018) on "
+    f"the Fréchet embeddings; {NOT_COMPARABLE}",
+    "ndb": "NDB/JSD (Richardson & Weiss 2018) as LoopTest, on k-means bins of our fixed "
+    "features of the training bars",
+    "classifier": "inception score with a classifier trained on the dataset labels (Donahue et "
+    "al. 2019 protocol); here a small MLP on our fixed features",
+    "rhythm": f"ours: onset, tempo and 16th-grid statistics of looped bars; {NOT_COMPARABLE}",
+    "seam_clicks": f"ours: high-passed energy at the loop seam; {NOT_COMPARABLE}",
+    "real_time_factor": "seconds of audio generated per second of compute, on the device used",
+    "fad_vggish": FAD_PROTOCOL,
 }
 
 
@@ -170,6 +199,7 @@ ROLES: dict[str, MetricRole] = {
         reason="times generation (seconds of audio per second of compute): it measures the "
         "generator's speed, not its bars, and has no held-out reference",
     ),
+    "fad_vggish": MetricRole(QUALITY, (Headline("fad", "lower"),)),
 }
 
 
@@ -186,7 +216,7 @@ def compute_all(
     valid: np.ndarray | None,
     options: dict[str, Any],
     names: Sequence[str] | None = None,
-) -> dict[str, dict[str, float]]:
+) -> dict[str, dict[str, Any]]:
     """Run the named metrics (all by default); features are computed once and shared."""
     names = list(names or METRICS)
     unknown = sorted(set(names) - set(METRICS))
@@ -195,17 +225,20 @@ def compute_all(
     # Features, embeddings and searches are cached by array identity: for this call only, or
     # across calls in a cache the caller passes (keeping those arrays alive and unchanged).
     options = {**options, "cache": {} if options.get("cache") is None else options["cache"]}
-    results: dict[str, dict[str, float]] = {}
+    results: dict[str, dict[str, Any]] = {}
     for name in names:
         values = METRICS[name](generated, train, valid, options)
         if not values:
             log.info("metric %s skipped: what it needs (labels, generator) is not available", name)
             continue
+        if SKIPPED_KEY in values:
+            log.info("metric %s skipped: %s", name, values[SKIPPED_KEY])
         results[name] = {key: _finite_or_none(value) for key, value in values.items()}
+        results[name][PROTOCOL_KEY] = PROTOCOLS[name]
     return results
 
 
 def numeric_metrics(metrics: dict[str, dict[str, Any]]) -> dict[str, float]:
     """:func:`compute_all`'s result as flat ``{"metric.key": number}``, for logging and tables;
-    nulls (non-finite values) and non-numbers are left out."""
+    nulls (non-finite values) and non-numbers (``protocol``, ``skipped``) are left out."""
     return {k: float(v) for k, v in flatten(metrics).items() if isinstance(v, int | float)}

@@ -13,6 +13,7 @@ from pipeline.fileio import write_json_atomic
 from pipeline.grid import GRID_FILE, BarGrid
 from pipeline.metrics.headline import HEADLINE_KEY, Scorecard, compute_headline, markdown
 from pipeline.metrics.registry import compute_all, numeric_metrics
+from pipeline.metrics.vggish import VGGishWeightsError
 from pipeline.monitoring.mlflow_logger import MlflowBatchLogger
 from pipeline.monitoring.runs import recorded_run
 from pipeline.stages.common import StageError, log, run_stage, stage_parser
@@ -36,6 +37,7 @@ OPTION_KEYS = (
     "click_threshold_db",
     "rtf_batch_sizes",
     "rtf_repeats",
+    "vggish_weights",
 )
 
 
@@ -75,9 +77,12 @@ def main(args, params) -> None:
             options["generator"], _ = load_generator(args.model, device="cpu")
         except CheckpointError as err:
             raise StageError(str(err)) from err
-    metrics = compute_all(
-        generated, train, valid if len(valid) else None, options, names=section["metrics"]
-    )
+    try:
+        metrics = compute_all(
+            generated, train, valid if len(valid) else None, options, names=section["metrics"]
+        )
+    except VGGishWeightsError as err:
+        raise StageError(f"evaluate.vggish_weights: {err}") from err
     card = compute_headline(metrics)
     write_json_atomic(args.out, {HEADLINE_KEY: card.to_dict(), **metrics})
     write_json_atomic(args.headline, card.numbers())

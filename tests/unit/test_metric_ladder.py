@@ -99,6 +99,8 @@ def test_every_metric_on_the_ladder_ran(results: Results):
 def test_real_bars_beat_what_is_not_music_and_score_within_their_band(
     results: Results, metric: str, headline: Headline
 ):
+    if "skipped" in results["real"][metric]:  # fad_vggish without VGGish weights
+        pytest.skip(f"{metric}: {results['real'][metric]['skipped']}")
     real = value(results, "real", metric, headline)
     assert real is not None
     for rung in NOT_MUSIC:

@@ -93,7 +93,10 @@ def test_noise_is_far_from_drums_and_fractions_stay_in_the_unit_interval(corpus)
     result = compute_all(generated, train, valid, options(corpus))
     assert set(result) == set(METRICS) - {"real_time_factor"}  # no generator given
     json.dumps(result, allow_nan=False)
+    assert result["fad_vggish"].keys() == {"skipped", "protocol"}  # no VGGish weights given
     for metric, values in result.items():
+        assert isinstance(values.pop("protocol"), str), metric
+        values.pop("skipped", None)
         for key, value in values.items():
             assert value is None or isinstance(value, int | float), (metric, key)
             if "fraction" in key:

@@ -1,0 +1,123 @@
+"""Every metric's result says which evaluation protocol its numbers follow; the text reaches
+metrics.json but is not logged as an MLflow metric."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline.grid import GRID_FILE, BarGrid
+from pipeline.metrics.fad import SKIPPED
+from pipeline.metrics.headline import compute_headline
+from pipeline.metrics.ladder import drum_bars
+from pipeline.metrics.registry import (
+    METRICS,
+    PROTOCOL_KEY,
+    PROTOCOLS,
+    compute_all,
+    numeric_metrics,
+)
+from pipeline.params import load_params
+from pipeline.stages import evaluate
+from pipeline.stages.common import StageError
+from pipeline.stages.evaluate import log_metrics
+
+REPO = Path(__file__).resolve().parents[2]
+SR = 8000
+
+
+def test_every_metric_has_a_protocol_and_ours_say_they_are_not_comparable():
+    assert set(PROTOCOLS) == set(METRICS)
+    for name, protocol in PROTOCOLS.items():
+        assert isinstance(protocol, str) and protocol.strip(), name
+        if protocol.startswith("ours"):
+            assert "not comparable" in protocol, name
+    assert "Kilgour et al. 2019" in PROTOCOLS["fad_vggish"]
+    assert "VGGish" in PROTOCOLS["fad_vggish"] and "16 kHz" in PROTOCOLS["fad_vggish"]
+    assert "Donahue et al. 2019" in PROTOCOLS["classifier"]
+    assert "Richardson & Weiss 2018" in PROTOCOLS["ndb"]
+    assert PROTOCOLS["frechet"].startswith("ours")
+
+
+def test_results_carry_their_protocol_and_only_numbers_are_logged():
+    train = np.concatenate([drum_bars(s, 1, 3, SR) for s in ("techno", "house")])
+    valid = np.concatenate([drum_bars(s, 2, 2, SR) for s in ("techno", "house")])
+    options = {"sample_rate": SR, "bpm": 120.0, "beats_per_bar": 4, "bootstrap": 10}
+    names = ["novelty", "frechet", "fad_vggish"]
+    metrics = compute_all(valid[::-1].copy(), train, valid, options, names)
+    assert set(metrics) == set(names)
+    for name in names:
+        assert metrics[name][PROTOCOL_KEY] == PROTOCOLS[name]
+    json.dumps(metrics, allow_nan=False)  # metrics.json as the evaluate stage writes it
+
+    numbers = numeric_metrics(metrics)
+    assert numbers and all(isinstance(v, float) for v in numbers.values())
+    assert not any(key.endswith((".protocol", ".skipped")) for key in numbers)
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.logged: dict = {}
+
+        def log(self, step, values):
+            self.logged.update(values)
+
+        def set_tags(self, tags):
+            pass
+
+    recorder = Recorder()
+    log_metrics(recorder, metrics, compute_headline(metrics))  # type: ignore[arg-type]
+    assert all(isinstance(v, float) for v in recorder.logged.values())
+    assert "frechet_generated_fixed" in recorder.logged
+    assert not any("protocol" in key or "skipped" in key for key in recorder.logged)
+
+
+def evaluate_inputs(tmp_path: Path) -> argparse.Namespace:
+    """Splits and generated bars for the evaluate stage (no model, no MLflow run record)."""
+    splits, samples = tmp_path / "splits", tmp_path / "samples"
+    splits.mkdir()
+    samples.mkdir()
+    BarGrid(SR, 120.0, 4, 1).write(splits / GRID_FILE)
+    for name, seed in (("train", 1), ("valid", 2)):
+        bars = np.concatenate([drum_bars(s, seed, 3, SR) for s in ("techno", "house")])
+        np.savez(
+            splits / f"{name}.npz",
+            bars=np.round(np.clip(bars, -1, 1) * 32767).astype(np.int16),
+            labels=np.repeat([0, 1], 3),
+            sample_rate=SR,
+        )
+    np.savez(samples / "generated.npz", bars=bars[::-1].astype(np.float32))
+    return argparse.Namespace(
+        samples_dir=samples,
+        splits_dir=splits,
+        train_run=tmp_path / "no_train_run.json",
+        model=tmp_path / "no_generator.pt",
+        out=tmp_path / "metrics.json",
+        headline=tmp_path / "headline.json",
+    )
+
+
+def evaluate_params(**evaluate) -> dict:
+    params = load_params(REPO / "params.yaml")
+    params["evaluate"].update(metrics=["novelty", "fad_vggish"], bootstrap=10, **evaluate)
+    return params
+
+
+def test_the_evaluate_stage_writes_protocols_and_why_fad_was_skipped(tmp_path):
+    args = evaluate_inputs(tmp_path)
+    with pytest.raises(FileNotFoundError, match="no_train_run"):  # MLflow comes after the files
+        evaluate.main(args, evaluate_params())
+    written = json.loads(args.out.read_text())
+    assert written["novelty"]["protocol"] == PROTOCOLS["novelty"]
+    assert written["fad_vggish"] == {"skipped": SKIPPED, "protocol": PROTOCOLS["fad_vggish"]}
+
+
+def test_the_evaluate_stage_names_a_missing_weights_file(tmp_path):
+    args = evaluate_inputs(tmp_path)
+    params = evaluate_params(vggish_weights=str(tmp_path / "vggish-10086976.pth"))
+    with pytest.raises(StageError, match=r"evaluate\.vggish_weights: .*vggish-10086976\.pth"):
+        evaluate.main(args, params)
+    assert not args.out.exists()
