@@ -132,7 +132,8 @@ def test_fad_runs_through_the_registry_with_a_weights_file(bars, weights_file):
     model = load_vggish(weights_file, final_relu=False)
     noise, train, valid = (embed_bars(model, bars[k], SR) for k in ("noise", "train", "valid"))
     assert noise.shape == (6, 2, 128) and (noise < 0).any()
-    np.testing.assert_array_equal(embed_bars(model, bars["train"], SR, chunk=3), train)
+    # chunking changes the batch, hence the BLAS path: equal to float32 rounding
+    np.testing.assert_allclose(embed_bars(model, bars["train"], SR, chunk=3), train, atol=1e-5)
     flat = {name: e.reshape(-1, 128) for name, e in (("n", noise), ("t", train), ("v", valid))}
     assert fad["generated.fad"] == pytest.approx(frechet_distance(flat["n"], flat["t"]), rel=1e-9)
     assert fad["valid.fad"] == pytest.approx(frechet_distance(flat["v"], flat["t"]), rel=1e-9)
