@@ -99,7 +99,10 @@ def tempo_overrides(unpacked: Path, dataset: Dataset, placements: list[Placement
     tempo = dataset.tempo
     root = unpacked / dataset.root if dataset.root else unpacked
     table = _read_csv(root / tempo["csv"], dataset)
-    for column in (tempo["path_column"], tempo["bpm_column"], tempo["meter_column"]):
+    columns = [tempo["path_column"], tempo["bpm_column"], tempo["meter_column"]]
+    if "first_downbeat_column" in tempo:
+        columns.append(tempo["first_downbeat_column"])
+    for column in columns:
         if column not in table.columns:
             raise LayoutError(f"{dataset.path}: tempo: {tempo['csv']} has no column {column!r}")
     dest_of = {p.source.relative_to(root).as_posix(): p.dest for p in placements}
@@ -108,9 +111,14 @@ def tempo_overrides(unpacked: Path, dataset: Dataset, placements: list[Placement
         dest = dest_of.get(record[tempo["path_column"]].strip())
         bpm = _number(record[tempo["bpm_column"]])
         meter = quarter_beats(record[tempo["meter_column"]])
-        if dest is None or bpm is None or not 20 <= bpm <= 999 or meter is None:
+        if "first_downbeat_column" in tempo:
+            downbeat = _number(record[tempo["first_downbeat_column"]])
+        else:
+            downbeat = float(tempo["first_downbeat"])
+        usable = bpm is not None and 20 <= bpm <= 999 and downbeat is not None and downbeat >= 0
+        if dest is None or meter is None or not usable:
             continue
-        rows.append((dest, bpm, float(tempo["first_downbeat"]), meter))
+        rows.append((dest, bpm, downbeat, meter))
     rows.sort()
     return pd.DataFrame(rows, columns=list(OVERRIDE_COLUMNS))
 
