@@ -112,6 +112,10 @@ def download_resumable(url: str, part: Path, size: int | None, progress: bool = 
                     bar.update(len(chunk))
         except (http.client.HTTPException, ConnectionError, TimeoutError) as err:
             raise _interrupted(url, part, received, expected, type(err).__name__) from None
+        except OSError as err:  # a full disk: name the file (a failed write() names none)
+            if err.filename is None and err.errno is not None:
+                raise type(err)(err.errno, err.strerror, str(part)) from err
+            raise
     if expected is not None and received < expected:
         raise _interrupted(url, part, received, expected, "connection closed early")
 
