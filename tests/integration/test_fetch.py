@@ -285,3 +285,34 @@ def test_full_disk_leaves_nothing_half_written_and_the_next_run_resumes(tmp_path
 
         assert fetch(root).returncode == 0
     assert len(list((root / "data/raw/fetched").rglob("*.wav"))) == 3
+
+
+def test_snakemake_fetches_and_prepares_the_same_bytes_as_dvc(tmp_path, loops):
+    """Snakemake's fetch checkpoint feeds its per-track jobs; both executors write the same
+    fetched files and the same splits (PROVENANCE.json differs only in its date)."""
+    data = zipped(loops)
+    with FileServer() as server:
+        server.files[f"{NAME}.zip"] = data
+        registry_entry = entry(server.url(f"{NAME}.zip"), data)
+        by_dvc = project(tmp_path / "dvc", registry_entry)
+        by_snakemake = project(tmp_path / "snakemake", registry_entry)
+        run(["dvc", "repro", "split"], by_dvc)
+        log = run(["snakemake", "--cores", "1", "data/splits"], by_snakemake)
+    assert "localcheckpoint fetch:" in log.stdout + log.stderr
+
+    def files(root: Path) -> dict[str, bytes]:
+        found = {}
+        for folder in ("data/raw/fetched", "data/splits"):
+            for path in sorted((root / folder).rglob("*")):
+                if path.is_file() and path.name != ".snakemake_timestamp":
+                    data = path.read_bytes()
+                    if path.name == "PROVENANCE.json":
+                        record = json.loads(data)
+                        record.pop("fetched_at")
+                        data = json.dumps(record).encode()
+                    found[path.relative_to(root).as_posix()] = data
+        return found
+
+    produced = files(by_dvc)
+    assert "data/raw/fetched/overrides.csv" in produced and len(produced) > 6
+    assert files(by_snakemake) == produced
