@@ -36,7 +36,7 @@ FETCH = [
     "--registry-dir",
     "datasets",
     "--download-dir",
-    "data/cache/downloads",
+    "data/downloads",
     "--out-dir",
     "data/raw/fetched",
 ]
@@ -140,7 +140,7 @@ def error_lines(result: subprocess.CompletedProcess) -> list[str]:
 def assert_nothing_half_written(root: Path) -> None:
     """No fetched folder, no staging folder, no archive under its final name."""
     assert sorted(p.name for p in (root / "data/raw").iterdir()) == []
-    downloads = root / "data/cache/downloads" / NAME
+    downloads = root / "data/downloads" / NAME
     assert not (downloads / f"{NAME}.zip").exists()
 
 
@@ -196,7 +196,7 @@ def test_wrong_checksum_sets_the_file_aside_and_never_uses_it(tmp_path, loops):
         assert result.returncode == 1
         [line] = error_lines(result)
         assert "checksum mismatch" in line and server.url(f"{NAME}.zip") in line
-        downloads = root / "data/cache/downloads" / NAME
+        downloads = root / "data/downloads" / NAME
         assert sorted(p.name for p in downloads.iterdir()) == [f"{NAME}.zip.bad-checksum"]
         assert_nothing_half_written(root)
 
@@ -214,7 +214,7 @@ def test_http_error_is_named(tmp_path, loops):
     [line] = error_lines(result)
     assert line.endswith(f"{server.url('gone.zip')}: HTTP 404 Not Found")
     assert_nothing_half_written(root)
-    assert not list((root / "data/cache/downloads" / NAME).iterdir())
+    assert not list((root / "data/downloads" / NAME).iterdir())
 
 
 def test_transfer_cut_halfway_resumes_on_the_next_run(tmp_path, loops):
@@ -227,14 +227,14 @@ def test_transfer_cut_halfway_resumes_on_the_next_run(tmp_path, loops):
         assert first.returncode == 1
         [line] = error_lines(first)
         assert "transfer interrupted" in line and "run the stage again to resume" in line
-        part = root / "data/cache/downloads" / NAME / f"{NAME}.zip.part"
+        part = root / "data/downloads" / NAME / f"{NAME}.zip.part"
         assert part.stat().st_size == len(data) // 2
         assert_nothing_half_written(root)
 
         second = fetch(root)
         assert second.returncode == 0, second.stderr
         assert server.requests[-1] == (f"{NAME}.zip", f"bytes={len(data) // 2}-")
-    final = root / "data/cache/downloads" / NAME / f"{NAME}.zip"
+    final = root / "data/downloads" / NAME / f"{NAME}.zip"
     assert final.read_bytes() == data and not part.exists()
     assert len(list((root / "data/raw/fetched").rglob("*.wav"))) == 3
 
@@ -280,7 +280,7 @@ def test_full_disk_leaves_nothing_half_written_and_the_next_run_resumes(tmp_path
         assert f"{NAME}.zip.part: File too large" in line
         assert "no output was left half-written" in line
         assert_nothing_half_written(root)
-        part = root / "data/cache/downloads" / NAME / f"{NAME}.zip.part"
+        part = root / "data/downloads" / NAME / f"{NAME}.zip.part"
         assert 0 < part.stat().st_size <= limit
 
         assert fetch(root).returncode == 0

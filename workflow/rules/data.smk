@@ -43,7 +43,7 @@ checkpoint fetch:
         fetch=config["fetch"],
     shell:
         "python -m pipeline.stages.fetch --params params.yaml --registry-dir {input.registry}"
-        " --download-dir data/cache/downloads --out-dir {output}"
+        " --download-dir data/downloads --out-dir {output}"
 
 
 checkpoint synth:
