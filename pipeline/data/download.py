@@ -1,9 +1,10 @@
 """Resumable, verified downloads: HTTP Range into ``<name>.part``, a checksum, then a rename.
 
-A file reaches its final name only after its checksum matched, so anything under a final name
-was verified. An interrupted transfer leaves the ``.part`` file, and the next call asks the
-server for the rest (``Range: bytes=<have>-``). A file whose checksum does not match is moved
-aside as ``<name>.bad-checksum`` and never used.
+A file reaches its final name only after its checksum matched, and ``<name>.verified`` records
+against which checksum, so a finished download is hashed again only when the entry changes.
+An interrupted transfer leaves the ``.part`` file, and the next call asks the server for the
+rest (``Range: bytes=<have>-``). A file whose checksum does not match is moved aside as
+``<name>.bad-checksum`` and never used.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def fetch_archive(archive: Archive, cache_dir: Path, progress: bool = True) -> P
     Mirrors in ``archive.urls`` are tried in order; the error of each is reported when all fail.
     """
     final = cache_dir / archive.filename
-    if final.is_file():
+    if final.is_file() and already_verified(final, archive.checksum):
         return final
     cache_dir.mkdir(parents=True, exist_ok=True)
     failures = []
@@ -46,6 +47,22 @@ def fetch_archive(archive: Archive, cache_dir: Path, progress: bool = True) -> P
         except DownloadError as err:
             failures.append(str(err))
     raise DownloadError("; ".join(failures))
+
+
+def already_verified(final: Path, checksum: Checksum) -> bool:
+    """Whether ``final`` (a finished download) matches ``checksum``: known from its stamp
+    (``<name>.verified``), else hashed now. A file that does not match (the registry entry
+    changed since) is set aside as ``.bad-checksum`` and downloaded again."""
+    stamp = _stamp(final)
+    expected = f"{checksum.algorithm}:{checksum.value}\n"
+    if stamp.is_file() and stamp.read_text() == expected:
+        return True
+    if file_digest(final, checksum.algorithm) == checksum.value:
+        stamp.write_text(expected)
+        return True
+    stamp.unlink(missing_ok=True)
+    os.replace(final, final.with_name(final.name + ".bad-checksum"))
+    return False
 
 
 def download_verified(
@@ -66,6 +83,7 @@ def download_verified(
             f"{url}: checksum mismatch ({checksum.algorithm} {digest}, expected "
             f"{checksum.value}); moved aside as {bad}, not used"
         )
+    _stamp(final).write_text(f"{checksum.algorithm}:{checksum.value}\n")
     os.replace(part, final)
 
 
@@ -136,6 +154,10 @@ def file_digest(path: Path, algorithm: str) -> str:
         while block := handle.read(CHUNK):
             digest.update(block)
     return digest.hexdigest()
+
+
+def _stamp(final: Path) -> Path:
+    return final.with_name(final.name + ".verified")
 
 
 def _set_aside(part: Path) -> Path:
