@@ -18,6 +18,8 @@ from pipeline.data.registry import Dataset
 MAX_BEATS_PER_BAR = 32
 # the columns of analyze's overrides.csv (pipeline.stages.analyze.read_overrides)
 OVERRIDE_COLUMNS = ("path", "bpm", "first_downbeat", "meter")
+# a class becomes a top-level folder: no separators, not hidden (the corpus scan skips those)
+_SAFE_LABEL = re.compile(r"[^./\\\x00-\x1f][^/\\\x00-\x1f]*")
 
 
 class LayoutError(RuntimeError):
@@ -62,6 +64,10 @@ def plan(unpacked: Path, dataset: Dataset) -> list[Placement]:
             label, dest = "", rel.replace("/", "__")
         if classes.get("include") is not None and label not in classes["include"]:
             continue
+        if label and not _SAFE_LABEL.fullmatch(label):
+            raise LayoutError(
+                f"{dataset.path}: classes: {label!r} (for {rel}) cannot be a folder name"
+            )
         if path.suffix.lower() in dataset.convert_to_wav:
             dest = dest[: -len(path.suffix)] + ".wav"
         placements.append(Placement(path, dest, label))

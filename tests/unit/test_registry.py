@@ -163,3 +163,15 @@ def test_groove_layout_puts_files_under_their_style_with_known_tempi(tmp_path):
         "funk/drummer1/s1/1_funk_120_beat_4-4.wav": analyze.Override(120.0, 0.0, 4),
         "jazz/drummer1/s1/2_jazz_90_beat_6-8.wav": analyze.Override(90.0, 0.0, 3),
     }
+
+
+def test_a_class_that_is_no_folder_name_is_refused(tmp_path):
+    dataset = load_dataset("groove", REGISTRY)
+    root = tmp_path / "unpacked" / "groove"
+    root.mkdir(parents=True)
+    (root / "a.wav").write_bytes(b"RIFF")
+    pd.DataFrame({"audio_filename": ["a.wav"], "style": [".."]}).to_csv(
+        root / "info.csv", index=False
+    )
+    with pytest.raises(layout.LayoutError, match=r"classes: '\.\.' \(for a\.wav\) cannot be"):
+        layout.plan(tmp_path / "unpacked", dataset)
