@@ -26,3 +26,4 @@ rule all:
     input:
         "data/metrics/metrics.json",
         "data/report",
+        "data/raw/fetched",  # as `dvc repro` runs every stage

@@ -11,6 +11,7 @@ import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "params.schema.yaml"
+FETCHED_DIR = "data/raw/fetched"  # the fetch stage's output (dvc.yaml, workflow/rules/data.smk)
 
 
 class ParamsError(ValueError):
@@ -70,6 +71,13 @@ def _cross_field_problems(params: dict[str, Any]):
         )
     if split["valid_fraction"] + split["test_fraction"] >= 1:
         yield "split.valid_fraction", "valid_fraction + test_fraction must be below 1"
+    fetched = Path(params["data"]["audio_dir"]) == Path(FETCHED_DIR)
+    if fetched and params["fetch"]["dataset"] == "none":
+        yield (
+            "fetch.dataset",
+            f"none, but data.audio_dir is {FETCHED_DIR}, where the fetch stage puts the "
+            "dataset it names: name a registry entry (datasets/<name>.yaml)",
+        )
 
 
 def flatten(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -26,6 +26,7 @@ requires_asd_fixtures = pytest.mark.skipif(
 PROJECT_FILES = (
     "pipeline",
     "workflow",
+    "datasets",
     "dvc.yaml",
     "Snakefile",
     "params.yaml",

@@ -21,7 +21,7 @@ def parity(root: Path):
 def test_checked_in_graphs_agree():
     result = parity(REPO)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "agree on 9 stages" in result.stdout
+    assert "agree on 10 stages" in result.stdout
 
 
 def test_changed_snakemake_command_is_caught(tiny_project):

@@ -76,3 +76,11 @@ def test_a_corpus_path_with_shell_characters_names_the_rule(params):
     params["data"]["audio_dir"] = "data/`rm`"
     with pytest.raises(ParamsError, match=r"data\.audio_dir: 'data/`rm`' is not allowed: .*"):
         validate_params(params)
+
+
+def test_fetched_corpus_needs_a_dataset(params):
+    params["data"]["audio_dir"] = "data/raw/fetched"
+    with pytest.raises(ParamsError, match=r"fetch\.dataset: none, but data\.audio_dir is"):
+        validate_params(params)
+    params["fetch"]["dataset"] = "groove"
+    validate_params(params)

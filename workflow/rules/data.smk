@@ -1,4 +1,4 @@
-# Data preparation: the params check, demo corpus, downbeat analysis, bar rendering, splits.
+# Data preparation: the params check, a fetched public dataset, demo corpus, downbeat analysis, bar rendering, splits.
 # check_params writes the marker synth and analyze depend on, as in dvc.yaml (Snakemake has
 # also validated params.yaml when it parsed the Snakefile).
 #
@@ -17,6 +17,7 @@ TRACK_DONE = "data/cache/snakemake/{stage}/{path}.done"
 # a second's work: on a cluster it runs where Snakemake runs, not as a queued job
 localrules:
     check_params,
+    fetch,
 
 
 rule check_params:
@@ -28,6 +29,21 @@ rule check_params:
         "data/params.valid",
     shell:
         "python -m pipeline.stages.check_params --params params.yaml --out {output}"
+
+
+# downloads run where Snakemake runs (cluster nodes often have no internet), like DVC's stage
+checkpoint fetch:
+    input:
+        valid="data/params.valid",
+        registry="datasets",
+        code=stage_code("fetch"),
+    output:
+        directory("data/raw/fetched"),
+    params:
+        fetch=config["fetch"],
+    shell:
+        "python -m pipeline.stages.fetch --params params.yaml --registry-dir {input.registry}"
+        " --download-dir data/downloads --out-dir {output}"
 
 
 checkpoint synth:
@@ -43,9 +59,11 @@ checkpoint synth:
 
 
 def recordings():
-    """Paths of the recordings under AUDIO_DIR (after the demo corpus is built, if it is that)."""
-    if Path(AUDIO_DIR) == Path(checkpoints.synth.rule.output[0]):
-        checkpoints.synth.get()
+    """Paths of the recordings under AUDIO_DIR (after the demo corpus is built or the dataset
+    fetched, if it is one of those)."""
+    for made in (checkpoints.synth, checkpoints.fetch):
+        if Path(AUDIO_DIR) == Path(made.rule.output[0]):
+            made.get()
     root = Path(AUDIO_DIR)
     return [path.relative_to(root).as_posix() for path in find_audio_files(root)]
 

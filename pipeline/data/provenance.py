@@ -1,0 +1,74 @@
+"""What is written beside fetched files: the licence (``LICENSE.txt``) and where they came from
+(``PROVENANCE.json``: URLs, checksums, date, citation)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pipeline.data.registry import Dataset
+
+LICENSE_FILE = "LICENSE.txt"
+PROVENANCE_FILE = "PROVENANCE.json"
+
+
+def licence_text(dataset: Dataset) -> str:
+    licence = dataset.licence
+    lines = [
+        f"{dataset.title}",
+        f"{dataset.homepage}",
+        "",
+        f"Licence: {licence['name']}" + (f" ({licence['url']})" if licence.get("url") else ""),
+        "",
+        licence["text"].strip(),
+        "",
+        "Cite as:",
+        "",
+        dataset.citation,
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def provenance(dataset: Dataset, labels: list[str], overrides: int) -> dict[str, Any]:
+    return {
+        "dataset": dataset.name,
+        "title": dataset.title,
+        "homepage": dataset.homepage,
+        "kind": dataset.kind,
+        "licence": dataset.licence["name"],
+        "licence_url": dataset.licence.get("url"),
+        "citation": dataset.citation,
+        "registry_entry": dataset.path.name,
+        "registry_entry_sha256": hashlib.sha256(dataset.path.read_bytes()).hexdigest(),
+        "fetched_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "archives": [
+            {
+                "filename": archive.filename,
+                "urls": list(archive.urls),
+                "size": archive.size,
+                "checksum": {
+                    "algorithm": archive.checksum.algorithm,
+                    "value": archive.checksum.value,
+                    "published_by": archive.checksum.source,
+                    "verified": True,
+                },
+            }
+            for archive in dataset.archives
+        ],
+        "files": len(labels),
+        "classes": dict(sorted(Counter(labels).items())),
+        "tempo_overrides": overrides,
+    }
+
+
+def nothing_fetched() -> dict[str, Any]:
+    """The record of a run with ``fetch.dataset: none`` (the same bytes every time)."""
+    return {"dataset": None, "note": "fetch.dataset is none: nothing was downloaded"}
+
+
+def write_text(path: Path, text: str) -> None:
+    path.write_text(text, encoding="utf-8")

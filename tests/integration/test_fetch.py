@@ -1,0 +1,318 @@
+"""The fetch stage against a local HTTP server: a dataset is downloaded, verified, unpacked and
+run through the pipeline; a wrong checksum, a 404, a transfer cut halfway, a truncated archive
+and a full disk each end in their own one-line error, and nothing half-written is ever used."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import resource
+import signal
+import subprocess
+import sys
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from pipeline.data.synth import make_corpus, random_specs
+from pipeline.stages.analyze import read_overrides
+from tests.conftest import make_project, run, tiny_params, tool_env
+from tests.http_server import FileServer
+
+pytestmark = pytest.mark.integration
+
+NAME = "tinyloops"
+FETCH = [
+    "python",
+    "-m",
+    "pipeline.stages.fetch",
+    "--params",
+    "params.yaml",
+    "--registry-dir",
+    "datasets",
+    "--download-dir",
+    "data/downloads",
+    "--out-dir",
+    "data/raw/fetched",
+]
+
+
+@pytest.fixture(scope="module")
+def loops(tmp_path_factory) -> Path:
+    """Three synthesised drum loops with exact tempo, meter and first downbeat, laid out like
+    a published dataset: tinyloops/audio/<n>.wav plus meta.csv naming genre and tempo."""
+    made = tmp_path_factory.mktemp("made")
+    params = tiny_params()["demo"]
+    specs = random_specs(1, params["styles"], tuple(params["bpm_range"]), 5, params["seed"])
+    truth = make_corpus(made, specs, params["sample_rate"])
+    root = tmp_path_factory.mktemp("dataset") / NAME
+    (root / "audio").mkdir(parents=True)
+    rows = []
+    for i, row in enumerate(truth.itertuples()):
+        name = f"audio/{i:03d}.wav"
+        (root / name).write_bytes((made / row.path).read_bytes())
+        rows.append((name, row.style, row.bpm, f"{row.beats_per_bar}-4", row.first_downbeat))
+    rows.append(("audio/missing.wav", "techno", "120", "4-4", "0"))  # listed, not shipped
+    meta = pd.DataFrame(rows, columns=["file", "genre", "bpm", "signature", "downbeat"])
+    meta.to_csv(root / "meta.csv", index=False)
+    (root / "README.txt").write_text("not audio\n")
+    return root
+
+
+def zipped(root: Path) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as handle:
+        for path in sorted(root.rglob("*")):
+            handle.write(path, path.relative_to(root.parent).as_posix())
+    return buffer.getvalue()
+
+
+def tarred(root: Path) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as handle:
+        handle.add(root, arcname=root.name)
+    return buffer.getvalue()
+
+
+def entry(url: str, data: bytes, fmt: str = "zip", filename: str | None = None) -> dict:
+    return {
+        "title": "Tiny loops (made in the test)",
+        "homepage": "https://example.org/tinyloops",
+        "kind": "audio",
+        "licence": {"name": "CC0-1.0", "text": "No rights reserved."},
+        "citation": "Test, A. (2026). Tiny loops.",
+        "archives": [
+            {
+                "filename": filename or f"{NAME}.{fmt}",
+                "urls": [url],
+                "size": len(data),
+                "checksum": {
+                    "algorithm": "sha256",
+                    "value": hashlib.sha256(data).hexdigest(),
+                    "source": "computed by the test",
+                },
+                "format": fmt,
+            }
+        ],
+        "root": NAME,
+        "classes": {
+            "from": "csv",
+            "csv": "meta.csv",
+            "path_column": "file",
+            "class_column": "genre",
+        },
+        "tempo": {
+            "csv": "meta.csv",
+            "path_column": "file",
+            "bpm_column": "bpm",
+            "meter_column": "signature",
+            "first_downbeat_column": "downbeat",
+        },
+    }
+
+
+def project(tmp_path: Path, registry_entry: dict) -> Path:
+    params = tiny_params()
+    params["fetch"]["dataset"] = NAME
+    params["data"]["audio_dir"] = "data/raw/fetched"
+    root = make_project(tmp_path / "project", params)
+    write_entry(root, registry_entry)
+    return root
+
+
+def write_entry(root: Path, registry_entry: dict) -> None:
+    (root / "datasets" / f"{NAME}.yaml").write_text(yaml.safe_dump(registry_entry))
+
+
+def fetch(root: Path, **kwargs) -> subprocess.CompletedProcess:
+    return run(FETCH, root, check=False, **kwargs)
+
+
+def error_lines(result: subprocess.CompletedProcess) -> list[str]:
+    return [line for line in result.stderr.splitlines() if line.startswith("ERROR")]
+
+
+def assert_nothing_half_written(root: Path) -> None:
+    """No fetched folder, no staging folder, no archive under its final name."""
+    assert sorted(p.name for p in (root / "data/raw").iterdir()) == []
+    downloads = root / "data/downloads" / NAME
+    assert not (downloads / f"{NAME}.zip").exists()
+
+
+def test_fetch_downloads_verifies_unpacks_and_the_pipeline_runs_on_it(tmp_path, loops):
+    data = zipped(loops)
+    with FileServer() as server:
+        server.files[f"{NAME}.zip"] = data
+        root = project(tmp_path, entry(server.url(f"{NAME}.zip"), data))
+        result = run(["dvc", "repro", "split"], root)
+    assert "Running stage 'fetch'" in result.stdout
+
+    fetched = root / "data/raw/fetched"
+    wavs = sorted(p.relative_to(fetched).as_posix() for p in fetched.rglob("*.wav"))
+    assert wavs == ["breakbeat/audio/002.wav", "house/audio/001.wav", "techno/audio/000.wav"]
+    assert not (fetched / "README.txt").exists() and not list(fetched.rglob("meta.csv"))
+    # known tempi go to analyze as overrides, in the format it reads
+    overrides = read_overrides(fetched)
+    meta = pd.read_csv(loops / "meta.csv").iloc[:3]
+    by_file = {w.split("/", 1)[1]: w for w in wavs}
+    for row in meta.itertuples():
+        override = overrides[by_file[row.file]]
+        assert (override.bpm, override.first_downbeat, override.meter) == (
+            float(row.bpm),
+            float(row.downbeat),
+            4,
+        )
+    # licence and provenance beside the audio
+    assert "CC0-1.0" in (fetched / "LICENSE.txt").read_text()
+    record = json.loads((fetched / "PROVENANCE.json").read_text())
+    assert record["dataset"] == NAME and record["citation"] == "Test, A. (2026). Tiny loops."
+    assert record["archives"][0]["urls"] == [server.url(f"{NAME}.zip")]
+    assert record["archives"][0]["checksum"]["value"] == hashlib.sha256(data).hexdigest()
+    assert record["fetched_at"] and record["classes"] == {"breakbeat": 1, "house": 1, "techno": 1}
+    # the pipeline ran on it, with the known tempi
+    tracks = pd.read_csv(root / "data/interim/analysis/tracks.csv")
+    assert set(tracks.status) == {"ok"} and set(tracks.label) == {"breakbeat", "house", "techno"}
+    assert set(tracks.method) == {"override"}
+    assert (root / "data/splits").is_dir()
+    # the download stays cached outside the output: a forced re-run downloads nothing
+    before = len(server.requests)
+    assert fetch(root).returncode == 0
+    assert len(server.requests) == before
+
+
+def test_wrong_checksum_sets_the_file_aside_and_never_uses_it(tmp_path, loops):
+    data = zipped(loops)
+    with FileServer() as server:
+        server.files[f"{NAME}.zip"] = data
+        wrong = entry(server.url(f"{NAME}.zip"), data)
+        wrong["archives"][0]["checksum"]["value"] = hashlib.sha256(b"other").hexdigest()
+        root = project(tmp_path, wrong)
+        result = fetch(root)
+        assert result.returncode == 1
+        [line] = error_lines(result)
+        assert "checksum mismatch" in line and server.url(f"{NAME}.zip") in line
+        downloads = root / "data/downloads" / NAME
+        assert sorted(p.name for p in downloads.iterdir()) == [f"{NAME}.zip.bad-checksum"]
+        assert_nothing_half_written(root)
+
+        write_entry(root, entry(server.url(f"{NAME}.zip"), data))  # the right checksum
+        assert fetch(root).returncode == 0
+    assert (root / "data/raw/fetched/PROVENANCE.json").is_file()
+
+
+def test_http_error_is_named(tmp_path, loops):
+    data = zipped(loops)
+    with FileServer() as server:
+        root = project(tmp_path, entry(server.url("gone.zip"), data))
+        result = fetch(root)
+    assert result.returncode == 1
+    [line] = error_lines(result)
+    assert line.endswith(f"{server.url('gone.zip')}: HTTP 404 Not Found")
+    assert_nothing_half_written(root)
+    assert not list((root / "data/downloads" / NAME).iterdir())
+
+
+def test_transfer_cut_halfway_resumes_on_the_next_run(tmp_path, loops):
+    data = zipped(loops)
+    with FileServer() as server:
+        server.files[f"{NAME}.zip"] = data
+        server.cut_once.add(f"{NAME}.zip")
+        root = project(tmp_path, entry(server.url(f"{NAME}.zip"), data))
+        first = fetch(root)
+        assert first.returncode == 1
+        [line] = error_lines(first)
+        assert "transfer interrupted" in line and "run the stage again to resume" in line
+        part = root / "data/downloads" / NAME / f"{NAME}.zip.part"
+        assert part.stat().st_size == len(data) // 2
+        assert_nothing_half_written(root)
+
+        second = fetch(root)
+        assert second.returncode == 0, second.stderr
+        assert server.requests[-1] == (f"{NAME}.zip", f"bytes={len(data) // 2}-")
+    final = root / "data/downloads" / NAME / f"{NAME}.zip"
+    assert final.read_bytes() == data and not part.exists()
+    assert len(list((root / "data/raw/fetched").rglob("*.wav"))) == 3
+
+
+@pytest.mark.parametrize("fmt", ["zip", "tar.gz"])
+def test_truncated_archive_is_named_and_nothing_is_unpacked(tmp_path, loops, fmt):
+    whole = zipped(loops) if fmt == "zip" else tarred(loops)
+    data = whole[: len(whole) * 2 // 3]  # as published: the checksum matches the broken file
+    name = f"{NAME}.{fmt}"
+    with FileServer() as server:
+        server.files[name] = data
+        root = project(tmp_path, entry(server.url(name), data, fmt))
+        result = fetch(root)
+    assert result.returncode == 1
+    [line] = error_lines(result)
+    assert f"{name}: truncated or corrupt {fmt} archive" in line
+    assert sorted(p.name for p in (root / "data/raw").iterdir()) == []
+
+
+def test_full_disk_leaves_nothing_half_written_and_the_next_run_resumes(tmp_path, loops):
+    """A file-size limit makes the download's write fail with EFBIG, as a full disk would."""
+    data = zipped(loops)
+    limit = len(data) // 3
+
+    def small_files() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    with FileServer() as server:
+        server.files[f"{NAME}.zip"] = data
+        root = project(tmp_path, entry(server.url(f"{NAME}.zip"), data))
+        result = subprocess.run(
+            [sys.executable, *FETCH[1:]],
+            cwd=root,
+            env=tool_env(root),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            preexec_fn=small_files,
+        )
+        assert result.returncode == 1
+        [line] = error_lines(result)
+        assert f"{NAME}.zip.part: File too large" in line
+        assert "no output was left half-written" in line
+        assert_nothing_half_written(root)
+        part = root / "data/downloads" / NAME / f"{NAME}.zip.part"
+        assert 0 < part.stat().st_size <= limit
+
+        assert fetch(root).returncode == 0
+    assert len(list((root / "data/raw/fetched").rglob("*.wav"))) == 3
+
+
+def test_snakemake_fetches_and_prepares_the_same_bytes_as_dvc(tmp_path, loops):
+    """Snakemake's fetch checkpoint feeds its per-track jobs; both executors write the same
+    fetched files and the same splits (PROVENANCE.json differs only in its date)."""
+    data = zipped(loops)
+    with FileServer() as server:
+        server.files[f"{NAME}.zip"] = data
+        registry_entry = entry(server.url(f"{NAME}.zip"), data)
+        by_dvc = project(tmp_path / "dvc", registry_entry)
+        by_snakemake = project(tmp_path / "snakemake", registry_entry)
+        run(["dvc", "repro", "split"], by_dvc)
+        log = run(["snakemake", "--cores", "1", "data/splits"], by_snakemake)
+    assert "localcheckpoint fetch:" in log.stdout + log.stderr
+
+    def files(root: Path) -> dict[str, bytes]:
+        found = {}
+        for folder in ("data/raw/fetched", "data/splits"):
+            for path in sorted((root / folder).rglob("*")):
+                if path.is_file() and path.name != ".snakemake_timestamp":
+                    data = path.read_bytes()
+                    if path.name == "PROVENANCE.json":
+                        record = json.loads(data)
+                        record.pop("fetched_at")
+                        data = json.dumps(record).encode()
+                    found[path.relative_to(root).as_posix()] = data
+        return found
+
+    produced = files(by_dvc)
+    assert "data/raw/fetched/overrides.csv" in produced and len(produced) > 6
+    assert files(by_snakemake) == produced
