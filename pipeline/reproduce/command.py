@@ -13,8 +13,12 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from pipeline.presets import apply_to_file
+from pipeline.fileio import atomic_write
+from pipeline.params import REPO_ROOT, ParamsError, validate_params
+from pipeline.presets import apply_to_file, merge_into_text
 from pipeline.reproduce.plan import CPU_STEP_LIMIT, Plan, comparison_table, format_plan, load_plan
+
+FETCHED_DIR = "data/raw/fetched"  # the fetch stage's output (dvc.yaml, workflow/rules/data.smk)
 
 
 class ReproduceError(Exception):
@@ -46,6 +50,37 @@ def cpu_refusal(plan: Plan, cuda_available: bool, allow_cpu: bool) -> str | None
     )
 
 
+def describe_dataset(name: str) -> list[str]:
+    """The registry entry's title, licence and, per archive, size and published checksum."""
+    from pipeline.data.registry import RegistryError, load_dataset, registry_dir
+
+    try:
+        entry = load_dataset(name, registry_dir(REPO_ROOT / "datasets"))
+    except RegistryError as err:
+        raise ReproduceError(str(err)) from err
+    sizes = [a.size for a in entry.archives]
+    total = f"{sum(sizes) / 1e9:.2f} GB" if None not in sizes else "size not published"
+    lines = [f"{entry.title}; {total}; licence: {entry.licence['name']}"]
+    for archive in entry.archives:
+        c = archive.checksum
+        lines.append(f"{archive.filename}: {c.algorithm} {c.value} (published in {c.source})")
+    return lines
+
+
+def point_params_at_dataset(params_path: Path, dataset: str) -> None:
+    """``fetch.dataset`` and ``data.audio_dir`` set for the fetched corpus (other lines kept)."""
+    import yaml
+
+    text = merge_into_text(
+        params_path.read_text(), {"fetch": {"dataset": dataset}, "data": {"audio_dir": FETCHED_DIR}}
+    )
+    try:
+        validate_params(yaml.safe_load(text), source=str(params_path))
+    except ParamsError as err:
+        raise ReproduceError(str(err)) from err
+    atomic_write(params_path, lambda tmp: Path(tmp).write_text(text))
+
+
 def run(args: argparse.Namespace) -> int:
     import yaml
 
@@ -54,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, yaml.YAMLError) as err:
         raise ReproduceError(f"{args.params}: cannot read ({err})") from err
     try:
-        plan = load_plan(args.preset, params)
+        plan = load_plan(args.preset, params, describe_dataset=describe_dataset)
     except ValueError as err:  # unknown preset, malformed reproduction metadata
         raise ReproduceError(str(err)) from err
     print(format_plan(plan))
@@ -68,6 +103,8 @@ def run(args: argparse.Namespace) -> int:
     if shutil.which("dvc") is None:
         raise ReproduceError("dvc is not on PATH (activate the project's .venv)")
     apply_to_file(args.preset, args.params)
+    if plan.dataset:
+        point_params_at_dataset(args.params, plan.dataset)
     print(f"\n{args.params}: preset {args.preset} applied; running dvc repro")
     if subprocess.run(["dvc", "repro"], check=False).returncode != 0:
         raise ReproduceError("dvc repro failed (its messages are above); rerun to resume")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
 
 import pytest
+import yaml
 
 from pipeline.presets import preset_names
 from tests.conftest import REPO
@@ -33,6 +35,9 @@ def test_dry_run_prints_dataset_steps_hours_and_published_numbers(preset, tmp_pa
     out = result.stdout
     assert out.startswith(f"preset {preset}: ")
     assert "\ndataset: " in out and " steps, n_critic " in out
+    dataset = yaml.safe_load((REPO / "presets" / f"{preset}.yaml").read_text())["dataset"]
+    if dataset:  # the registry entry's size and published checksum
+        assert re.search(r": sha256 [0-9a-f]{64} \(published in ", out), out
     assert "GPU hours on one NVIDIA H200" in out  # from the committed measurement
     assert "published numbers" in out or "the paper's numbers it will be compared with" in out
     assert params.read_bytes() == (REPO / "params.yaml").read_bytes()  # nothing changed

@@ -116,3 +116,22 @@ def test_a_preset_without_a_dataset_key_is_refused(tmp_path):
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     with pytest.raises(PlanError, match=r"p\.yaml: no 'dataset' key"):
         load_plan("p", params, tmp_path)
+
+
+def test_a_reproduction_points_params_at_the_fetched_dataset_keeping_the_rest(tmp_path):
+    from pipeline.reproduce.command import FETCHED_DIR, ReproduceError, point_params_at_dataset
+
+    params = tmp_path / "params.yaml"
+    original = (REPO / "params.yaml").read_text()
+    params.write_text(original)
+    point_params_at_dataset(params, "groove")
+    changed = yaml.safe_load(params.read_text())
+    assert changed["fetch"]["dataset"] == "groove"
+    assert changed["data"]["audio_dir"] == FETCHED_DIR
+    old_lines, new_lines = original.splitlines(), params.read_text().splitlines()
+    assert len(old_lines) == len(new_lines)  # comments and every other line kept
+    assert sum(a != b for a, b in zip(old_lines, new_lines, strict=True)) == 2
+
+    with pytest.raises(ReproduceError, match="fetch"):  # the schema names the bad key
+        point_params_at_dataset(params, "no such/dataset")
+    assert yaml.safe_load(params.read_text())["fetch"]["dataset"] == "groove"
