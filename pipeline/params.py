@@ -9,6 +9,8 @@ from typing import Any
 import jsonschema
 import yaml
 
+from pipeline.schema import first_violation
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "params.schema.yaml"
 FETCHED_DIR = "data/raw/fetched"  # the fetch stage's output (dvc.yaml, workflow/rules/data.smk)
@@ -32,12 +34,9 @@ def load_params(path: str | Path) -> dict[str, Any]:
 
 
 def validate_params(params: Any, source: str = "params") -> None:
-    schema = yaml.safe_load(SCHEMA_PATH.read_text())
-    validator = jsonschema.Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(params), key=lambda e: list(e.absolute_path))
-    if errors:
-        error = errors[0]
-        key = ".".join(str(part) for part in error.absolute_path) or "<top level>"
+    violation = first_violation(SCHEMA_PATH, params)
+    if violation:
+        key, error = violation
         raise ParamsError(f"{source}: {key}: {_describe(error)}")
     for key, reason in _cross_field_problems(params):
         raise ParamsError(f"{source}: {key}: {reason}")

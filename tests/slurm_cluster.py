@@ -27,13 +27,14 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+
+from tests.processes import stop_process_group
 
 DAEMONS = ("munged", "mariadbd", "slurmdbd", "slurmctld", "slurmd")
 CLIENTS = ("sbatch", "squeue", "sinfo", "scontrol", "scancel", "sacct", "sacctmgr")
@@ -367,12 +368,7 @@ class SlurmCluster:
         for name in reversed(list(self._procs)):
             proc = self._procs[name]
             if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait()
+                stop_process_group(proc)
         self._procs.clear()
         shutil.rmtree(self._socket_dir, ignore_errors=True)
         self._unlink_fallback_conf()

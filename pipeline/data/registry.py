@@ -16,6 +16,8 @@ from typing import Any
 import jsonschema
 import yaml
 
+from pipeline.schema import first_violation
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "dataset.schema.yaml"
 REGISTRY_ENV = "BARGAN_REGISTRY_DIR"
@@ -115,12 +117,9 @@ def parse_entry(path: Path) -> Dataset:
 
 def validate_entry(data: Any, source: str) -> None:
     """Raise RegistryError naming ``source`` and the first bad key."""
-    schema = yaml.safe_load(SCHEMA_PATH.read_text())
-    validator = jsonschema.Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
-    if errors:
-        error = errors[0]
-        key = ".".join(str(part) for part in error.absolute_path) or "<top level>"
+    violation = first_violation(SCHEMA_PATH, data)
+    if violation:
+        key, error = violation
         raise RegistryError(f"{source}: {key}: {_describe(error)}")
     for key, reason in _cross_field_problems(data):
         raise RegistryError(f"{source}: {key}: {reason}")

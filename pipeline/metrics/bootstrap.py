@@ -9,7 +9,19 @@ another draw of sets of the same sizes.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
+
+
+def settings(options: Mapping[str, Any]) -> tuple[int, float, int]:
+    """``(resamples, confidence, seed)`` from a metric's options (200, 0.95 and 0 by default)."""
+    return (
+        int(options.get("bootstrap", 200)),
+        float(options.get("confidence", 0.95)),
+        int(options.get("seed", 0)),
+    )
 
 
 def resample_counts(rng: np.random.Generator, n: int, n_boot: int) -> np.ndarray:

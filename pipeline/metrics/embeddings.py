@@ -115,9 +115,7 @@ def bootstrapped_distances(
     """A set-to-set distance on every embedding, generated and held-out bars each against the
     training bars: ``{set}.{embedding}`` with ``.ci_low`` / ``.ci_high``, ``{embedding}.dim``,
     the counts, the bootstrap size and confidence."""
-    n_boot = int(options.get("bootstrap", 200))
-    confidence = float(options.get("confidence", 0.95))
-    seed = int(options.get("seed", 0))
+    n_boot, confidence, seed = bootstrap.settings(options)
     result: dict[str, float] = {
         "bootstrap": n_boot,
         "confidence": confidence,

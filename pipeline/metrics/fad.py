@@ -86,9 +86,7 @@ def fad_scores(
                      lambda bars=bars: embed_bars(model, bars, rate))
         for name, bars in sets.items()
     }  # fmt: skip
-    n_boot = int(options.get("bootstrap", 200))
-    confidence = float(options.get("confidence", 0.95))
-    seed = int(options.get("seed", 0))
+    n_boot, confidence, seed = bootstrap.settings(options)
     result: dict[str, Any] = {
         "bootstrap": n_boot,
         "confidence": confidence,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import errno
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -16,6 +17,7 @@ from tqdm import tqdm
 
 from pipeline.params import ParamsError, load_params
 
+CPU_THREADS_ENV = "BARGAN_CPU_THREADS"
 T = TypeVar("T")
 R = TypeVar("R")
 log = logging.getLogger("bargan")
@@ -32,6 +34,11 @@ def run_stage(main: Callable[[argparse.Namespace, dict[str, Any]], None], parser
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = parser.parse_args()
     try:
+        pin_cpu_threads()
+    except ValueError as err:
+        log.error("%s", err)
+        sys.exit(2)
+    try:
         params = load_params(args.params)
     except ParamsError as err:
         log.error("invalid parameters: %s", err)
@@ -44,6 +51,28 @@ def run_stage(main: Callable[[argparse.Namespace, dict[str, Any]], None], parser
     except OSError as err:  # read-only or missing folders, a full disk, a vanished input
         log.error("%s", describe_os_error(err))
         sys.exit(1)
+
+
+def pin_cpu_threads() -> int:
+    """Give the stage's numeric libraries (BLAS, OpenMP, torch) one CPU thread count, whoever
+    started it, and return it. Snakemake sets OMP_NUM_THREADS to a job's threads (1), DVC leaves
+    it unset, and a sum split over another number of threads rounds differently: the two
+    executors would write different bytes. ``BARGAN_CPU_THREADS`` sets the count (default:
+    every CPU of the machine)."""
+    value = os.environ.get(CPU_THREADS_ENV, "").strip()
+    try:
+        threads = int(value) if value else (os.cpu_count() or 1)
+    except ValueError:
+        threads = 0
+    if threads < 1:
+        raise ValueError(f"{CPU_THREADS_ENV}={value!r}: expected a whole number of threads >= 1")
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(threads)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(threads)
+    return threads
 
 
 def describe_os_error(err: OSError) -> str:

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import signal
 import socket
 import subprocess
 import time
@@ -18,6 +16,7 @@ import pytest
 import yaml
 
 from tests.conftest import REPO, make_project, run, tool_env
+from tests.processes import stop_process_group
 
 pytestmark = pytest.mark.integration
 
@@ -64,12 +63,7 @@ def mlflow_server(tmp_path_factory):
         wait_until_healthy(url, server, log)
         yield url, store
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+        stop_process_group(server)
 
 
 @pytest.fixture(scope="module")

@@ -45,3 +45,31 @@ def test_a_full_disk_is_one_line_with_the_file_and_what_to_do():
     assert describe_os_error(PermissionError(13, "Permission denied", "a.csv")) == (
         "a.csv: Permission denied"
     )
+
+
+def test_stages_pin_one_thread_count_whatever_omp_num_threads_says():
+    """Snakemake sets OMP_NUM_THREADS=1 in its jobs and DVC does not; a stage program uses
+    BARGAN_CPU_THREADS (default: every CPU) either way, so both write the same bytes."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import torch, threadpoolctl; from pipeline.stages.common import pin_cpu_threads; "
+        "n = pin_cpu_threads(); "
+        "blas = {p['num_threads'] for p in threadpoolctl.threadpool_info()}; "
+        "print(n, torch.get_num_threads(), sorted(blas))"
+    )
+
+    def threads(**env: str) -> str:
+        environment = {k: v for k, v in os.environ.items() if k != "BARGAN_CPU_THREADS"}
+        result = subprocess.run(
+            [sys.executable, "-c", code], env={**environment, **env},
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        return (result.stdout + result.stderr).strip()
+
+    every = os.cpu_count()
+    assert threads(OMP_NUM_THREADS="1") == f"{every} {every} [{every}]"
+    assert threads(BARGAN_CPU_THREADS="1") == "1 1 [1]"
+    assert "BARGAN_CPU_THREADS='two': expected a whole number" in threads(BARGAN_CPU_THREADS="two")
