@@ -50,7 +50,12 @@ def _untar(archive: Path, into: Path) -> None:
             _check_inside(archive, into, member.name)
             if member.issym() or member.islnk():
                 raise UnpackError(f"{archive}: member {member.name} is a link; refused")
-        handle.extractall(into, filter="data")
+            if not (member.isfile() or member.isdir()):
+                raise UnpackError(f"{archive}: member {member.name} is not a file; refused")
+        if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4 (and security backports)
+            handle.extractall(into, filter="data")
+        else:  # every member was checked above: files and folders inside `into` only
+            handle.extractall(into)
 
 
 def _check_inside(archive: Path, into: Path, name: str) -> None:

@@ -45,3 +45,18 @@ def test_member_outside_the_folder_is_refused(tmp_path: Path):
     with pytest.raises(UnpackError, match=r"member \.\./evil\.wav would land outside"):
         unpack(archive, tmp_path / "out", "zip")
     assert not (tmp_path / "evil.wav").exists()
+
+
+def test_a_tar_member_that_is_neither_file_nor_folder_is_refused(tmp_path):
+    archive = tmp_path / "odd.tar.gz"
+    with tarfile.open(archive, "w:gz") as handle:
+        data = b"RIFF"
+        info = tarfile.TarInfo("audio/a.wav")
+        info.size = len(data)
+        handle.addfile(info, io.BytesIO(data))
+        fifo = tarfile.TarInfo("audio/pipe")
+        fifo.type = tarfile.FIFOTYPE
+        handle.addfile(fifo)
+    with pytest.raises(UnpackError, match=r"member audio/pipe is not a file; refused"):
+        unpack(archive, tmp_path / "out", "tar.gz")
+    assert not (tmp_path / "out" / "audio" / "a.wav").exists()
