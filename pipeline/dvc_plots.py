@@ -123,7 +123,6 @@ def render_template(scripts: list[str]) -> str:
 
 def write_template(out: Path, registry: str, packages: tuple[Package, ...] = PACKAGES) -> None:
     scripts = [fetch_script(package, registry) for package in packages]
-    out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(out, lambda tmp: Path(tmp).write_text(render_template(scripts), "utf-8"))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -100,3 +101,30 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"cannot serialise {type(value).__name__} to JSON")
+
+
+def staging_dir(out_dir: str | os.PathLike) -> Path:
+    """A new empty folder beside ``out_dir`` to build it in, then :func:`replace_dir`."""
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+
+
+def replace_dir(staging: str | os.PathLike, out_dir: str | os.PathLike) -> None:
+    """Put the finished ``staging`` folder at ``out_dir`` (two renames; an old ``out_dir`` is
+    put back if the second fails, and removed only after it succeeded)."""
+    staging, out_dir = Path(staging), Path(out_dir)
+    os.chmod(staging, 0o755)
+    old = None
+    if out_dir.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old.", dir=out_dir.parent))
+        os.replace(out_dir, old / out_dir.name)
+    try:
+        os.replace(staging, out_dir)
+    except BaseException:
+        if old is not None:
+            with contextlib.suppress(OSError):
+                os.replace(old / out_dir.name, out_dir)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

@@ -70,12 +70,23 @@ def apply_to_file(
 ) -> str:
     """Apply preset ``name`` to the params file; returns the new text (written unless dry run)."""
     overlay, _meta = load_preset(name, presets_dir)
+    return overlay_file(
+        params_path, _with_name(overlay, name), f"{params_path} with preset {name}", dry_run
+    )
+
+
+def overlay_file(
+    params_path: Path, overlay: dict[str, Any], source: str, dry_run: bool = False
+) -> str:
+    """Deep-merge ``overlay`` into the params file (:func:`merge_into_text`), validate the result
+    (a :class:`ParamsError` naming ``source``), and rewrite the file atomically unless
+    ``dry_run``; returns the new text."""
     params_path = Path(params_path)
     try:
-        new_text = merge_into_text(params_path.read_text(), _with_name(overlay, name))
+        new_text = merge_into_text(params_path.read_text(), overlay)
     except YAMLError as err:
         raise ParamsError(f"{params_path}: not valid YAML ({err})") from err
-    validate_params(yaml.safe_load(new_text), source=f"{params_path} with preset {name}")
+    validate_params(yaml.safe_load(new_text), source=source)
     if not dry_run:
         atomic_write(params_path, lambda tmp: Path(tmp).write_text(new_text))
     return new_text

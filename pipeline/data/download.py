@@ -9,7 +9,6 @@ rest (``Range: bytes=<have>-``). A file whose checksum does not match is moved a
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import os
 import sys
@@ -19,6 +18,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from pipeline.cache import file_digest
 from pipeline.data.registry import Archive, Checksum
 
 CHUNK = 1 << 20
@@ -54,14 +54,13 @@ def already_verified(final: Path, checksum: Checksum) -> bool:
     (``<name>.verified``), else hashed now. A file that does not match (the registry entry
     changed since) is set aside as ``.bad-checksum`` and downloaded again."""
     stamp = _stamp(final)
-    expected = f"{checksum.algorithm}:{checksum.value}\n"
-    if stamp.is_file() and stamp.read_text() == expected:
+    if stamp.is_file() and stamp.read_text() == _stamp_text(checksum):
         return True
     if file_digest(final, checksum.algorithm) == checksum.value:
-        stamp.write_text(expected)
+        stamp.write_text(_stamp_text(checksum))
         return True
     stamp.unlink(missing_ok=True)
-    os.replace(final, final.with_name(final.name + ".bad-checksum"))
+    _set_aside(final)
     return False
 
 
@@ -83,7 +82,7 @@ def download_verified(
             f"{url}: checksum mismatch ({checksum.algorithm} {digest}, expected "
             f"{checksum.value}); moved aside as {bad}, not used"
         )
-    _stamp(final).write_text(f"{checksum.algorithm}:{checksum.value}\n")
+    _stamp(final).write_text(_stamp_text(checksum))
     os.replace(part, final)
 
 
@@ -148,19 +147,16 @@ def _interrupted(
     )
 
 
-def file_digest(path: Path, algorithm: str) -> str:
-    digest = hashlib.new(algorithm)
-    with open(path, "rb") as handle:
-        while block := handle.read(CHUNK):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _stamp(final: Path) -> Path:
     return final.with_name(final.name + ".verified")
 
 
-def _set_aside(part: Path) -> Path:
-    bad = part.with_name(part.name.removesuffix(".part") + ".bad-checksum")
-    os.replace(part, bad)
+def _stamp_text(checksum: Checksum) -> str:
+    return f"{checksum.algorithm}:{checksum.value}\n"
+
+
+def _set_aside(path: Path) -> Path:
+    """Move a download (finished, or its ``.part``) to ``<name>.bad-checksum``."""
+    bad = path.with_name(path.name.removesuffix(".part") + ".bad-checksum")
+    os.replace(path, bad)
     return bad

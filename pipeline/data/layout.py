@@ -13,11 +13,10 @@ import pandas as pd
 import soundfile as sf
 
 from pipeline.audio.io import AUDIO_EXTENSIONS
+from pipeline.audio.warp import MAX_BEATS_PER_BAR
 from pipeline.data.registry import Dataset
+from pipeline.overrides import OVERRIDE_COLUMNS
 
-MAX_BEATS_PER_BAR = 32
-# the columns of analyze's overrides.csv (pipeline.stages.analyze.read_overrides)
-OVERRIDE_COLUMNS = ("path", "bpm", "first_downbeat", "meter")
 # a class becomes a top-level folder: no separators, not hidden (the corpus scan skips those)
 _SAFE_LABEL = re.compile(r"[^./\\\x00-\x1f][^/\\\x00-\x1f]*")
 

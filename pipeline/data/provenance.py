@@ -3,12 +3,11 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
+from pipeline.cache import file_digest
 from pipeline.data.registry import Dataset
 
 LICENSE_FILE = "LICENSE.txt"
@@ -43,7 +42,7 @@ def provenance(dataset: Dataset, labels: list[str], overrides: int) -> dict[str,
         "licence_url": dataset.licence.get("url"),
         "citation": dataset.citation,
         "registry_entry": dataset.path.name,
-        "registry_entry_sha256": hashlib.sha256(dataset.path.read_bytes()).hexdigest(),
+        "registry_entry_sha256": file_digest(dataset.path),
         "fetched_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "archives": [
             {
@@ -68,7 +67,3 @@ def provenance(dataset: Dataset, labels: list[str], overrides: int) -> dict[str,
 def nothing_fetched() -> dict[str, Any]:
     """The record of a run with ``fetch.dataset: none`` (the same bytes every time)."""
     return {"dataset": None, "note": "fetch.dataset is none: nothing was downloaded"}
-
-
-def write_text(path: Path, text: str) -> None:
-    path.write_text(text, encoding="utf-8")

@@ -12,11 +12,8 @@ a half-written report and files from an older report never linger.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import shutil
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 from pipeline.audio.io import read_audio
+from pipeline.fileio import replace_dir, staging_dir
 from pipeline.metrics.headline import HEADLINE_KEY
 from pipeline.report.figures import loss_curves_png, spectrogram_png
 from pipeline.report.headline import BarComparison, headline_section
@@ -103,8 +101,7 @@ def build_report(
     out_dir, samples_dir = Path(out_dir), Path(samples_dir)
     listing = _read_json(samples_dir / "samples.json")
     items = _limit(collect_samples(samples_dir, listing), max_per_kind)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    staging = staging_dir(out_dir)
     try:
         body = [f'<header><h1>{_e(title)}</h1></header><nav id="toc"></nav>']
         body.append(headline_section(metrics, comparison, staging))
@@ -114,7 +111,7 @@ def build_report(
         body.extend(_audio_sections(items, samples_dir, staging))
         page = _page(title, "\n".join(part for part in body if part))
         (staging / "index.html").write_text(page, encoding="utf-8")
-        _swap_in(staging, out_dir)
+        replace_dir(staging, out_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -319,21 +316,3 @@ def _read_json(path: Path) -> dict[str, Any]:
         return {}
     data = json.loads(path.read_text())
     return data if isinstance(data, dict) else {}
-
-
-def _swap_in(staging: Path, out_dir: Path) -> None:
-    """Replace ``out_dir`` with ``staging`` (two renames; the old folder is removed after)."""
-    os.chmod(staging, 0o755)
-    old = None
-    if out_dir.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old.", dir=out_dir.parent))
-        os.replace(out_dir, old / out_dir.name)
-    try:
-        os.replace(staging, out_dir)
-    except BaseException:
-        if old is not None:
-            with contextlib.suppress(OSError):
-                os.replace(old / out_dir.name, out_dir)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)

@@ -13,12 +13,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from pipeline.fileio import atomic_write
-from pipeline.params import REPO_ROOT, ParamsError, validate_params
-from pipeline.presets import apply_to_file, merge_into_text
+from pipeline.params import FETCHED_DIR, REPO_ROOT, ParamsError
+from pipeline.presets import apply_to_file, overlay_file
 from pipeline.reproduce.plan import CPU_STEP_LIMIT, Plan, comparison_table, format_plan, load_plan
-
-FETCHED_DIR = "data/raw/fetched"  # the fetch stage's output (dvc.yaml, workflow/rules/data.smk)
 
 
 class ReproduceError(Exception):
@@ -69,16 +66,11 @@ def describe_dataset(name: str) -> list[str]:
 
 def point_params_at_dataset(params_path: Path, dataset: str) -> None:
     """``fetch.dataset`` and ``data.audio_dir`` set for the fetched corpus (other lines kept)."""
-    import yaml
-
-    text = merge_into_text(
-        params_path.read_text(), {"fetch": {"dataset": dataset}, "data": {"audio_dir": FETCHED_DIR}}
-    )
+    overlay = {"fetch": {"dataset": dataset}, "data": {"audio_dir": FETCHED_DIR}}
     try:
-        validate_params(yaml.safe_load(text), source=str(params_path))
+        overlay_file(params_path, overlay, source=str(params_path))
     except ParamsError as err:
         raise ReproduceError(str(err)) from err
-    atomic_write(params_path, lambda tmp: Path(tmp).write_text(text))
 
 
 def run(args: argparse.Namespace) -> int:

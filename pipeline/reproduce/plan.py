@@ -42,21 +42,19 @@ class PaperResult:
     ours: str | None  # "<section>/<key>" in metrics.json
 
     def our_value(self, metrics: Mapping[str, Any]) -> float | None:
-        if not self.ours:
-            return None
-        section, _, key = self.ours.partition("/")
-        value = (metrics.get(section) or {}).get(key)
-        return float(value) if isinstance(value, int | float) else None
+        return self._our_number(metrics, "")
 
     def our_interval(self, metrics: Mapping[str, Any]) -> tuple[float, float] | None:
+        low, high = (self._our_number(metrics, end) for end in (".ci_low", ".ci_high"))
+        return None if low is None or high is None else (low, high)
+
+    def _our_number(self, metrics: Mapping[str, Any], ending: str) -> float | None:
+        """metrics.json's ``<section>/<key><ending>`` (``ours``), if it is a number."""
         if not self.ours:
             return None
         section, _, key = self.ours.partition("/")
-        values = metrics.get(section) or {}
-        low, high = values.get(f"{key}.ci_low"), values.get(f"{key}.ci_high")
-        if isinstance(low, int | float) and isinstance(high, int | float):
-            return float(low), float(high)
-        return None
+        value = (metrics.get(section) or {}).get(key + ending)
+        return float(value) if isinstance(value, int | float) else None
 
 
 @dataclass

@@ -16,6 +16,7 @@ from pipeline.audio.io import AudioError, scan_corpus, truncation_warning
 from pipeline.audio.warp import WarpMap, save_warp_map
 from pipeline.cache import ResultCache, code_digest, file_digest, make_key
 from pipeline.fileio import write_csv_atomic
+from pipeline.overrides import OVERRIDE_COLUMNS, OVERRIDE_HEADER, OVERRIDES_FILE
 from pipeline.stages.common import (
     StageError,
     class_name,
@@ -26,9 +27,6 @@ from pipeline.stages.common import (
     track_id,
 )
 
-OVERRIDES_FILE = "overrides.csv"
-OVERRIDE_COLUMNS = ("path", "bpm", "first_downbeat", "meter")
-OVERRIDE_HEADER = ",".join(OVERRIDE_COLUMNS)
 CODE = code_digest(analysis, downbeats, asd, asd_schema, warp_module)
 
 

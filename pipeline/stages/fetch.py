@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -28,23 +27,22 @@ from pipeline.data.provenance import (
 )
 from pipeline.data.registry import RegistryError, load_dataset, registry_dir
 from pipeline.data.unpack import UnpackError, unpack
-from pipeline.fileio import write_csv_atomic, write_json_atomic
+from pipeline.fileio import replace_dir, staging_dir, write_csv_atomic, write_json_atomic
+from pipeline.overrides import OVERRIDES_FILE
 from pipeline.stages.common import StageError, log, run_stage, stage_parser
-
-OVERRIDES_FILE = "overrides.csv"
 
 
 def main(args: argparse.Namespace, params: dict[str, Any]) -> None:
     name = params["fetch"]["dataset"]
     out_dir: Path = args.out_dir
-    staging = _staging_dir(out_dir)
+    staging = staging_dir(out_dir)
     try:
         if name == "none":
             write_json_atomic(staging / PROVENANCE_FILE, nothing_fetched())
             log.info("fetch.dataset is none: nothing to download -> %s", out_dir)
         else:
             fill(name, registry_dir(args.registry_dir), args.download_dir, staging)
-        _replace_dir(staging, out_dir)
+        replace_dir(staging, out_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -85,24 +83,6 @@ def fill(name: str, registry: Path, download_dir: Path, staging: Path) -> None:
         len(overrides),
         staging,
     )
-
-
-def _staging_dir(out_dir: Path) -> Path:
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.", suffix=".tmp"))
-
-
-def _replace_dir(staging: Path, out_dir: Path) -> None:
-    """Put the finished ``staging`` folder at ``out_dir``; an old one is removed only after."""
-    staging.chmod(0o755)
-    old = None
-    if out_dir.exists():
-        old = out_dir.with_name(f".{out_dir.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        out_dir.rename(old)
-    staging.rename(out_dir)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -119,7 +119,8 @@ def test_a_preset_without_a_dataset_key_is_refused(tmp_path):
 
 
 def test_a_reproduction_points_params_at_the_fetched_dataset_keeping_the_rest(tmp_path):
-    from pipeline.reproduce.command import FETCHED_DIR, ReproduceError, point_params_at_dataset
+    from pipeline.params import FETCHED_DIR
+    from pipeline.reproduce.command import ReproduceError, point_params_at_dataset
 
     params = tmp_path / "params.yaml"
     original = (REPO / "params.yaml").read_text()
