@@ -1,0 +1,114 @@
+"""Beat times from a beat activation and a tempo curve: dynamic programming, then sub-frame
+peak positions, an off-beat check, and a smoothed (or exactly steady) beat grid."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.signal import savgol_filter
+
+# Beats this close to a straight line are a steady tempo: madmom's 10 ms frames and a few ms of
+# playing jitter, not tempo changes (a loop tiled in a sampler is exactly steady).
+STEADY_RMS_SECONDS = 0.012
+STEADY_MAX_SECONDS = 0.035
+SMOOTH_BEATS = 9  # local quadratic fit over this many beats keeps ramps, removes frame jitter
+OFFBEAT_MARGIN = 1.25
+TRIM_SHARE = 0.2  # end beats with less than this share of the median beat activation are dropped  # the off-beats must carry this much more evidence to move the grid
+
+
+def track(activation: np.ndarray, fps: float, bpm_per_frame: np.ndarray) -> np.ndarray:
+    """Beat frames (integers) by dynamic programming over the whole activation, the expected
+    period following ``bpm_per_frame`` (tempo steps and ramps included)."""
+    import librosa
+
+    hop = 441
+    _, frames = librosa.beat.beat_track(
+        onset_envelope=activation.astype(np.float64),
+        sr=fps * hop,
+        hop_length=hop,
+        bpm=bpm_per_frame.astype(np.float64),
+        tightness=400,
+        trim=False,
+        units="frames",
+    )
+    return np.asarray(frames, dtype=np.int64)
+
+
+def refine(frames: np.ndarray, activation: np.ndarray, fps: float) -> np.ndarray:
+    """Seconds of each beat: the activation peak within two frames, interpolated between frames
+    by a parabola; a beat without a clear peak keeps its frame."""
+    times = frames.astype(np.float64)
+    n = len(activation)
+    for i, frame in enumerate(frames):
+        lo, hi = max(0, frame - 2), min(n, frame + 3)
+        if hi - lo < 3:
+            continue
+        peak = lo + int(np.argmax(activation[lo:hi]))
+        if 0 < peak < n - 1 and activation[peak] > 0.05:
+            left, centre, right = activation[peak - 1 : peak + 2].astype(np.float64)
+            denominator = left - 2 * centre + right
+            offset = 0.5 * (left - right) / denominator if denominator < 0 else 0.0
+            times[i] = peak + float(np.clip(offset, -0.5, 0.5))
+    return times / fps
+
+
+def trim_silent_ends(times: np.ndarray, activation: np.ndarray, fps: float) -> np.ndarray:
+    """Drop leading and trailing beats with no activation under them: the dynamic programme
+    keeps stepping through a silent lead-in or a ring-out, where there are no beats to find."""
+    strength = evidence_at(activation, times, fps)
+    floor = TRIM_SHARE * float(np.median(strength))
+    present = np.flatnonzero(strength >= floor)
+    if len(present) == 0:
+        return times
+    return times[present[0] : present[-1] + 1]
+
+
+def evidence_at(signal: np.ndarray, seconds: np.ndarray, fps: float, reach: int = 2) -> np.ndarray:
+    """The largest value of ``signal`` within ``reach`` frames of each time."""
+    frames = np.round(np.asarray(seconds) * fps).astype(np.int64)
+    n = len(signal)
+    out = np.zeros(len(frames))
+    for i, frame in enumerate(frames):
+        lo, hi = max(0, frame - reach), min(n, frame + reach + 1)
+        out[i] = signal[lo:hi].max() if hi > lo else 0.0
+    return out
+
+
+def offbeat_shift(
+    times: np.ndarray, evidences: list[np.ndarray], fps: float
+) -> tuple[np.ndarray, float]:
+    """-> (beat times, on/off ratio). When the half-beat positions carry clearly more evidence
+    (each signal scaled to its own mean) than the beats, the grid moved half a beat: the
+    midpoints become the beats. The ratio is the beats' evidence over the midpoints'."""
+    if len(times) < 4:
+        return times, 1.0
+    mids = (times[:-1] + times[1:]) / 2
+    on = off = 0.0
+    for signal in evidences:
+        scale = float(np.mean(signal)) + 1e-9
+        on += float(np.mean(evidence_at(signal, times[:-1], fps))) / scale
+        off += float(np.mean(evidence_at(signal, mids, fps))) / scale
+    ratio = on / max(off, 1e-9)
+    if ratio * OFFBEAT_MARGIN < 1.0:
+        period = times[-1] - times[-2]
+        shifted = np.append(mids, times[-1] + period / 2)
+        return shifted, ratio
+    return times, ratio
+
+
+def regularise(times: np.ndarray) -> tuple[np.ndarray, bool]:
+    """-> (beat times, steady). A straight line when the beats fit one (steady tempo), else a
+    local quadratic smoothing that keeps tempo changes and removes frame-grid jitter."""
+    if len(times) < 4:
+        return times, False
+    index = np.arange(len(times))
+    slope, intercept = np.polyfit(index, times, 1)
+    line = intercept + slope * index
+    residual = times - line
+    if np.sqrt(np.mean(residual**2)) <= STEADY_RMS_SECONDS and (
+        np.abs(residual).max() <= STEADY_MAX_SECONDS
+    ):
+        return line, True
+    if len(times) < SMOOTH_BEATS:
+        return times, False
+    smoothed = savgol_filter(times, SMOOTH_BEATS, 2)
+    return np.maximum.accumulate(smoothed) + index * 1e-9, False

@@ -1,0 +1,170 @@
+"""From activations to sections of bars: tempo curve, beats, meter and downbeat phase.
+
+A section is a stretch of the track with one meter and no tempo step; each has its own warp
+map, so a tempo change or a meter change never averages two kinds of bars into one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pipeline.audio import beats as beat_grid
+from pipeline.audio import meter, tempo
+from pipeline.audio.warp import WarpMap
+
+MIN_SECTION_BARS = 4  # shorter runs are a tracking accident (or too short to train on)
+MAX_DRIFT = 1.08  # a section's tempo stays within this factor of its median
+STEP_SEARCH_SECONDS = 8.0  # a step found between windows is placed at a beat within this
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Frame-wise signals at ``fps`` (frame i at i / fps seconds)."""
+
+    fps: float
+    beat: np.ndarray  # P(beat that is not a downbeat)
+    downbeat: np.ndarray  # P(downbeat)
+    onset_low: np.ndarray | None = None  # low-frequency spectral flux
+    chroma: np.ndarray | None = None  # [frames, 12]
+
+    @property
+    def any_beat(self) -> np.ndarray:
+        return self.beat + self.downbeat
+
+
+@dataclass(frozen=True)
+class Section:
+    start: float  # seconds; bars of this section lie inside [start, end]
+    end: float
+    warp: WarpMap
+    bpm: float
+    meter: int
+    steady: bool
+    downbeat_margin: float  # evidence per bar for the chosen phase over the runner-up
+    beat_times: np.ndarray  # the beats of the section (regularised), seconds
+
+
+@dataclass(frozen=True)
+class Tracking:
+    sections: list[Section]
+    beat_times: np.ndarray  # every beat, seconds
+    offbeat_ratio: float  # beat evidence on the beats over on the half-beats (> 1: on the beat)
+    octave_changed: bool  # the track's pulse was halved or doubled by metrical evidence
+
+
+def track_sections(
+    evidence: Evidence,
+    duration: float,
+    meters: tuple[int, ...],
+    min_bpm: float,
+    max_bpm: float,
+) -> Tracking:
+    """Track beats and bars; raise ValueError when no section of bars can be found."""
+    fps = evidence.fps
+    activation = evidence.any_beat
+    curve = tempo.smoothed(tempo.tempo_curve(activation, fps, min_bpm, max_bpm))
+    steps = tempo.tempo_steps(curve)
+    frame_times = np.arange(len(activation)) / fps
+    bpm_per_frame = curve.at(frame_times)
+    bounds = [0.0, *steps, duration]
+    octave_changed = False
+    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+        inside = (frame_times >= lo) & (frame_times < hi)
+        if inside.sum() < 2:
+            continue
+        median_bpm = float(np.median(bpm_per_frame[inside]))
+        period = 60 * fps / median_bpm
+        chosen = tempo.choose_octave(activation[inside], period, fps, min_bpm, max_bpm)
+        if abs(np.log2(period / chosen)) > 0.5:
+            octave_changed = True
+        # A few windows locked to another pulse (a triplet passage) must not steer the beats:
+        # inside a section the tempo may drift or ramp, within MAX_DRIFT of its median.
+        local = np.clip(bpm_per_frame[inside], median_bpm / MAX_DRIFT, median_bpm * MAX_DRIFT)
+        bpm_per_frame[inside] = local * period / chosen
+    frames = beat_grid.track(activation, fps, bpm_per_frame)
+    if len(frames) < 4:
+        raise ValueError("fewer than four beats found")
+    times = beat_grid.trim_silent_ends(beat_grid.refine(frames, activation, fps), activation, fps)
+    if len(times) < 4:
+        raise ValueError("fewer than four beats with beat activation under them")
+    signals = [activation] + ([evidence.onset_low] if evidence.onset_low is not None else [])
+    times, offbeat_ratio = beat_grid.offbeat_shift(times, signals, fps)
+
+    step_beats = [_step_beat(times, step) for step in steps]
+    segments = _split(len(times), step_beats)
+    regular = times.copy()
+    steady_flags = np.zeros(len(times), dtype=bool)
+    for first, stop in segments:
+        regular[first:stop], steady = beat_grid.regularise(times[first:stop])
+        steady_flags[first:stop] = steady
+    regular = np.maximum.accumulate(regular) + np.arange(len(regular)) * 1e-9
+
+    score = meter.downbeat_evidence(
+        regular, fps, evidence.downbeat, evidence.onset_low, evidence.chroma
+    )
+    runs = meter.meter_runs(score, meters)
+    sections = []
+    for run in runs:
+        for first, stop in segments:
+            lo, hi = max(first, run.first), min(stop, run.stop)
+            if hi - lo >= MIN_SECTION_BARS * run.meter:
+                section = _section(regular, lo, hi, run, steady_flags[lo], duration)
+                if section is not None:
+                    sections.append(section)
+    if not sections:
+        raise ValueError("no section of at least one bar with a steady meter")
+    return Tracking(sections, regular, offbeat_ratio, octave_changed)
+
+
+def _step_beat(times: np.ndarray, step: float) -> int:
+    """The beat where the tempo changes: near ``step``, the split that leaves the most constant
+    inter-beat interval on either side."""
+    intervals = np.diff(times)
+    near = np.flatnonzero(np.abs(times[1:-1] - step) <= STEP_SEARCH_SECONDS) + 1
+    if len(near) == 0:
+        return int(np.searchsorted(times, step))
+    context = 8
+    best, best_cost = int(near[0]), np.inf
+    for split in near:
+        before = intervals[max(0, split - context) : split]
+        after = intervals[split : split + context]
+        if len(before) < 2 or len(after) < 2:
+            continue
+        cost = np.var(before) * len(before) + np.var(after) * len(after)
+        if cost < best_cost:
+            best, best_cost = int(split), cost
+    return best
+
+
+def _split(n: int, cuts: list[int]) -> list[tuple[int, int]]:
+    edges = [0, *sorted(c for c in cuts if 0 < c < n), n]
+    return [(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
+
+
+def _section(
+    times: np.ndarray, first: int, stop: int, run: meter.MeterRun, steady: bool, duration: float
+) -> Section | None:
+    index = np.arange(first, stop)
+    downbeats = index[(index - run.phase) % run.meter == 0]
+    if len(downbeats) < 2:
+        return None
+    # The next section's first beat closes this section's last bar.
+    closing = min(stop + 1, len(times))
+    seconds = times[first:closing]
+    positions = np.arange(first, closing, dtype=np.float64) - downbeats[0]
+    warp = WarpMap(seconds, positions, run.meter)
+    start = 0.0 if first == 0 else float(times[first])
+    end = duration if closing == len(times) else float(times[closing - 1])
+    period = float(np.median(np.diff(seconds)))
+    return Section(
+        start=start,
+        end=end,
+        warp=warp,
+        bpm=60.0 / period,
+        meter=run.meter,
+        steady=steady,
+        downbeat_margin=run.margin,
+        beat_times=seconds,
+    )
