@@ -8,7 +8,11 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.audio import downbeats
+from pipeline.audio import beats as beat_grid
+from pipeline.audio import downbeats, tracker, trust
+from pipeline.audio import meter as meter_module
+from pipeline.audio import warp as warp_module
+from pipeline.audio.activations import FPS, compute_activations
 from pipeline.audio.asd import (
     AppleDoubleStub,
     AsdError,
@@ -17,11 +21,10 @@ from pipeline.audio.asd import (
     read_asd,
     warp_points,
 )
-from pipeline.audio.io import AudioError, read_audio
-from pipeline.audio.warp import MAX_BEATS_PER_BAR, WarpMap
+from pipeline.audio.io import AudioError, probe_audio, read_audio, stream_rms_dbfs
+from pipeline.audio.warp import MAX_BEATS_PER_BAR, Timing, WarpMap
 
 SILENCE_DBFS = -60.0
-TRACKERS = {"madmom": downbeats.track_madmom, "librosa": downbeats.track_librosa}
 
 
 @dataclass(frozen=True)
@@ -44,26 +47,25 @@ class Override:
 
 def analyze_track(
     path: Path, options: AnalyzeOptions, override: Override | None = None
-) -> tuple[WarpMap, dict[str, Any]]:
+) -> tuple[Timing, dict[str, Any]]:
     """Analyse one recording: override, else .asd markers, else beat tracking.
 
     Raises AudioError when the track cannot be used at all (an unusable override included).
     An unusable .asd is recorded in ``fallback_reason`` and beat tracking takes over.
+    The madmom path streams the file (memory does not grow with its length).
     """
-    audio, sample_rate = read_audio(path)
-    duration = audio.shape[1] / sample_rate
+    header = probe_audio(path)
+    duration = header.frames / header.sample_rate
     info: dict[str, Any] = {
         "duration": duration,
-        "sample_rate": sample_rate,
-        "channels": audio.shape[0],
+        "sample_rate": header.sample_rate,
+        "channels": header.channels,
         "asd_path": "",  # the .asd found beside the audio, used or not
         "fallback_reason": "",  # why a present .asd (or the preferred tracker) was not used
     }
-    rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64))))
-    if 20 * np.log10(rms + 1e-12) < SILENCE_DBFS:
-        raise AudioError(path, f"silent (RMS below {SILENCE_DBFS:g} dBFS)")
 
     if override is not None:
+        _refuse_silence(path, stream_rms_dbfs(path))
         try:
             warp = WarpMap.constant_tempo(
                 override.bpm, override.first_downbeat, override.meter, duration
@@ -71,14 +73,14 @@ def analyze_track(
             override_info = _warp_info(warp, duration)
         except ValueError as err:
             raise AudioError(path, f"override unusable: {err}") from None
-        return warp, {**info, **override_info, "method": "override"}
+        return Timing.single(warp), {**info, **override_info, "method": "override"}
 
     if options.prefer_asd:
         asd_path = find_asd(path)
         if asd_path is not None:
             info["asd_path"] = str(asd_path)
             try:
-                warp = asd_warp_map(asd_path, audio.shape[1])
+                warp = asd_warp_map(asd_path, header.frames)
                 asd_info = _warp_info(warp, duration)
             except AppleDoubleStub:
                 info["fallback_reason"] = (
@@ -88,31 +90,129 @@ def analyze_track(
                 reason = err.reason if isinstance(err, AsdError) else str(err)
                 info["fallback_reason"] = f"{asd_path.name} not used: {reason}"
             else:
-                return warp, {**info, **asd_info, "method": "asd"}
+                _refuse_silence(path, stream_rms_dbfs(path))
+                return Timing.single(warp), {**info, **asd_info, "method": "asd"}
 
-    mono = audio.mean(axis=0)
     order = [options.method] + [name for name in TRACKERS if name != options.method]
     errors = []
     for name in order:
         try:
-            tracked = TRACKERS[name](
-                mono, sample_rate, list(options.meters), options.min_bpm, options.max_bpm
-            )
+            timing, tracked = TRACKERS[name](path, options)
+        except AudioError:
+            raise
         except Exception as err:  # a tracker failing on odd audio must not stop the others
             errors.append(f"{name} failed: {err}")
             continue
         reasons = [info["fallback_reason"], *errors]
         info["fallback_reason"] = "; ".join(r for r in reasons if r)
-        return tracked.warp, {
-            **info,
-            "method": tracked.method,
-            "bpm": tracked.bpm,
-            "meter": tracked.warp.beats_per_bar,
-            "tempo_cv": tracked.tempo_cv,
-            "tempo_drift": tracked.tempo_drift,
-            "confidence": tracked.confidence,
-        }
+        return timing, {**info, **tracked}
     raise AudioError(path, "; ".join(errors))
+
+
+def track_with_madmom(path: Path, options: AnalyzeOptions) -> tuple[Timing, dict[str, Any]]:
+    """Streamed activations, then sections of bars (pipeline.audio.tracker) and their trust."""
+    acts = compute_activations(path)
+    _refuse_silence(path, acts.rms_dbfs)
+    evidence = tracker.Evidence(FPS, acts.beat, acts.downbeat, acts.onset_low, acts.chroma)
+    tracking = tracker.track_sections(
+        evidence, acts.duration, tuple(options.meters), options.min_bpm, options.max_bpm
+    )
+    timing = Timing(tuple(warp_module.Section(s.warp, s.start, s.end) for s in tracking.sections))
+    bar_rows = _bar_trust(tracking, evidence, acts.onset, acts.duration)
+    longest = max(tracking.sections, key=lambda s: s.end - s.start)
+    bar_bpm = _bar_tempi(longest, acts.duration)
+    confidence = float(np.mean(beat_grid.evidence_at(evidence.any_beat, tracking.beat_times, FPS)))
+    trust_values = np.array([row["trust"] for row in bar_rows])
+    return timing, {
+        "method": "madmom",
+        "bpm": longest.bpm,
+        "meter": longest.meter,
+        "tempo_cv": float(np.std(bar_bpm) / np.median(bar_bpm)) if len(bar_bpm) else 0.0,
+        "tempo_drift": float((bar_bpm[-1] - bar_bpm[0]) / np.median(bar_bpm))
+        if len(bar_bpm)
+        else 0.0,
+        "confidence": confidence,
+        "n_sections": len(tracking.sections),
+        "section_summary": "; ".join(
+            f"{s.start:.2f}-{s.end:.2f}s {s.bpm:.2f} BPM, {s.meter} beats a bar"
+            for s in tracking.sections
+        ),
+        "steady": all(s.steady for s in tracking.sections),
+        "octave_changed": tracking.octave_changed,
+        "offbeat_ratio": tracking.offbeat_ratio,
+        "trust": float(np.median(trust_values)) if len(trust_values) else 0.0,
+        "n_bar_lines": int(sum(len(s.bar_starts(acts.duration)) for s in timing.sections)),
+        "bar_trust": bar_rows,
+    }
+
+
+def track_with_librosa(path: Path, options: AnalyzeOptions) -> tuple[Timing, dict[str, Any]]:
+    """The fallback tracker on the whole signal (loaded whole: only used when madmom fails)."""
+    audio, sample_rate = read_audio(path)
+    _refuse_silence(path, _dbfs(float(np.sqrt(np.mean(np.square(audio, dtype=np.float64))))))
+    tracked = downbeats.track_librosa(
+        audio.mean(axis=0), sample_rate, list(options.meters), options.min_bpm, options.max_bpm
+    )
+    return Timing.single(tracked.warp), {
+        "method": tracked.method,
+        "bpm": tracked.bpm,
+        "meter": tracked.warp.beats_per_bar,
+        "tempo_cv": tracked.tempo_cv,
+        "tempo_drift": tracked.tempo_drift,
+        "confidence": tracked.confidence,
+        "n_sections": 1,
+    }
+
+
+TRACKERS = {"madmom": track_with_madmom, "librosa": track_with_librosa}
+
+
+def _refuse_silence(path: Path, rms_dbfs: float) -> None:
+    if rms_dbfs < SILENCE_DBFS:
+        raise AudioError(path, f"silent (RMS below {SILENCE_DBFS:g} dBFS)")
+
+
+def _dbfs(rms: float) -> float:
+    return float(20 * np.log10(rms + 1e-12))
+
+
+def _bar_tempi(section: tracker.Section, duration: float) -> np.ndarray:
+    lines = warp_module.Section(section.warp, section.start, section.end).bar_starts(duration)
+    return 60.0 * section.meter / np.diff(lines) if len(lines) >= 2 else np.zeros(0)
+
+
+def _bar_trust(
+    tracking: tracker.Tracking, evidence: tracker.Evidence, onset: np.ndarray, duration: float
+) -> list[dict[str, float]]:
+    """Trust of every bar line of every section (pipeline.audio.trust), one row each."""
+    frame_times = np.arange(len(onset)) / FPS
+    bpm_per_frame = np.full(len(onset), tracking.sections[0].bpm)
+    for section in tracking.sections:
+        bpm_per_frame[frame_times >= section.start] = section.bpm
+    other = trust.independent_beats(onset, FPS, bpm_per_frame)
+    rows = []
+    for section in tracking.sections:
+        lines = warp_module.Section(section.warp, section.start, section.end).bar_starts(duration)
+        if len(lines) < 2:
+            continue
+        first = section.warp.beat_at(lines)
+        beat_positions = np.round(first)[:, None] + np.arange(section.meter)[None, :]
+        bar_beats = section.warp.seconds_at(beat_positions)
+        score = meter_module.downbeat_evidence(
+            bar_beats.ravel(), FPS, evidence.downbeat, evidence.onset_low, evidence.chroma
+        ).reshape(bar_beats.shape)
+        parts = trust.bar_trust(bar_beats, evidence.any_beat, FPS, other, score)
+        for i, start in enumerate(lines):
+            rows.append(
+                {
+                    "start_s": float(start),
+                    "trust": float(parts.trust[i]),
+                    "beat_support": float(parts.beat_support[i]),
+                    "agreement": float(parts.agreement[i]),
+                    "downbeat_clarity": float(parts.downbeat[i]),
+                }
+            )
+    return rows
 
 
 def find_asd(audio_path: Path) -> Path | None:

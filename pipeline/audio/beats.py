@@ -11,8 +11,8 @@ from scipy.signal import savgol_filter
 STEADY_RMS_SECONDS = 0.012
 STEADY_MAX_SECONDS = 0.035
 SMOOTH_BEATS = 9  # local quadratic fit over this many beats keeps ramps, removes frame jitter
-OFFBEAT_MARGIN = 1.25
-TRIM_SHARE = 0.2  # end beats with less than this share of the median beat activation are dropped  # the off-beats must carry this much more evidence to move the grid
+OFFBEAT_MARGIN = 1.25  # the off-beats must carry this much more evidence to move the grid
+TRIM_SHARE = 0.2  # end beats with less than this share of the median activation are dropped
 
 
 def track(activation: np.ndarray, fps: float, bpm_per_frame: np.ndarray) -> np.ndarray:

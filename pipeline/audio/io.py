@@ -77,6 +77,68 @@ def truncation_warning(path: Path) -> str:
     return f"truncated: the header declares {declared} bytes of audio, the file holds {present}"
 
 
+@dataclass(frozen=True)
+class AudioHeader:
+    frames: int
+    sample_rate: int
+    channels: int
+
+
+BLOCK_FRAMES = 1 << 18  # 6 s at 44.1 kHz: streamed reads hold one block at a time
+
+
+def probe_audio(path: str | os.PathLike) -> AudioHeader:
+    """The header of an audio file, checked as :func:`read_audio` checks it, without reading
+    the audio. Raises AudioError."""
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(path, "file not found")
+    if path.stat().st_size == 0:
+        raise AudioError(path, "empty file (0 bytes)")
+    try:
+        header = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
+        raise AudioError(path, f"unreadable audio ({err})") from err
+    if header.frames <= 0:
+        raise AudioError(path, "no audio frames")
+    _check_format(path, header.samplerate, header.channels)
+    return AudioHeader(int(header.frames), int(header.samplerate), int(header.channels))
+
+
+def stream_blocks(path: str | os.PathLike, block_frames: int = BLOCK_FRAMES):
+    """float32 ``[frames, channels]`` blocks of a file that :func:`probe_audio` accepts;
+    raises AudioError for unreadable data or NaN/infinite samples, naming the file."""
+    try:
+        with sf.SoundFile(str(path)) as handle:
+            while True:
+                block = handle.read(block_frames, dtype="float32", always_2d=True)
+                if len(block) == 0:
+                    return
+                if not np.isfinite(block).all():
+                    raise AudioError(path, "contains NaN or infinite samples")
+                yield block
+    except (sf.LibsndfileError, RuntimeError) as err:
+        raise AudioError(path, f"unreadable audio ({err})") from err
+
+
+def stream_rms_dbfs(path: str | os.PathLike) -> float:
+    """RMS level of the whole file in dBFS, read block by block."""
+    total, count = 0.0, 0
+    for block in stream_blocks(path):
+        total += float(np.sum(np.square(block, dtype=np.float64)))
+        count += block.size
+    return float(20 * np.log10(np.sqrt(total / max(count, 1)) + 1e-12))
+
+
+def _check_format(path: Path, sample_rate: int, channels: int) -> None:
+    if not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
+        raise AudioError(
+            path, f"sample rate {sample_rate} Hz outside {MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz"
+        )
+    if not 1 <= channels <= MAX_CHANNELS:
+        raise AudioError(path, f"{channels} channels; 1 to {MAX_CHANNELS} are supported")
+
+
 def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     """Read an audio file as float32 ``[channels, frames]`` and its sample rate.
 
@@ -94,12 +156,7 @@ def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     channels = data.shape[1]
     if data.shape[0] == 0:
         raise AudioError(path, "no audio frames")
-    if not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
-        raise AudioError(
-            path, f"sample rate {sample_rate} Hz outside {MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz"
-        )
-    if not 1 <= channels <= MAX_CHANNELS:
-        raise AudioError(path, f"{channels} channels; 1 to {MAX_CHANNELS} are supported")
+    _check_format(path, sample_rate, channels)
     if not np.isfinite(data).all():
         raise AudioError(path, "contains NaN or infinite samples")
     return np.ascontiguousarray(data.T), int(sample_rate)

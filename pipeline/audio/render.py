@@ -18,7 +18,7 @@ import pyrubberband
 
 from pipeline.audio.io import to_channels
 from pipeline.audio.resample import resample
-from pipeline.audio.warp import WarpMap
+from pipeline.audio.warp import Section, Timing, WarpMap, as_timing
 from pipeline.grid import BarGrid
 
 # Crispness 6 (no phase smearing, transients kept sharp) lands the downbeats of the rendered
@@ -36,6 +36,7 @@ class BarFilters:
     normalize_dbfs: float | None = -20.0
     max_tempo_change: float = 0.15  # relative tempo range allowed inside one bar
     dedupe_threshold: float | None = None  # spectral distance below which a bar repeats one
+    min_trust: float = 0.0  # bars whose tracking trust (pipeline.audio.trust) is lower go
 
 
 @dataclass
@@ -46,54 +47,107 @@ class RenderedTrack:
 
 
 def render_bars(
-    audio: np.ndarray, sample_rate: int, warp: WarpMap, grid: BarGrid, filters: BarFilters
+    audio: np.ndarray,
+    sample_rate: int,
+    timing: Timing | WarpMap,
+    grid: BarGrid,
+    filters: BarFilters,
+    bar_trust: list[dict[str, float]] | None = None,
 ) -> RenderedTrack:
-    """Stretch a ``[channels, frames]`` recording onto ``grid`` and cut bars, applying filters."""
-    if warp.beats_per_bar != grid.beats_per_bar:
-        raise ValueError(
-            f"track has {warp.beats_per_bar} beats per bar, target grid has {grid.beats_per_bar}"
-        )
+    """Stretch a ``[channels, frames]`` recording onto ``grid`` and cut bars, applying filters.
+
+    Each section of the timing is rendered on its own; a section whose meter is not the grid's
+    is rejected with its reason. ``bar_trust`` (from analyze: ``start_s``, ``trust`` and its
+    parts per bar line) adds those columns and applies ``filters.min_trust``; without it (warp
+    markers, overrides) every bar is trusted.
+    """
+    timing = as_timing(timing)
+    if grid.beats_per_bar not in timing.meters:
+        meters = "/".join(str(m) for m in sorted(set(timing.meters)))
+        raise ValueError(f"track has {meters} beats per bar, target grid has {grid.beats_per_bar}")
     duration = audio.shape[1] / sample_rate
-    bar_lines = warp.bar_starts(duration)
-    n_bars = len(bar_lines) - 1
-    if n_bars < 1:
-        raise ValueError("no complete bar inside the recording")
-
     y = resample(to_channels(audio, grid.channels), sample_rate, grid.sample_rate)
-    stretched = stretch_to_grid(y, grid, warp, bar_lines)
-    bars = stretched.reshape(grid.channels, n_bars, grid.bar_samples).transpose(1, 0, 2)
-
-    first_beat = float(np.round(warp.beat_at(bar_lines[0])))
+    trust_at = _trust_lookup(bar_trust)
     kept, rows, rejects = [], [], []
     kept_spectra: list[np.ndarray] = []  # for the near-duplicate check, one per kept bar
-    for index in range(n_bars):
-        start, end = float(bar_lines[index]), float(bar_lines[index + 1])
-        bar = bars[index]
-        row = {
-            "bar_index": index,
-            "start_s": start,
-            "end_s": end,
-            "local_bpm": 60.0 * grid.beats_per_bar / (end - start),
-            "stretch": grid.bar_seconds / (end - start),
-            "tempo_change": _tempo_change(warp, first_beat + index * grid.beats_per_bar),
-            "rms_dbfs": _dbfs(np.sqrt(np.mean(np.square(bar, dtype=np.float64)))),
-            "peak": float(np.abs(bar).max()),
-        }
-        reason = _reject_reason(bar, row, filters)
-        spectrum = None
-        if not reason and filters.dedupe_threshold is not None:
-            spectrum = _magnitudes(bar)
-            reason = _duplicate_of(spectrum, kept_spectra, rows, filters.dedupe_threshold)
-        if reason:
-            rejects.append({**row, "reason": reason})
+    bar_index = 0
+    for number, section in enumerate(timing.sections):
+        meter = section.warp.beats_per_bar
+        if meter != grid.beats_per_bar:
+            rejects.append(
+                _section_reject(
+                    number, section, f"{meter} beats per bar, grid has {grid.beats_per_bar}"
+                )
+            )
             continue
-        kept.append(_normalize(bar, filters.normalize_dbfs))
-        rows.append(row)
-        if spectrum is not None:
-            kept_spectra.append(spectrum)
+        bar_lines = section.bar_starts(duration)
+        if len(bar_lines) < 2:
+            rejects.append(_section_reject(number, section, "no complete bar inside it"))
+            continue
+        n_bars = len(bar_lines) - 1
+        stretched = stretch_to_grid(y, grid, section.warp, bar_lines)
+        bars = stretched.reshape(grid.channels, n_bars, grid.bar_samples).transpose(1, 0, 2)
+        first_beat = float(np.round(section.warp.beat_at(bar_lines[0])))
+        for index in range(n_bars):
+            start, end = float(bar_lines[index]), float(bar_lines[index + 1])
+            bar = bars[index]
+            row = {
+                "bar_index": bar_index,
+                "section": number,
+                "start_s": start,
+                "end_s": end,
+                "local_bpm": 60.0 * grid.beats_per_bar / (end - start),
+                "stretch": grid.bar_seconds / (end - start),
+                "tempo_change": _tempo_change(
+                    section.warp, first_beat + index * grid.beats_per_bar
+                ),
+                "rms_dbfs": _dbfs(np.sqrt(np.mean(np.square(bar, dtype=np.float64)))),
+                "peak": float(np.abs(bar).max()),
+                **trust_at(start),
+            }
+            bar_index += 1
+            reason = _reject_reason(bar, row, filters)
+            spectrum = None
+            if not reason and filters.dedupe_threshold is not None:
+                spectrum = _magnitudes(bar)
+                reason = _duplicate_of(spectrum, kept_spectra, rows, filters.dedupe_threshold)
+            if reason:
+                rejects.append({**row, "reason": reason})
+                continue
+            kept.append(_normalize(bar, filters.normalize_dbfs))
+            rows.append(row)
+            if spectrum is not None:
+                kept_spectra.append(spectrum)
+    if bar_index == 0:
+        raise ValueError("no complete bar inside the recording")
     shape = (0, grid.channels, grid.bar_samples)
     stacked = np.stack(kept).astype(np.float32) if kept else np.zeros(shape, np.float32)
     return RenderedTrack(stacked, rows, rejects)
+
+
+def _trust_lookup(bar_trust: list[dict[str, float]] | None):
+    """start second -> the trust columns of the bar starting there (1.0 when not measured)."""
+    if not bar_trust:
+        return lambda start: {"trust": 1.0}
+    starts = np.array([entry["start_s"] for entry in bar_trust])
+
+    def lookup(start: float) -> dict[str, float]:
+        nearest = int(np.argmin(np.abs(starts - start)))
+        if abs(starts[nearest] - start) > 1e-3:
+            return {"trust": 0.0}  # a bar line analyze did not score: not trusted
+        return {k: v for k, v in bar_trust[nearest].items() if k != "start_s"}
+
+    return lookup
+
+
+def _section_reject(number: int, section: Section, reason: str) -> dict[str, Any]:
+    return {
+        "bar_index": -1,
+        "section": number,
+        "start_s": section.start,
+        "end_s": section.end,
+        "reason": f"section {number} ({section.start:.1f}-{section.end:.1f} s): {reason}",
+    }
 
 
 def stretch_to_grid(
@@ -181,6 +235,8 @@ def _magnitudes(bar: np.ndarray, frame: int = 1024) -> np.ndarray:
 
 
 def _reject_reason(bar: np.ndarray, row: dict[str, Any], filters: BarFilters) -> str:
+    if row["trust"] < filters.min_trust:
+        return f"untrusted tracking: trust {row['trust']:.2f} below {filters.min_trust}"
     if row["tempo_change"] > filters.max_tempo_change:
         return (
             f"tempo unstable within the bar: changes {row['tempo_change']:.1%} "

@@ -131,9 +131,7 @@ def choose_octave(
     return period
 
 
-def tempo_curve(
-    activation: np.ndarray, fps: float, min_bpm: float, max_bpm: float
-) -> TempoCurve:
+def tempo_curve(activation: np.ndarray, fps: float, min_bpm: float, max_bpm: float) -> TempoCurve:
     """Tempo per window, every window brought to the octave of the whole track's median."""
     window = round(WINDOW_SECONDS * fps)
     hop = round(HOP_SECONDS * fps)

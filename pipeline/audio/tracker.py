@@ -6,6 +6,7 @@ map, so a tempo change or a meter change never averages two kinds of bars into o
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -66,29 +67,15 @@ def track_sections(
     activation = evidence.any_beat
     curve = tempo.smoothed(tempo.tempo_curve(activation, fps, min_bpm, max_bpm))
     steps = tempo.tempo_steps(curve)
-    frame_times = np.arange(len(activation)) / fps
-    bpm_per_frame = curve.at(frame_times)
-    bounds = [0.0, *steps, duration]
-    octave_changed = False
-    for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
-        inside = (frame_times >= lo) & (frame_times < hi)
-        if inside.sum() < 2:
-            continue
-        median_bpm = float(np.median(bpm_per_frame[inside]))
-        period = 60 * fps / median_bpm
-        chosen = tempo.choose_octave(activation[inside], period, fps, min_bpm, max_bpm)
-        if abs(np.log2(period / chosen)) > 0.5:
-            octave_changed = True
-        # A few windows locked to another pulse (a triplet passage) must not steer the beats:
-        # inside a section the tempo may drift or ramp, within MAX_DRIFT of its median.
-        local = np.clip(bpm_per_frame[inside], median_bpm / MAX_DRIFT, median_bpm * MAX_DRIFT)
-        bpm_per_frame[inside] = local * period / chosen
-    frames = beat_grid.track(activation, fps, bpm_per_frame)
-    if len(frames) < 4:
-        raise ValueError("fewer than four beats found")
-    times = beat_grid.trim_silent_ends(beat_grid.refine(frames, activation, fps), activation, fps)
-    if len(times) < 4:
-        raise ValueError("fewer than four beats with beat activation under them")
+    np.arange(len(activation)) / fps
+    # Pass 1 finds the beats well enough to place each step at a beat; pass 2 tracks again
+    # with the tempo switching exactly there (a blend across the step would misplace beats).
+    bpm_per_frame, octave_changed = _tempo_plan(activation, curve, steps, fps, min_bpm, max_bpm)
+    times = _beats(activation, bpm_per_frame, fps)
+    if steps:
+        steps = [float(times[_step_beat(times, step)]) for step in steps]
+        bpm_per_frame, octave_changed = _tempo_plan(activation, curve, steps, fps, min_bpm, max_bpm)
+        times = _beats(activation, bpm_per_frame, fps)
     signals = [activation] + ([evidence.onset_low] if evidence.onset_low is not None else [])
     times, offbeat_ratio = beat_grid.offbeat_shift(times, signals, fps)
 
@@ -118,29 +105,69 @@ def track_sections(
     return Tracking(sections, regular, offbeat_ratio, octave_changed)
 
 
-def _step_beat(times: np.ndarray, step: float) -> int:
-    """The beat where the tempo changes: near ``step``, the split that leaves the most constant
-    inter-beat interval on either side."""
-    intervals = np.diff(times)
-    near = np.flatnonzero(np.abs(times[1:-1] - step) <= STEP_SEARCH_SECONDS) + 1
-    if len(near) == 0:
-        return int(np.searchsorted(times, step))
-    context = 8
-    best, best_cost = int(near[0]), np.inf
-    for split in near:
-        before = intervals[max(0, split - context) : split]
-        after = intervals[split : split + context]
-        if len(before) < 2 or len(after) < 2:
+def _tempo_plan(
+    activation: np.ndarray,
+    curve: tempo.TempoCurve,
+    steps: list[float],
+    fps: float,
+    min_bpm: float,
+    max_bpm: float,
+) -> tuple[np.ndarray, bool]:
+    """-> (expected tempo per frame, whether an octave was changed). Each section between steps
+    gets its octave from its own evidence and follows the curve within MAX_DRIFT of its
+    median; at a step the tempo switches from one frame to the next."""
+    frame_times = np.arange(len(activation)) / fps
+    bpm_per_frame = curve.at(frame_times)
+    bounds = [0.0, *steps, np.inf]
+    octave_changed = False
+    for lo, hi in itertools.pairwise(bounds):
+        inside = (frame_times >= lo) & (frame_times < hi)
+        if inside.sum() < 2:
             continue
-        cost = np.var(before) * len(before) + np.var(after) * len(after)
-        if cost < best_cost:
-            best, best_cost = int(split), cost
-    return best
+        # windows that straddle a step measure a blend: the section's own windows decide
+        own = (curve.times - tempo.WINDOW_SECONDS / 2 >= lo) & (
+            curve.times + tempo.WINDOW_SECONDS / 2 <= hi
+        )
+        median_bpm = float(np.median(curve.bpm[own] if own.any() else bpm_per_frame[inside]))
+        period = 60 * fps / median_bpm
+        chosen = tempo.choose_octave(activation[inside], period, fps, min_bpm, max_bpm)
+        if abs(np.log2(period / chosen)) > 0.5:
+            octave_changed = True
+        # A few windows locked to another pulse (a triplet passage) must not steer the beats:
+        # inside a section the tempo may drift or ramp, within MAX_DRIFT of its median.
+        local = np.clip(bpm_per_frame[inside], median_bpm / MAX_DRIFT, median_bpm * MAX_DRIFT)
+        if steps:  # next to a step the curve is a blend of both sections
+            local = np.full_like(local, median_bpm)
+        bpm_per_frame[inside] = local * period / chosen
+    return bpm_per_frame, octave_changed
+
+
+def _beats(activation: np.ndarray, bpm_per_frame: np.ndarray, fps: float) -> np.ndarray:
+    frames = beat_grid.track(activation, fps, bpm_per_frame)
+    times = beat_grid.trim_silent_ends(beat_grid.refine(frames, activation, fps), activation, fps)
+    if len(times) < 4:
+        raise ValueError("fewer than four beats with beat activation under them")
+    return times
+
+
+def _step_beat(times: np.ndarray, step: float) -> int:
+    """The beat where the tempo changes: the split of the inter-beat intervals near ``step``
+    into two runs that leaves the least variance (a change point over one fixed stretch)."""
+    intervals = np.diff(times)
+    near = np.flatnonzero(np.abs(times[:-1] - step) <= STEP_SEARCH_SECONDS)
+    if len(near) < 6:
+        return int(np.searchsorted(times, step))
+    region = intervals[near[0] : near[-1] + 1]
+    costs = [
+        np.var(region[:k]) * k + np.var(region[k:]) * (len(region) - k)
+        for k in range(2, len(region) - 1)
+    ]
+    return int(near[0] + 2 + int(np.argmin(costs)))
 
 
 def _split(n: int, cuts: list[int]) -> list[tuple[int, int]]:
     edges = [0, *sorted(c for c in cuts if 0 < c < n), n]
-    return [(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
+    return [(a, b) for a, b in itertools.pairwise(edges) if b > a]
 
 
 def _section(

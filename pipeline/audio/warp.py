@@ -124,13 +124,79 @@ def piecewise_linear(x: np.ndarray | float, xp: np.ndarray, fp: np.ndarray) -> n
     return np.where(x > xp[-1], fp[-1] + (x - xp[-1]) * right_slope, y)
 
 
-def save_warp_map(path: Path, warp: WarpMap, info: dict) -> None:
-    """Write a warp map plus per-track analysis info as JSON, atomically."""
+@dataclass(frozen=True)
+class Section:
+    """A stretch of a track with one warp map: its bars are those lying inside [start, end]."""
+
+    warp: WarpMap
+    start: float = 0.0
+    end: float = MAX_SECONDS
+
+    def bar_starts(self, duration: float) -> np.ndarray:
+        """Bar lines of this section's whole bars inside the recording and the section."""
+        lines = self.warp.bar_starts(duration)
+        tolerance = 1e-6
+        inside = lines[(lines >= self.start - tolerance) & (lines <= self.end + tolerance)]
+        return inside
+
+
+@dataclass(frozen=True)
+class Timing:
+    """A track's sections in time order: one for a steady track, one per tempo or meter
+    change otherwise. Every timing source produces one."""
+
+    sections: tuple[Section, ...]
+
+    def __post_init__(self) -> None:
+        if not self.sections:
+            raise ValueError("a timing needs at least one section")
+        for before, after in zip(self.sections[:-1], self.sections[1:], strict=True):
+            if after.start < before.end - 1e-6:
+                raise ValueError("sections must be in time order and must not overlap")
+
+    @classmethod
+    def single(cls, warp: WarpMap) -> Timing:
+        return cls((Section(warp),))
+
+    @property
+    def meters(self) -> list[int]:
+        return [section.warp.beats_per_bar for section in self.sections]
+
+    def bar_starts(self, duration: float) -> np.ndarray:
+        """Every bar line of every section (a section's closing line included)."""
+        lines = [section.bar_starts(duration) for section in self.sections]
+        return np.concatenate(lines) if lines else np.zeros(0)
+
+    def to_dict(self) -> dict:
+        return {
+            "sections": [
+                {"start_s": s.start, "end_s": s.end, "warp_map": s.warp.to_dict()}
+                for s in self.sections
+            ]
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Timing:
+        return cls(
+            tuple(
+                Section(WarpMap.from_dict(s["warp_map"]), float(s["start_s"]), float(s["end_s"]))
+                for s in data["sections"]
+            )
+        )
+
+
+def as_timing(timing: Timing | WarpMap) -> Timing:
+    return timing if isinstance(timing, Timing) else Timing.single(timing)
+
+
+def save_warp_map(path: Path, timing: Timing | WarpMap, info: dict) -> None:
+    """Write a track's timing plus per-track analysis info as JSON, atomically."""
     from pipeline.fileio import write_json_atomic
 
-    write_json_atomic(path, {"warp_map": warp.to_dict(), **info})
+    write_json_atomic(path, {**as_timing(timing).to_dict(), **info})
 
 
-def load_warp_map(path: Path) -> tuple[WarpMap, dict]:
+def load_warp_map(path: Path) -> tuple[Timing, dict]:
     data = json.loads(Path(path).read_text())
-    return WarpMap.from_dict(data.pop("warp_map")), data
+    timing = Timing.from_dict({"sections": data.pop("sections")})
+    return timing, data

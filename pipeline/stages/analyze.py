@@ -9,11 +9,23 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.audio import analysis, asd, asd_schema, downbeats
+from pipeline.audio import (
+    activations,
+    analysis,
+    asd,
+    asd_schema,
+    beats,
+    downbeats,
+    io,
+    meter,
+    tempo,
+    tracker,
+    trust,
+)
 from pipeline.audio import warp as warp_module
 from pipeline.audio.analysis import TRACKERS, AnalyzeOptions, Override, analyze_track, find_asd
 from pipeline.audio.io import AudioError, scan_corpus, truncation_warning
-from pipeline.audio.warp import WarpMap, save_warp_map
+from pipeline.audio.warp import Timing, save_warp_map
 from pipeline.cache import ResultCache, code_digest, file_digest, make_key
 from pipeline.fileio import write_csv_atomic
 from pipeline.overrides import OVERRIDE_COLUMNS, OVERRIDE_HEADER, OVERRIDES_FILE
@@ -27,7 +39,20 @@ from pipeline.stages.common import (
     track_id,
 )
 
-CODE = code_digest(analysis, downbeats, asd, asd_schema, warp_module)
+CODE = code_digest(
+    analysis,
+    activations,
+    beats,
+    downbeats,
+    meter,
+    tempo,
+    tracker,
+    trust,
+    asd,
+    asd_schema,
+    warp_module,
+    io,
+)
 
 
 @dataclass(frozen=True)
@@ -36,6 +61,7 @@ class AnalyzeJob:
     warp_dir: Path | None  # None: fill the cache only
     options: AnalyzeOptions
     min_confidence: float
+    min_trust: float
     cache_dir: Path | None
     overrides: dict[str, Override]
 
@@ -57,8 +83,8 @@ def analyze_one(path: Path, job: AnalyzeJob) -> dict:
     row["cached"] = result is not None
     if result is None:
         try:
-            warp, info = analyze_track(path, job.options, override)
-            result = {"status": "ok", "reason": "", "warp_map": warp.to_dict(), **info}
+            timing, info = analyze_track(path, job.options, override)
+            result = {"status": "ok", "reason": "", "timing": timing.to_dict(), **info}
         except AudioError as err:
             result = {"status": "rejected", "reason": err.reason}
         result["warning"] = truncation_warning(path)
@@ -66,18 +92,27 @@ def analyze_one(path: Path, job: AnalyzeJob) -> dict:
     result = dict(result)
     if result.get("asd_path"):  # the cache is keyed by content: name the file found now
         result["asd_path"] = asd_path.relative_to(job.root).as_posix()
-    warp_data = result.pop("warp_map", None)
+    timing_data = result.pop("timing", None)
+    bar_trust = result.pop("bar_trust", None)  # per bar: in the warp file, not the table
     tracked = result["status"] == "ok" and result["method"] in TRACKERS
     if tracked and result["confidence"] < job.min_confidence:
         result["status"] = "rejected"
         result["reason"] = (
             f"low tracker confidence {result['confidence']:.2f} < {job.min_confidence}"
         )
+    elif tracked and result.get("trust", 1.0) < job.min_trust:
+        result["status"] = "rejected"
+        result["reason"] = (
+            f"untrusted tracking: trust {result['trust']:.2f} < {job.min_trust} "
+            "(beats, an independent tracker and the downbeats disagree)"
+        )
     if result["status"] == "ok" and job.warp_dir is not None:
-        warp = WarpMap.from_dict(warp_data)
+        timing = Timing.from_dict(timing_data)
         # "cached" says where this run found the result, not what it is: left out of the file
         info = {key: value for key, value in {**row, **result}.items() if key != "cached"}
-        save_warp_map(job.warp_dir / f"{row['track']}.json", warp, info)
+        if bar_trust is not None:
+            info["bar_trust"] = bar_trust
+        save_warp_map(job.warp_dir / f"{row['track']}.json", timing, info)
     return {**row, **result}
 
 
@@ -188,6 +223,7 @@ def main(args, params) -> None:
         warp_dir=None if args.only else args.out_dir / "warp",
         options=options,
         min_confidence=section["min_confidence"],
+        min_trust=section["min_trust"],
         cache_dir=args.cache_dir,
         overrides=read_overrides(root),
     )

@@ -51,8 +51,10 @@ def render_one(track: dict, job: BarsJob) -> tuple[list[dict], list[dict], bool]
     else:
         try:
             audio, sample_rate = read_audio(audio_path)
-            warp, _ = load_warp_map(warp_path)
-            rendered = render_bars(audio, sample_rate, warp, job.grid, job.filters)
+            timing, info = load_warp_map(warp_path)
+            rendered = render_bars(
+                audio, sample_rate, timing, job.grid, job.filters, info.get("bar_trust")
+            )
         except (AudioError, ValueError) as err:
             reason = err.reason if isinstance(err, AudioError) else str(err)
             return [], [{**source, "bar_index": -1, "reason": reason}], False
@@ -102,6 +104,7 @@ def main(args, params) -> None:
         normalize_dbfs=section["normalize_dbfs"],
         max_tempo_change=section["max_tempo_change"],
         dedupe_threshold=section["dedupe_threshold"],
+        min_trust=section["min_trust"],
     )
     tracks = pd.read_csv(args.analysis_dir / "tracks.csv", keep_default_na=False)
     usable = tracks[tracks.status == "ok"].to_dict("records")

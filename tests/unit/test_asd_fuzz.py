@@ -223,6 +223,7 @@ def job(root: Path) -> AnalyzeJob:
         warp_dir=root / "warp",
         options=AnalyzeOptions(),
         min_confidence=0.0,
+        min_trust=0.0,
         cache_dir=None,
         overrides={},
     )

@@ -1,0 +1,103 @@
+"""How far to trust a tracked bar grid, without ground truth.
+
+Three pieces of evidence per bar, each in 0..1:
+
+* ``beat_support``: the beat activation under the bar's beats (madmom fires where beats are;
+  a grid that drifted or locked to the off-beat sits where it does not);
+* ``agreement``: the share of the bar's beats that an independent tracker (librosa's dynamic
+  programme on spectral flux, a different signal and a different algorithm) puts within 70 ms;
+* ``downbeat``: how clearly the bar's first beat carries more downbeat evidence than its other
+  beats, over the bar and its neighbours (a phase error puts the bar line on an ordinary beat).
+
+A bar's trust is the smallest of the three: any one failing is reason enough to doubt it.
+A track's trust is the median of its bars'.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pipeline.audio.beats import evidence_at
+
+AGREEMENT_WINDOW = 0.07  # seconds, the usual beat-tracking tolerance
+FULL_SUPPORT = 0.5  # beat activation at which a beat counts as fully supported
+DOWNBEAT_CONTEXT_BARS = 2  # bars on either side pooled for the downbeat evidence
+
+
+@dataclass(frozen=True)
+class BarTrust:
+    beat_support: np.ndarray  # one value per bar
+    agreement: np.ndarray
+    downbeat: np.ndarray
+
+    @property
+    def trust(self) -> np.ndarray:
+        return np.minimum(np.minimum(self.beat_support, self.agreement), self.downbeat)
+
+
+def independent_beats(
+    onset: np.ndarray, fps: float, bpm_per_frame: np.ndarray | float
+) -> np.ndarray:
+    """Beat times (seconds) from librosa's tracker on spectral flux."""
+    import librosa
+
+    hop = 441
+    _, frames = librosa.beat.beat_track(
+        onset_envelope=np.asarray(onset, dtype=np.float64),
+        sr=fps * hop,
+        hop_length=hop,
+        bpm=bpm_per_frame,
+        trim=False,
+        units="frames",
+    )
+    return np.asarray(frames, dtype=np.float64) / fps
+
+
+def bar_trust(
+    bar_beats: np.ndarray,
+    activation: np.ndarray,
+    fps: float,
+    other_beats: np.ndarray,
+    downbeat_score: np.ndarray,
+) -> BarTrust:
+    """Trust of each bar from its beats.
+
+    ``bar_beats``: ``[bars, meter]`` beat times, first column the bar lines;
+    ``activation``: madmom's beat activation per frame; ``other_beats``: the independent
+    tracker's beat times; ``downbeat_score``: ``[bars, meter]`` standardised downbeat evidence
+    at the same beats (pipeline.audio.meter.downbeat_evidence).
+    """
+    bars, meter = bar_beats.shape
+    if bars == 0:
+        empty = np.zeros(0)
+        return BarTrust(empty, empty, empty)
+    support = evidence_at(activation, bar_beats.ravel(), fps).reshape(bars, meter)
+    beat_support = np.clip(support.mean(axis=1) / FULL_SUPPORT, 0.0, 1.0)
+    if len(other_beats):
+        index = np.clip(np.searchsorted(other_beats, bar_beats.ravel()), 1, len(other_beats) - 1)
+        nearest = np.minimum(
+            np.abs(other_beats[index] - bar_beats.ravel()),
+            np.abs(other_beats[index - 1] - bar_beats.ravel()),
+        )
+        agreement = (nearest <= AGREEMENT_WINDOW).reshape(bars, meter).mean(axis=1)
+    else:
+        agreement = np.zeros(bars)
+    return BarTrust(beat_support, agreement, _downbeat_clarity(downbeat_score))
+
+
+def _downbeat_clarity(score: np.ndarray) -> np.ndarray:
+    """Per bar, pooled over its neighbours: the downbeat's evidence minus the best other
+    beat's, mapped to 0..1 (0 at a tie or worse, 1 at a lead of one unit or more)."""
+    bars, meter = score.shape
+    if meter == 1:
+        return np.ones(bars)
+    context = DOWNBEAT_CONTEXT_BARS
+    cumulative = np.vstack([np.zeros((1, meter)), np.cumsum(score, axis=0)])
+    out = np.zeros(bars)
+    for bar in range(bars):
+        lo, hi = max(0, bar - context), min(bars, bar + context + 1)
+        mean = (cumulative[hi] - cumulative[lo]) / (hi - lo)
+        out[bar] = np.clip(mean[0] - mean[1:].max(), 0.0, 1.0)
+    return out
