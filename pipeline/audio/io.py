@@ -91,8 +91,15 @@ def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
         data, sample_rate = sf.read(str(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
         raise AudioError(path, f"unreadable audio ({err})") from err
-    channels = data.shape[1]
-    if data.shape[0] == 0:
+    check_audio_format(path, data.shape[0], sample_rate, data.shape[1])
+    if not np.isfinite(data).all():
+        raise AudioError(path, "contains NaN or infinite samples")
+    return np.ascontiguousarray(data.T), int(sample_rate)
+
+
+def check_audio_format(path: Path, frames: int, sample_rate: int, channels: int) -> None:
+    """Raise AudioError unless the file has frames, a usable sample rate and channel count."""
+    if frames == 0:
         raise AudioError(path, "no audio frames")
     if not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
         raise AudioError(
@@ -100,9 +107,6 @@ def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
         )
     if not 1 <= channels <= MAX_CHANNELS:
         raise AudioError(path, f"{channels} channels; 1 to {MAX_CHANNELS} are supported")
-    if not np.isfinite(data).all():
-        raise AudioError(path, "contains NaN or infinite samples")
-    return np.ascontiguousarray(data.T), int(sample_rate)
 
 
 def write_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int) -> None:
