@@ -247,7 +247,8 @@ def _rnn(bands: np.ndarray) -> np.ndarray:
     from pipeline.audio.downbeats import _downbeat_network
 
     network = _downbeat_network().processors[1]
-    return np.asarray(network(bands), np.float32)[:, 1:]  # column 0 is P(no beat)
+    output = np.asarray(network(bands), np.float32).reshape(len(bands), -1)  # 1 frame: 1-D
+    return output[:, 1:]  # column 0 is P(no beat)
 
 
 _CACHE: dict[tuple, np.ndarray] = {}
