@@ -99,9 +99,7 @@ def probe_audio(path: str | os.PathLike) -> AudioHeader:
         header = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
         raise AudioError(path, f"unreadable audio ({err})") from err
-    if header.frames <= 0:
-        raise AudioError(path, "no audio frames")
-    _check_format(path, header.samplerate, header.channels)
+    check_audio_format(path, header.frames, header.samplerate, header.channels)
     return AudioHeader(int(header.frames), int(header.samplerate), int(header.channels))
 
 
@@ -130,15 +128,6 @@ def stream_rms_dbfs(path: str | os.PathLike) -> float:
     return float(20 * np.log10(np.sqrt(total / max(count, 1)) + 1e-12))
 
 
-def _check_format(path: Path, sample_rate: int, channels: int) -> None:
-    if not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
-        raise AudioError(
-            path, f"sample rate {sample_rate} Hz outside {MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz"
-        )
-    if not 1 <= channels <= MAX_CHANNELS:
-        raise AudioError(path, f"{channels} channels; 1 to {MAX_CHANNELS} are supported")
-
-
 def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     """Read an audio file as float32 ``[channels, frames]`` and its sample rate.
 
@@ -153,13 +142,22 @@ def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
         data, sample_rate = sf.read(str(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
         raise AudioError(path, f"unreadable audio ({err})") from err
-    channels = data.shape[1]
-    if data.shape[0] == 0:
-        raise AudioError(path, "no audio frames")
-    _check_format(path, sample_rate, channels)
+    check_audio_format(path, data.shape[0], sample_rate, data.shape[1])
     if not np.isfinite(data).all():
         raise AudioError(path, "contains NaN or infinite samples")
     return np.ascontiguousarray(data.T), int(sample_rate)
+
+
+def check_audio_format(path: Path, frames: int, sample_rate: int, channels: int) -> None:
+    """Raise AudioError unless the file has frames, a usable sample rate and channel count."""
+    if frames == 0:
+        raise AudioError(path, "no audio frames")
+    if not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
+        raise AudioError(
+            path, f"sample rate {sample_rate} Hz outside {MIN_SAMPLE_RATE}-{MAX_SAMPLE_RATE} Hz"
+        )
+    if not 1 <= channels <= MAX_CHANNELS:
+        raise AudioError(path, f"{channels} channels; 1 to {MAX_CHANNELS} are supported")
 
 
 def write_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int) -> None:
