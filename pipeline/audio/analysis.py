@@ -113,7 +113,9 @@ def track_with_madmom(path: Path, options: AnalyzeOptions) -> tuple[Timing, dict
     """Streamed activations, then sections of bars (pipeline.audio.tracker) and their trust."""
     acts = compute_activations(path)
     _refuse_silence(path, acts.rms_dbfs)
-    evidence = tracker.Evidence(FPS, acts.beat, acts.downbeat, acts.onset_low, acts.chroma)
+    evidence = tracker.Evidence(
+        FPS, acts.beat, acts.downbeat, acts.onset_low, acts.chroma, acts.onset
+    )
     tracking = tracker.track_sections(
         evidence, acts.duration, tuple(options.meters), options.min_bpm, options.max_bpm
     )

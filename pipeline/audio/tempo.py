@@ -13,13 +13,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline.audio.beats import evidence_at
+
 # Outside these no pulse is searched at all: slower is a bar, faster is a subdivision.
 SEARCH_MIN_BPM, SEARCH_MAX_BPM = 40.0, 250.0
 WINDOW_SECONDS = 12.0
 HOP_SECONDS = 3.0
-# A pulse level is filled when its weakest grid phase carries at least this share of the
-# activation of its strongest (madmom fires on every beat, weakly on off-beats).
-FILLED = 0.5
+TWO_BEAT_BARS = 0.8  # downbeat evidence every 2 beats over every 3 or 4 beats
+DOWNBEATS_BETWEEN = 0.3  # downbeat activation between beats over at beats
+CONFIDENT_BEATS = 0.3  # madmom's median beat activation at the beats: its downbeats count
+OCTAVE_SLACK = 1.1  # the octave prior is flat over the tempo settings widened by this factor
+OCTAVE_FALLOFF = 0.05  # and falls off outside as a log-normal of this width
 STEP_MIN_RATIO = 1.04  # tempo steps smaller than 4 % are drift, not a new section
 STEP_CONTEXT_WINDOWS = 4  # windows compared on each side of a candidate step
 MIN_SECTION_SECONDS = 16.0
@@ -75,60 +79,64 @@ def best_period(
     return _parabolic(ac, lag), float(ac[lag])
 
 
-def fold(activation: np.ndarray, period: float, start: float = 0.0) -> np.ndarray:
-    """Mean activation by phase of ``period`` (in frames), ``round(period)`` bins."""
-    bins = max(2, round(period))
-    phase = ((np.arange(len(activation)) - start) % period) / period
-    index = np.minimum((phase * bins).astype(int), bins - 1)
-    total = np.bincount(index, weights=activation, minlength=bins)
-    count = np.bincount(index, minlength=bins).clip(1)
-    return total / count
+def octave_prior(bpm: float, min_bpm: float, max_bpm: float) -> float:
+    """Flat over the settings' range widened by OCTAVE_SLACK on each side (musically common
+    tempi are equally likely), falling off as a log-normal outside it."""
+    lo, hi = min_bpm / OCTAVE_SLACK, max_bpm * OCTAVE_SLACK
+    outside = np.log(lo / bpm) if bpm < lo else np.log(bpm / hi) if bpm > hi else 0.0
+    return float(np.exp(-0.5 * (outside / OCTAVE_FALLOFF) ** 2))
 
 
-def filled_ratio(activation: np.ndarray, period: float, parts: int = 2) -> float:
-    """How evenly a pulse of ``period / parts`` is carried: the activation at the weakest of
-    the ``parts`` sub-positions of the strongest phase of ``period``, over the strongest."""
-    folded = fold(activation, period)
-    bins = len(folded)
-    peak = int(np.argmax(folded))
-    spread = max(1, bins // 40)  # tolerate a frame or two of phase error
-
-    def around(centre: int) -> float:
-        return float(max(folded[(centre + k) % bins] for k in range(-spread, spread + 1)))
-
-    strongest = around(peak)
-    if strongest <= 0:
-        return 0.0
-    others = [around(peak + round(k * bins / parts)) for k in range(1, parts)]
-    return min(others) / strongest
-
-
-def choose_octave(
-    activation: np.ndarray, period: float, fps: float, min_bpm: float, max_bpm: float
+def octave_factor(
+    beat_times: np.ndarray,
+    activation: np.ndarray,
+    downbeat: np.ndarray,
+    onset: np.ndarray | None,
+    fps: float,
+    min_bpm: float,
+    max_bpm: float,
 ) -> float:
-    """The beat period among ``period``'s octaves (and thirds): halve while the faster pulse
-    is filled, double while every other beat is empty; the prior decides only close calls."""
-    min_period = 60 * fps / SEARCH_MAX_BPM
-    max_period = 60 * fps / SEARCH_MIN_BPM
+    """2.0 when the tracked beats are every other true beat, else 1.0; from metrical evidence
+    at the beats, so tempo drift does not blur it.
 
-    def prior_ratio(faster: float, slower: float) -> float:
-        fast_w = prior_weight(60 * fps / faster, min_bpm, max_bpm)
-        slow_w = prior_weight(60 * fps / slower, min_bpm, max_bpm)
-        return float(np.sqrt(slow_w / max(fast_w, 1e-9)))
+    The pulse twice as fast is the beat when the prior allows it and either
+    * madmom is sure of its beats and its downbeat activation repeats every two tracked beats
+      (a bar of two beats, which the meters asked for do not allow: the tracked beats are
+      half notes) while the half-beat positions carry some beat evidence, or
+    * downbeats fall between tracked beats (a 3/4 bar is one and a half tracked beats) and the
+      half-beat positions carry a good share of the beat evidence.
+    """
+    if len(beat_times) < 8:
+        return 1.0
+    period = float(np.median(np.diff(beat_times)))
+    faster_bpm = 120.0 / period
+    if octave_prior(faster_bpm, min_bpm, max_bpm) < 0.5:
+        return 1.0
+    mids = (beat_times[:-1] + beat_times[1:]) / 2
+    on = beat_times[:-1]
+    fills = [_share(activation, mids, on, fps)]
+    if onset is not None:
+        fills.append(_share(onset, mids, on, fps))
+    fill = float(np.mean(fills))
+    at_beats = evidence_at(downbeat, beat_times, fps)
 
-    for _ in range(3):
-        changed = False
-        if period / 2 >= min_period:
-            threshold = np.clip(FILLED * prior_ratio(period / 2, period), 0.3, 0.8)
-            if filled_ratio(activation, period, 2) >= threshold:
-                period, changed = period / 2, True
-        if not changed and period * 2 <= max_period:
-            threshold = np.clip(FILLED * prior_ratio(period, period * 2), 0.3, 0.8)
-            if filled_ratio(activation, period * 2, 2) < threshold * 0.6:
-                period, changed = period * 2, True
-        if not changed:
-            break
-    return period
+    def bar_strength(meter: int) -> float:
+        return max(float(at_beats[p::meter].mean()) for p in range(meter))
+
+    two_beat_bars = bar_strength(2) / max(bar_strength(3), bar_strength(4), 1e-9)
+    between = _share(downbeat, mids, on, fps)
+    confident = float(np.median(evidence_at(activation, beat_times, fps))) >= CONFIDENT_BEATS
+    if confident and two_beat_bars >= TWO_BEAT_BARS and fill >= 0.15:
+        return 2.0
+    if between >= DOWNBEATS_BETWEEN and fill >= 0.6:
+        return 2.0
+    return 1.0
+
+
+def _share(signal: np.ndarray, at: np.ndarray, reference: np.ndarray, fps: float) -> float:
+    """Mean of ``signal`` at ``at`` over its mean at ``reference``."""
+    base = float(np.mean(evidence_at(signal, reference, fps)))
+    return float(np.mean(evidence_at(signal, at, fps))) / base if base > 1e-9 else 0.0
 
 
 def tempo_curve(activation: np.ndarray, fps: float, min_bpm: float, max_bpm: float) -> TempoCurve:

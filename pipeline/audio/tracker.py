@@ -29,6 +29,7 @@ class Evidence:
     downbeat: np.ndarray  # P(downbeat)
     onset_low: np.ndarray | None = None  # low-frequency spectral flux
     chroma: np.ndarray | None = None  # [frames, 12]
+    onset: np.ndarray | None = None  # full-band spectral flux
 
     @property
     def any_beat(self) -> np.ndarray:
@@ -67,15 +68,24 @@ def track_sections(
     activation = evidence.any_beat
     curve = tempo.smoothed(tempo.tempo_curve(activation, fps, min_bpm, max_bpm))
     steps = tempo.tempo_steps(curve)
-    np.arange(len(activation)) / fps
-    # Pass 1 finds the beats well enough to place each step at a beat; pass 2 tracks again
-    # with the tempo switching exactly there (a blend across the step would misplace beats).
-    bpm_per_frame, octave_changed = _tempo_plan(activation, curve, steps, fps, min_bpm, max_bpm)
-    times = _beats(activation, bpm_per_frame, fps)
+    # Pass 1 tracks at the curve's pulse. Its beats place each step at a beat and give the
+    # metrical evidence for each section's octave; pass 2 tracks again with both, the tempo
+    # switching exactly at the steps (a blend across a step would misplace beats).
+    times = _beats(activation, _tempo_plan(curve, steps, len(activation), fps), fps)
     if steps:
         steps = [float(times[_step_beat(times, step)]) for step in steps]
-        bpm_per_frame, octave_changed = _tempo_plan(activation, curve, steps, fps, min_bpm, max_bpm)
-        times = _beats(activation, bpm_per_frame, fps)
+    factors = []
+    for lo, hi in itertools.pairwise([0.0, *steps, np.inf]):
+        inside = times[(times >= lo) & (times < hi)]
+        factors.append(
+            tempo.octave_factor(
+                inside, evidence.any_beat, evidence.downbeat, evidence.onset, fps, min_bpm, max_bpm
+            )
+        )
+    octave_changed = any(f != 1.0 for f in factors)
+    if steps or octave_changed:
+        plan = _tempo_plan(curve, steps, len(activation), fps, factors)
+        times = _beats(activation, plan, fps)
     signals = [activation] + ([evidence.onset_low] if evidence.onset_low is not None else [])
     times, offbeat_ratio = beat_grid.offbeat_shift(times, signals, fps)
 
@@ -106,40 +116,34 @@ def track_sections(
 
 
 def _tempo_plan(
-    activation: np.ndarray,
     curve: tempo.TempoCurve,
     steps: list[float],
+    frames: int,
     fps: float,
-    min_bpm: float,
-    max_bpm: float,
-) -> tuple[np.ndarray, bool]:
-    """-> (expected tempo per frame, whether an octave was changed). Each section between steps
-    gets its octave from its own evidence and follows the curve within MAX_DRIFT of its
-    median; at a step the tempo switches from one frame to the next."""
-    frame_times = np.arange(len(activation)) / fps
+    factors: list[float] | None = None,
+) -> np.ndarray:
+    """Expected tempo per frame: each section between steps follows the curve within MAX_DRIFT
+    of its own median, times its octave factor; at a step the tempo switches from one frame to
+    the next (next to a step the curve is a blend of both sections: the median is used)."""
+    frame_times = np.arange(frames) / fps
     bpm_per_frame = curve.at(frame_times)
     bounds = [0.0, *steps, np.inf]
-    octave_changed = False
-    for lo, hi in itertools.pairwise(bounds):
+    factors = factors or [1.0] * (len(bounds) - 1)
+    for (lo, hi), factor in zip(itertools.pairwise(bounds), factors, strict=True):
         inside = (frame_times >= lo) & (frame_times < hi)
-        if inside.sum() < 2:
+        if not inside.any():
             continue
         # windows that straddle a step measure a blend: the section's own windows decide
         own = (curve.times - tempo.WINDOW_SECONDS / 2 >= lo) & (
             curve.times + tempo.WINDOW_SECONDS / 2 <= hi
         )
         median_bpm = float(np.median(curve.bpm[own] if own.any() else bpm_per_frame[inside]))
-        period = 60 * fps / median_bpm
-        chosen = tempo.choose_octave(activation[inside], period, fps, min_bpm, max_bpm)
-        if abs(np.log2(period / chosen)) > 0.5:
-            octave_changed = True
-        # A few windows locked to another pulse (a triplet passage) must not steer the beats:
-        # inside a section the tempo may drift or ramp, within MAX_DRIFT of its median.
+        # A few windows locked to another pulse (a triplet passage) must not steer the beats.
         local = np.clip(bpm_per_frame[inside], median_bpm / MAX_DRIFT, median_bpm * MAX_DRIFT)
-        if steps:  # next to a step the curve is a blend of both sections
+        if steps:
             local = np.full_like(local, median_bpm)
-        bpm_per_frame[inside] = local * period / chosen
-    return bpm_per_frame, octave_changed
+        bpm_per_frame[inside] = local * factor
+    return bpm_per_frame
 
 
 def _beats(activation: np.ndarray, bpm_per_frame: np.ndarray, fps: float) -> np.ndarray:

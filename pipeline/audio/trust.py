@@ -2,10 +2,13 @@
 
 Three pieces of evidence per bar, each in 0..1:
 
-* ``beat_support``: the beat activation under the bar's beats (madmom fires where beats are;
-  a grid that drifted or locked to the off-beat sits where it does not);
+* ``beat_support``: the beat activation under the bar's beats, relative to the activation's
+  typical peak in this track (madmom fires where beats are, weakly on music without drums;
+  a grid that drifted or locked to the off-beat sits where it does not fire);
 * ``agreement``: the share of the bar's beats that an independent tracker (librosa's dynamic
-  programme on spectral flux, a different signal and a different algorithm) puts within 70 ms;
+  programme on spectral flux, a different signal and a different algorithm) puts within 70 ms
+  of the beat or of the half-beat (flux peaks on syncopations: half a beat apart is the same
+  grid; the off-beat question is settled by beats.offbeat_shift);
 * ``downbeat``: how clearly the bar's first beat carries more downbeat evidence than its other
   beats, over the bar and its neighbours (a phase error puts the bar line on an ordinary beat).
 
@@ -22,8 +25,10 @@ import numpy as np
 from pipeline.audio.beats import evidence_at
 
 AGREEMENT_WINDOW = 0.07  # seconds, the usual beat-tracking tolerance
-FULL_SUPPORT = 0.5  # beat activation at which a beat counts as fully supported
-DOWNBEAT_CONTEXT_BARS = 2  # bars on either side pooled for the downbeat evidence
+FULL_SUPPORT = 0.6  # share of the activation's typical peak at which a beat is fully supported
+PEAK_PERCENTILE = 95  # the typical peak: this percentile of the activation over the track
+DOWNBEAT_CONTEXT_BARS = 4  # bars on either side pooled for the downbeat evidence
+DOWNBEAT_LEAD = 0.5  # a downbeat leading the next-best beat by this much is fully clear
 
 
 @dataclass(frozen=True)
@@ -74,12 +79,13 @@ def bar_trust(
         empty = np.zeros(0)
         return BarTrust(empty, empty, empty)
     support = evidence_at(activation, bar_beats.ravel(), fps).reshape(bars, meter)
-    beat_support = np.clip(support.mean(axis=1) / FULL_SUPPORT, 0.0, 1.0)
-    if len(other_beats):
-        index = np.clip(np.searchsorted(other_beats, bar_beats.ravel()), 1, len(other_beats) - 1)
+    peak = max(float(np.percentile(activation, PEAK_PERCENTILE)), 1e-3)
+    beat_support = np.clip(support.mean(axis=1) / (FULL_SUPPORT * peak), 0.0, 1.0)
+    if len(other_beats) >= 2:
+        grid = np.sort(np.concatenate([other_beats, (other_beats[:-1] + other_beats[1:]) / 2]))
+        index = np.clip(np.searchsorted(grid, bar_beats.ravel()), 1, len(grid) - 1)
         nearest = np.minimum(
-            np.abs(other_beats[index] - bar_beats.ravel()),
-            np.abs(other_beats[index - 1] - bar_beats.ravel()),
+            np.abs(grid[index] - bar_beats.ravel()), np.abs(grid[index - 1] - bar_beats.ravel())
         )
         agreement = (nearest <= AGREEMENT_WINDOW).reshape(bars, meter).mean(axis=1)
     else:
@@ -89,7 +95,7 @@ def bar_trust(
 
 def _downbeat_clarity(score: np.ndarray) -> np.ndarray:
     """Per bar, pooled over its neighbours: the downbeat's evidence minus the best other
-    beat's, mapped to 0..1 (0 at a tie or worse, 1 at a lead of one unit or more)."""
+    beat's, mapped to 0..1 (0 at a tie or worse, 1 at a lead of DOWNBEAT_LEAD or more)."""
     bars, meter = score.shape
     if meter == 1:
         return np.ones(bars)
@@ -99,5 +105,5 @@ def _downbeat_clarity(score: np.ndarray) -> np.ndarray:
     for bar in range(bars):
         lo, hi = max(0, bar - context), min(bars, bar + context + 1)
         mean = (cumulative[hi] - cumulative[lo]) / (hi - lo)
-        out[bar] = np.clip(mean[0] - mean[1:].max(), 0.0, 1.0)
+        out[bar] = np.clip((mean[0] - mean[1:].max()) / DOWNBEAT_LEAD, 0.0, 1.0)
     return out
