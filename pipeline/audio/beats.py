@@ -10,6 +10,7 @@ from scipy.signal import savgol_filter
 # playing jitter, not tempo changes (a loop tiled in a sampler is exactly steady).
 STEADY_RMS_SECONDS = 0.012
 STEADY_MAX_SECONDS = 0.035
+STEADY_SHARE = 0.9  # of the beats within STEADY_MAX_SECONDS of one line: a steady section
 SMOOTH_BEATS = 9  # local quadratic fit over this many beats keeps ramps, removes frame jitter
 OFFBEAT_MARGIN = 1.25  # the off-beats must carry this much more evidence to move the grid
 TRIM_SHARE = 0.2  # end beats with less than this share of the median activation are dropped
@@ -96,17 +97,26 @@ def offbeat_shift(
 
 
 def regularise(times: np.ndarray) -> tuple[np.ndarray, bool]:
-    """-> (beat times, steady). A straight line when the beats fit one (steady tempo), else a
-    local quadratic smoothing that keeps tempo changes and removes frame-grid jitter."""
+    """-> (beat times, steady). A straight line when nearly all beats fit one (a steady
+    tempo; the few that do not, in an intro of off-beat chords or a break, are put on the
+    line too), else a local quadratic smoothing that keeps tempo changes and removes
+    frame-grid jitter."""
     if len(times) < 4:
         return times, False
     index = np.arange(len(times))
-    slope, intercept = np.polyfit(index, times, 1)
-    line = intercept + slope * index
-    residual = times - line
-    if np.sqrt(np.mean(residual**2)) <= STEADY_RMS_SECONDS and (
-        np.abs(residual).max() <= STEADY_MAX_SECONDS
-    ):
+    inliers = np.ones(len(times), dtype=bool)
+    for _ in range(3):  # refit without the beats that sit off the line
+        slope, intercept = np.polyfit(index[inliers], times[inliers], 1)
+        line = intercept + slope * index
+        residual = times - line
+        inliers = np.abs(residual) <= STEADY_MAX_SECONDS
+        if inliers.sum() < 4:
+            break
+    steady = (
+        inliers.mean() >= STEADY_SHARE
+        and np.sqrt(np.mean(residual[inliers] ** 2)) <= STEADY_RMS_SECONDS
+    )
+    if steady:
         return line, True
     if len(times) < SMOOTH_BEATS:
         return times, False

@@ -186,8 +186,15 @@ def _section(
     seconds = times[first:closing]
     positions = np.arange(first, closing, dtype=np.float64) - downbeats[0]
     warp = WarpMap(seconds, positions, run.meter)
-    start = 0.0 if first == 0 else float(times[first])
-    end = duration if closing == len(times) else float(times[closing - 1])
+    # The first and last sections end half a beat beyond their outer beats: no bar lines are
+    # extrapolated into a silent lead-in or a ring-out.
+    half_beat = 0.5 * float(np.median(np.diff(times[first:closing])))
+    start = max(0.0, float(times[first]) - half_beat) if first == 0 else float(times[first])
+    end = (
+        min(duration, float(times[-1]) + half_beat)
+        if closing == len(times)
+        else float(times[closing - 1])
+    )
     period = float(np.median(np.diff(seconds)))
     return Section(
         start=start,
