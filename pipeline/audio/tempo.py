@@ -9,6 +9,7 @@ sections; a gradual change (a ramp) stays one section whose tempo curve follows 
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +28,7 @@ OCTAVE_FALLOFF = 0.05  # and falls off outside as a log-normal of this width
 STEP_MIN_RATIO = 1.04  # tempo steps smaller than 4 % are drift, not a new section
 STEP_CONTEXT_WINDOWS = 4  # windows compared on each side of a candidate step
 MIN_SECTION_SECONDS = 16.0
+SIMPLE_RATIOS = (4 / 3, 3 / 2, 3 / 4, 2 / 3)
 
 
 @dataclass(frozen=True)
@@ -195,6 +197,33 @@ def tempo_steps(curve: TempoCurve) -> list[float]:
             continue
         steps.append(at)
     return sorted(steps)
+
+
+def without_pulse_switches(curve: TempoCurve, steps: list[float]) -> list[float]:
+    """Steps minus those around a passage whose tempo stands in a simple ratio (3:2, 4:3) to
+    equal tempi on both sides: that is the pulse estimate following triplets or a dotted
+    figure for a while, not the music changing tempo."""
+    steps = list(steps)
+    changed = True
+    while changed and len(steps) >= 2:
+        changed = False
+        bounds = [-np.inf, *steps, np.inf]
+        medians = [
+            float(np.median(curve.bpm[(curve.times >= lo) & (curve.times < hi)]))
+            if ((curve.times >= lo) & (curve.times < hi)).any()
+            else np.nan
+            for lo, hi in itertools.pairwise(bounds)
+        ]
+        for k in range(1, len(medians) - 1):
+            before, middle, after = medians[k - 1], medians[k], medians[k + 1]
+            if abs(np.log(before / after)) > np.log(1.02):
+                continue
+            ratio = middle / before
+            if any(abs(np.log(ratio / r)) < np.log(1.015) for r in SIMPLE_RATIOS):
+                del steps[k - 1 : k + 1]
+                changed = True
+                break
+    return steps
 
 
 def _parabolic(values: np.ndarray, index: int) -> float:

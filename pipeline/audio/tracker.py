@@ -67,7 +67,7 @@ def track_sections(
     fps = evidence.fps
     activation = evidence.any_beat
     curve = tempo.smoothed(tempo.tempo_curve(activation, fps, min_bpm, max_bpm))
-    steps = tempo.tempo_steps(curve)
+    steps = tempo.without_pulse_switches(curve, tempo.tempo_steps(curve))
     # Pass 1 tracks at the curve's pulse. Its beats place each step at a beat and give the
     # metrical evidence for each section's octave; pass 2 tracks again with both, the tempo
     # switching exactly at the steps (a blend across a step would misplace beats).
