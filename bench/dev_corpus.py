@@ -158,7 +158,9 @@ PLANS: tuple[Plan, ...] = (
     Plan("latin_a", "latin", _RY + "ArbanaReel.abc", 4, (132.0,), lead="intro"),
     Plan("latin_b", "latin", _RY + "ArielHornpipe.abc", 4, (140.0,), lead="pickup"),
     Plan("latin_c", "latin", _RY + "AroundTheWorldReel.abc", 4, (122.0, 144.0)),
-    Plan("folk_a", "folk", _RY + "AllTheWayToGalwayReel.abc", 4, (112.0, 124.0, 112.0), lead="pickup"),
+    Plan(
+        "folk_a", "folk", _RY + "AllTheWayToGalwayReel.abc", 4, (112.0, 124.0, 112.0), lead="pickup"
+    ),
     Plan("folk_b", "folk", _ES + "20", 3, (120.0,), lead="pickup"),
     Plan("folk_c", "folk", _RY + "AllTheGoReel.abc", 4, (100.0,)),
     Plan("folk_d", "folk", _CH + "187.7", 3, (84.0,)),
@@ -229,16 +231,36 @@ def load_score(source: str, meter: int, max_bars: int = 48) -> Score:
     n_bars = max(1, min(max_bars, math.ceil((end - 1e-6) / bar_beats)))
     key = score.analyze("key")
     title = (score.metadata.title if score.metadata and score.metadata.title else name) or name
-    result = Score(source, str(title), meter, pickup, n_bars, out_parts,
-                   key.tonic.pitchClass, key.mode == "minor")
+    result = Score(
+        source,
+        str(title),
+        meter,
+        pickup,
+        n_bars,
+        out_parts,
+        key.tonic.pitchClass,
+        key.mode == "minor",
+    )
     result.chords = harmonise(result)
     return result
 
 
-_MAJOR = ((0, (0, 4, 7)), (2, (0, 3, 7)), (4, (0, 3, 7)), (5, (0, 4, 7)), (7, (0, 4, 7)),
-          (9, (0, 3, 7)))
-_MINOR = ((0, (0, 3, 7)), (3, (0, 4, 7)), (5, (0, 3, 7)), (7, (0, 4, 7)), (8, (0, 4, 7)),
-          (10, (0, 4, 7)))
+_MAJOR = (
+    (0, (0, 4, 7)),
+    (2, (0, 3, 7)),
+    (4, (0, 3, 7)),
+    (5, (0, 4, 7)),
+    (7, (0, 4, 7)),
+    (9, (0, 3, 7)),
+)
+_MINOR = (
+    (0, (0, 3, 7)),
+    (3, (0, 4, 7)),
+    (5, (0, 3, 7)),
+    (7, (0, 4, 7)),
+    (8, (0, 4, 7)),
+    (10, (0, 4, 7)),
+)
 _PRIOR = {0: 0.3, 5: 0.15, 7: 0.2}
 
 
@@ -258,8 +280,11 @@ def harmonise(score: Score) -> list[tuple[int, tuple[int, ...]]]:
             for s in range(max(0, int(beat // seg)), min(n_seg, int((beat + dur) // seg) + 1)):
                 overlap = min(beat + dur, (s + 1) * seg) - max(beat, s * seg)
                 if overlap > 0:
-                    weights[s, pitch % 12] += overlap * bass * (1.5 if beat >= s * seg - 1e-9
-                                                                and beat < s * seg + 0.01 else 1)
+                    weights[s, pitch % 12] += (
+                        overlap
+                        * bass
+                        * (1.5 if beat >= s * seg - 1e-9 and beat < s * seg + 0.01 else 1)
+                    )
     chords, previous = [], (score.tonic, (0, 3, 7) if score.minor else (0, 4, 7))
     for s in range(n_seg):
         if weights[s].sum() == 0:
@@ -444,7 +469,7 @@ def drum_bar(style: str, meter: int, bar: int, rng: np.random.Generator, role: s
     elif style == "latin":
         for b in (0, 1.5, 2, 3.5):
             hit(b, KICK, 96 if b in (0, 2) else 80)
-        for b in ((0, 0.75, 1.5, 2.5, 3.25) if bar % 2 == 0 else (0.5, 1.5, 2.25, 3, 3.75)):
+        for b in (0, 0.75, 1.5, 2.5, 3.25) if bar % 2 == 0 else (0.5, 1.5, 2.25, 3, 3.75):
             hit(b, RIM, 80)
         for b in sixteenths:
             hit(b, SHAKER, 64 if b % 0.5 == 0 else 42)
@@ -501,8 +526,14 @@ def bass_bar(style: str, meter: int, chord_at, rng: np.random.Generator) -> list
         for b in range(4):
             note(b + 0.5, 0.4, 0, 100, octave=int(b % 2))
     elif style == "funk":
-        for b, iv, o in ((0, 0, 0), (0.75, 0, 1), (1.5, 7, 0), (2.5, 10, 0), (3, 0, 1),
-                         (3.5, 7, 0)):
+        for b, iv, o in (
+            (0, 0, 0),
+            (0.75, 0, 1),
+            (1.5, 7, 0),
+            (2.5, 10, 0),
+            (3, 0, 1),
+            (3.5, 7, 0),
+        ):
             note(b, 0.22, iv, 102 if b == 0 else 84, octave=o)
     elif style in ("breakbeat", "hiphop"):
         for b, d in ((0, 0.7), (0.75, 0.5), (2.5, 1.2)):
@@ -531,13 +562,22 @@ def comp_bar(style: str, meter: int, chord_at, rng: np.random.Generator) -> list
     """Comping (chords) of one bar on channel 1."""
     ev: list[Ev] = []
 
-    def chord(beat: float, dur: float, vel: int, low: int = 55, spread: float = 0.0,
-              power: bool = False) -> None:
+    def chord(
+        beat: float, dur: float, vel: int, low: int = 55, spread: float = 0.0, power: bool = False
+    ) -> None:
         root, intervals = chord_at(beat)
-        tones = [0, 7, 12] if power else list(intervals) + [12]
+        tones = [0, 7, 12] if power else [*list(intervals), 12]
         for k, p in enumerate(_voicing(root, tones, low)):
-            ev.append(Ev(beat + k * spread, 1, p,
-                         int(np.clip(vel + rng.normal(0, 5), 1, 127)), dur, jitter=False))
+            ev.append(
+                Ev(
+                    beat + k * spread,
+                    1,
+                    p,
+                    int(np.clip(vel + rng.normal(0, 5), 1, 127)),
+                    dur,
+                    jitter=False,
+                )
+            )
 
     if meter == 3:
         if style == "jazz":
@@ -564,8 +604,9 @@ def comp_bar(style: str, meter: int, chord_at, rng: np.random.Generator) -> list
             chord(seg, 1.7, 62)
         chord(3.5, 0.4, 50)
     elif style == "jazz":
-        for b, d in ((0, 0.6), (1 + 2 / 3, 0.3)) if rng.random() < 0.5 else ((0.5 + 1 / 6, 0.3),
-                                                                          (2, 0.6)):
+        for b, d in (
+            ((0, 0.6), (1 + 2 / 3, 0.3)) if rng.random() < 0.5 else ((0.5 + 1 / 6, 0.3), (2, 0.6))
+        ):
             chord(b, d, 62)
     elif style == "latin":
         for b in (0, 1.5, 2.5, 3.5) if rng.random() < 0.5 else (0, 1, 1.5, 2.5, 3):
@@ -581,8 +622,11 @@ def arrange(plan: Plan, score: Score, n_bars: int, rng: np.random.Generator) -> 
     meter = plan.meter
     cfg = STYLES[plan.style]
     drums = plan.style not in NO_DRUMS
-    programs = {0: int(rng.choice(cfg["lead"])), 1: int(rng.choice(cfg["comp"])),
-                2: int(rng.choice(cfg["bass"]))}
+    programs = {
+        0: int(rng.choice(cfg["lead"])),
+        1: int(rng.choice(cfg["comp"])),
+        2: int(rng.choice(cfg["bass"])),
+    }
     events: list[Ev] = []
     intro_bars = min(n_bars - 1, 4 if plan.lead == "intro" else int(rng.integers(1, 3)))
     intro_bars = max(intro_bars, 0) if drums else 0
@@ -620,15 +664,19 @@ def arrange(plan: Plan, score: Score, n_bars: int, rng: np.random.Generator) -> 
         def chord_at(b: float, bar=bar) -> tuple[int, tuple[int, ...]]:
             return _chord_at(score, score_beat(bar, b))
 
-        def add(items: list[Ev], scale: float = 1.0, start=start) -> None:
+        def add(items: list[Ev], scale: float = 1.0, start=start, dyn=dyn) -> None:
             for e in items:
                 e.beat = start + swung(e.beat)
                 e.velocity = int(np.clip(e.velocity * dyn * scale, 1, 127))
                 events.append(e)
 
         if drums:
-            phrase_end = (bar - intro_bars) % 8 == 7 or bar == intro_bars - 1 or (
-                bar == break_start - 1) or (bar == break_start + 3)
+            phrase_end = (
+                (bar - intro_bars) % 8 == 7
+                or bar == intro_bars - 1
+                or (bar == break_start - 1)
+                or (bar == break_start + 3)
+            )
             if role == "intro" and plan.lead == "intro":
                 pass  # no drums: chords only
             elif role == "break":
@@ -636,22 +684,24 @@ def arrange(plan: Plan, score: Score, n_bars: int, rng: np.random.Generator) -> 
                     add([Ev(0, 9, KICK, 90, 0.25)])
                 add([Ev(b, 9, HH, 50, 0.25) for b in range(meter)])
             else:
-                groove = drum_bar(plan.style, meter, bar, rng, "full" if role == "full" else
-                                  "soft")
+                groove = drum_bar(plan.style, meter, bar, rng, "full" if role == "full" else "soft")
                 if phrase_end and bar < n_bars - 1 and role != "intro":
                     fill_beats = 1 if rng.random() < 0.6 else 2
-                    groove = [e for e in groove if e.beat < meter - fill_beats or e.note in
-                              (KICK, RIDE)]
+                    groove = [
+                        e for e in groove if e.beat < meter - fill_beats or e.note in (KICK, RIDE)
+                    ]
                     groove = [e for e in groove if e.beat < meter - fill_beats] + drum_fill(
-                        meter, fill_beats, rng)
+                        meter, fill_beats, rng
+                    )
                 add(groove, 0.85 if role == "intro" else 1.0)
-            if bar == intro_bars or bar == break_start + 4 or (
-                bar > intro_bars and (bar - intro_bars) % 8 == 0
+            if (
+                bar == intro_bars
+                or bar == break_start + 4
+                or (bar > intro_bars and (bar - intro_bars) % 8 == 0)
             ):
                 add([Ev(0, 9, CRASH, 104, 1.0)])
             if role != "intro":
-                add(bass_bar(plan.style, meter, chord_at, rng),
-                    0.8 if role == "break" else 1.0)
+                add(bass_bar(plan.style, meter, chord_at, rng), 0.8 if role == "break" else 1.0)
             if role != "break" or plan.style in ("edm", "dnb", "halftime"):
                 add(comp_bar(plan.style, meter, chord_at, rng), 0.9)
     # Melody (or all voices without drums) from the score, pass by pass.
@@ -670,8 +720,11 @@ def arrange(plan: Plan, score: Score, n_bars: int, rng: np.random.Generator) -> 
         for channel, part, shift, vel in voice_parts:
             if not drums:
                 layer = n_pass % 2
-                programs[channel] = int(cfg["lead"][layer % len(cfg["lead"])]) if channel == 0 \
+                programs[channel] = (
+                    int(cfg["lead"][layer % len(cfg["lead"])])
+                    if channel == 0
                     else programs[channel]
+                )
             for beat, dur, pitch in part:
                 if beat < 0 and (n_pass > 0 or plan.lead != "pickup"):
                     continue
@@ -683,11 +736,21 @@ def arrange(plan: Plan, score: Score, n_bars: int, rng: np.random.Generator) -> 
                 ):
                     continue
                 dur_ = min(dur * 0.95, n_bars * meter - at)
-                velocity = int(np.clip(vel + rng.normal(0, 6) + (6 if beat % meter == 0 else 0),
-                                       1, 127))
-                events.append(Ev(at if not swing else pass_start * meter + (
-                    math.floor(beat) + swung(beat % 1) if beat >= 0 else beat), channel,
-                    pitch + shift, velocity, dur_))
+                velocity = int(
+                    np.clip(vel + rng.normal(0, 6) + (6 if beat % meter == 0 else 0), 1, 127)
+                )
+                events.append(
+                    Ev(
+                        at
+                        if not swing
+                        else pass_start * meter
+                        + (math.floor(beat) + swung(beat % 1) if beat >= 0 else beat),
+                        channel,
+                        pitch + shift,
+                        velocity,
+                        dur_,
+                    )
+                )
                 if at < 0:
                     first_beat = min(first_beat, math.floor(at))
     if drums and plan.lead == "pickup" and first_beat == 0:
@@ -697,7 +760,7 @@ def arrange(plan: Plan, score: Score, n_bars: int, rng: np.random.Generator) -> 
     end = n_bars * meter
     root, intervals = _chord_at(score, 0)
     events.append(Ev(end, 2, 28 + (root - 28) % 12, 100, 3.0, jitter=False))
-    for p in _voicing(root, list(intervals) + [12], 55):
+    for p in _voicing(root, [*list(intervals), 12], 55):
         events.append(Ev(end, 1, p, 80, 3.0, jitter=False))
     if drums:
         events.append(Ev(end, 9, KICK, 115, 0.5, jitter=False))
@@ -727,9 +790,15 @@ def tick_seconds(ticks: np.ndarray, changes: Sequence[tuple[int, int]]) -> np.nd
     return out
 
 
-def write_midi(path: Path, arrangement: Arrangement, tempo_map: list[tuple[int, int]],
-               origin: int, humanize_ms: float, rng: np.random.Generator,
-               bpm_at) -> None:
+def write_midi(
+    path: Path,
+    arrangement: Arrangement,
+    tempo_map: list[tuple[int, int]],
+    origin: int,
+    humanize_ms: float,
+    rng: np.random.Generator,
+    bpm_at,
+) -> None:
     """Write the events as a type-0 MIDI file; beat ``b`` is tick ``origin + b * PPQ``
     before humanisation (Gaussian, clipped at 2.5 sigma)."""
     import mido
@@ -737,14 +806,35 @@ def write_midi(path: Path, arrangement: Arrangement, tempo_map: list[tuple[int, 
     messages: list[tuple[int, int, mido.Message]] = []
     for tick, us in tempo_map:
         messages.append((tick, 0, mido.MetaMessage("set_tempo", tempo=us)))
-    messages.append((origin, 0, mido.MetaMessage(
-        "time_signature", numerator=arrangement.meter, denominator=4)))
+    messages.append(
+        (origin, 0, mido.MetaMessage("time_signature", numerator=arrangement.meter, denominator=4))
+    )
     for channel, program in sorted(arrangement.programs.items()):
         messages.append((0, 1, mido.Message("program_change", channel=channel, program=program)))
-        messages.append((0, 1, mido.Message("control_change", channel=channel, control=10,
-                                            value=int((32, 64, 58, 80)[channel % 4]))))
-        messages.append((0, 1, mido.Message("control_change", channel=channel, control=7,
-                                            value=(96, 80, 108, 80)[channel % 4])))
+        messages.append(
+            (
+                0,
+                1,
+                mido.Message(
+                    "control_change",
+                    channel=channel,
+                    control=10,
+                    value=int((32, 64, 58, 80)[channel % 4]),
+                ),
+            )
+        )
+        messages.append(
+            (
+                0,
+                1,
+                mido.Message(
+                    "control_change",
+                    channel=channel,
+                    control=7,
+                    value=(96, 80, 108, 80)[channel % 4],
+                ),
+            )
+        )
     messages.append((0, 1, mido.Message("control_change", channel=9, control=7, value=118)))
     for e in sorted(arrangement.events, key=lambda e: (e.beat, e.channel, e.note)):
         shift = 0.0
@@ -753,10 +843,18 @@ def write_midi(path: Path, arrangement: Arrangement, tempo_map: list[tuple[int, 
             shift = ms / 1000 * bpm_at(e.beat) / 60
         on = max(0, round(origin + (e.beat + shift) * PPQ))
         off = max(on + 1, round(origin + (e.beat + shift + e.dur) * PPQ))
-        messages.append((on, 3, mido.Message("note_on", channel=e.channel, note=e.note,
-                                             velocity=max(1, min(127, e.velocity)))))
-        messages.append((off, 2, mido.Message("note_off", channel=e.channel, note=e.note,
-                                              velocity=0)))
+        messages.append(
+            (
+                on,
+                3,
+                mido.Message(
+                    "note_on", channel=e.channel, note=e.note, velocity=max(1, min(127, e.velocity))
+                ),
+            )
+        )
+        messages.append(
+            (off, 2, mido.Message("note_off", channel=e.channel, note=e.note, velocity=0))
+        )
     messages.sort(key=lambda m: (m[0], m[1]))
     track = mido.MidiTrack()
     now = 0
@@ -776,9 +874,26 @@ def render(midi: Path, wav: Path, peak_db: float = -1.0, soundfont: Path = SOUND
     16-bit PCM."""
     raw = wav.with_suffix(".raw.wav")
     subprocess.run(
-        ["fluidsynth", "-ni", "-q", "-g", str(GAIN), "-r", str(SAMPLE_RATE), "-T", "wav",
-         "-O", "float", "-F", str(raw), str(soundfont), str(midi)],
-        check=True, capture_output=True, stdin=subprocess.DEVNULL,
+        [
+            "fluidsynth",
+            "-ni",
+            "-q",
+            "-g",
+            str(GAIN),
+            "-r",
+            str(SAMPLE_RATE),
+            "-T",
+            "wav",
+            "-O",
+            "float",
+            "-F",
+            str(raw),
+            str(soundfont),
+            str(midi),
+        ],
+        check=True,
+        capture_output=True,
+        stdin=subprocess.DEVNULL,
     )
     audio, rate = sf.read(raw, dtype="float64", always_2d=True)
     raw.unlink()
@@ -797,8 +912,9 @@ def _fmt(times: np.ndarray) -> str:
     return " ".join(f"{t:.6f}" for t in times)
 
 
-def prepare_track(plan: Plan, score: Score, out_dir: Path, work: Path, seed: int,
-                  scale: float) -> tuple[dict, Path, Path, float]:
+def prepare_track(
+    plan: Plan, score: Score, out_dir: Path, work: Path, seed: int, scale: float
+) -> tuple[dict, Path, Path, float]:
     """MIDI file and truth row of one track (its audio is rendered later)."""
     rng = np.random.default_rng([seed, *plan.name.encode()])
     meter = plan.meter
@@ -811,12 +927,14 @@ def prepare_track(plan: Plan, score: Score, out_dir: Path, work: Path, seed: int
     # Sections: equal shares of the bars, changes on bar lines.
     k = len(tempi)
     section_bars = [0] + [round(n_bars * (i / k + rng.uniform(-0.05, 0.05))) for i in range(1, k)]
-    lead_seconds = float(rng.uniform(0.05, 1.2)) if plan.lead != "intro" else float(
-        rng.uniform(0.0, 0.5))
+    lead_seconds = (
+        float(rng.uniform(0.05, 1.2)) if plan.lead != "intro" else float(rng.uniform(0.0, 0.5))
+    )
     us = [tempo_us(t) for t in tempi]
     origin = round((lead_seconds * tempi[0] / 60 - arrangement.first_beat) * PPQ)
-    tempo_map = [(0, us[0])] + [(origin + b * meter * PPQ, u)
-                                for b, u in zip(section_bars[1:], us[1:], strict=True)]
+    tempo_map = [(0, us[0])] + [
+        (origin + b * meter * PPQ, u) for b, u in zip(section_bars[1:], us[1:], strict=True)
+    ]
 
     def bpm_at(beat: float) -> float:
         index = int(np.searchsorted(np.array(section_bars) * meter, beat, side="right")) - 1
@@ -848,18 +966,24 @@ def prepare_track(plan: Plan, score: Score, out_dir: Path, work: Path, seed: int
         "source": f"music21 corpus: {plan.source}",
         "title": score.title,
         "seed": seed,
-        "licence": "arrangement CC0-1.0 (generated by bargan); score public domain; "
-        "SoundFont MIT",
+        "licence": "arrangement CC0-1.0 (generated by bargan); score public domain; SoundFont MIT",
     }
     return row, midi, out_dir / row["path"], float(rng.uniform(-3.0, -1.0))
 
 
-def build_dev_corpus(out_dir: Path, *, seed: int = 2026, scale: float = 1.0,
-                     tracks: Sequence[str] | None = None, jobs: int | None = None) -> pd.DataFrame:
+def build_dev_corpus(
+    out_dir: Path,
+    *,
+    seed: int = 2026,
+    scale: float = 1.0,
+    tracks: Sequence[str] | None = None,
+    jobs: int | None = None,
+) -> pd.DataFrame:
     """Write the corpus (or the named ``tracks`` of it) into ``out_dir``; returns the truth."""
     if shutil.which("fluidsynth") is None or not SOUNDFONT.is_file():
-        raise RuntimeError("needs fluidsynth and fluid-soundfont-gm: scripts/ensure_system_deps.sh"
-                           " --test")
+        raise RuntimeError(
+            "needs fluidsynth and fluid-soundfont-gm: scripts/ensure_system_deps.sh --test"
+        )
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     plans = [p for p in PLANS if tracks is None or p.name in tracks]
@@ -916,12 +1040,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     started = time.perf_counter()
     truth = build_dev_corpus(args.out_dir, seed=args.seed, scale=args.scale, tracks=args.tracks)
-    print(f"{len(truth)} tracks, {truth['duration'].sum() / 60:.1f} min, "
-          f"{truth['style'].nunique()} styles, {truth['bpm'].min():.1f}-"
-          f"{truth[['bpm', 'bpm_end']].max().max():.1f} BPM, "
-          f"{int(truth['tempo_change'].sum())} with tempo changes, "
-          f"{int((truth['meter'] == 3).sum())} in 3/4, built in "
-          f"{time.perf_counter() - started:.0f} s -> {args.out_dir}")
+    print(
+        f"{len(truth)} tracks, {truth['duration'].sum() / 60:.1f} min, "
+        f"{truth['style'].nunique()} styles, {truth['bpm'].min():.1f}-"
+        f"{truth[['bpm', 'bpm_end']].max().max():.1f} BPM, "
+        f"{int(truth['tempo_change'].sum())} with tempo changes, "
+        f"{int((truth['meter'] == 3).sum())} in 3/4, built in "
+        f"{time.perf_counter() - started:.0f} s -> {args.out_dir}"
+    )
     return 0
 
 

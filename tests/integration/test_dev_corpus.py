@@ -4,6 +4,7 @@ audio: tempo sections, 3/4 bars, drum onsets on the truth downbeats, and determi
 
 from __future__ import annotations
 
+import itertools
 import shutil
 from pathlib import Path
 
@@ -50,7 +51,7 @@ def low_onsets(path: Path, around: np.ndarray, window: float = 0.04) -> np.ndarr
     out = []
     for t in around:
         i0, i1 = int((t - window) * rate), int((t + window) * rate)
-        segment = envelope[max(i0, 0):i1]
+        segment = envelope[max(i0, 0) : i1]
         peak = int(np.argmax(segment))
         valley = int(np.argmin(segment[: peak + 1]))
         level = segment[valley] + 0.3 * (segment[peak] - segment[valley])
@@ -67,8 +68,9 @@ def test_fluidsynth_onset_matches_midi_time(tmp_path):
     now = 0
     for t in hits:
         tick = round(t / 0.5 * dc.PPQ)
-        track.append(mido.Message("note_on", channel=9, note=dc.CLAVES, velocity=110,
-                                  time=tick - now))
+        track.append(
+            mido.Message("note_on", channel=9, note=dc.CLAVES, velocity=110, time=tick - now)
+        )
         track.append(mido.Message("note_off", channel=9, note=dc.CLAVES, time=40))
         now = tick + 40
     track.append(mido.MetaMessage("end_of_track", time=dc.PPQ * 2))
@@ -101,16 +103,18 @@ def test_truth_table(corpus):
         assert abs(info.duration - row.duration) < 1e-3
         downbeats, beats = times(row.downbeats), times(row.beats)
         assert downbeats[0] == pytest.approx(row.first_downbeat, abs=1e-6)
-        assert 0 < downbeats[0] and downbeats[-1] < row.duration
+        assert downbeats[0] > 0 and downbeats[-1] < row.duration
         assert len(downbeats) == row.n_bars + 1
         # every downbeat is a beat, and every meter-th beat from the first downbeat is one
         first = int(np.argmin(np.abs(beats - downbeats[0])))
-        np.testing.assert_allclose(beats[first::row.meter], downbeats, atol=1e-9)
+        np.testing.assert_allclose(beats[first :: row.meter], downbeats, atol=1e-9)
         secs = sections(row.sections)
         assert row.tempo_change == (len(secs) > 1)
         assert secs[0][0] == pytest.approx(downbeats[0], abs=1e-3)
-        assert (secs[0][1], secs[-1][1]) == (pytest.approx(row.bpm, abs=0.01),
-                                             pytest.approx(row.bpm_end, abs=0.01))
+        assert (secs[0][1], secs[-1][1]) == (
+            pytest.approx(row.bpm, abs=0.01),
+            pytest.approx(row.bpm_end, abs=0.01),
+        )
 
 
 def test_sections_set_the_downbeat_intervals(corpus):
@@ -127,7 +131,7 @@ def test_sections_set_the_downbeat_intervals(corpus):
             assert len(inside) >= 2
             np.testing.assert_allclose(np.diff(inside), 60 * meter / bpm, rtol=1e-4)
         bpms = [b for _, b, _ in secs]
-        assert all(abs(a - b) > 5 for a, b in zip(bpms, bpms[1:], strict=False))
+        assert all(abs(a - b) > 5 for a, b in itertools.pairwise(bpms))
 
 
 def test_three_four_tracks(corpus):
@@ -150,8 +154,10 @@ def test_drum_onsets_on_truth_downbeats(corpus):
         offsets = low_onsets(out / row.path, downbeats)
         near = np.mean(np.abs(offsets) <= 0.02)
         median = float(np.median(offsets))
-        print(f"{row.path}: {near:.0%} of {len(downbeats)} downbeats with an onset within 20 ms, "
-              f"median offset {1000 * median:+.1f} ms")
+        print(
+            f"{row.path}: {near:.0%} of {len(downbeats)} downbeats with an onset within 20 ms, "
+            f"median offset {1000 * median:+.1f} ms"
+        )
         assert near >= 0.85
         assert abs(median) < 0.006
         # the detector localises: asked 25 ms late, it finds the same onsets 25 ms early
