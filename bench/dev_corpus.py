@@ -20,6 +20,15 @@ block boundaries). ``FLUIDSYNTH_LATENCY_SAMPLES`` (4.3 ms) is cut from the start
 render, so onsets sit on the MIDI grid's times within about +-0.8 ms; the test
 ``tests/integration/test_dev_corpus.py`` measures it.
 
+truth.csv, one row per track: ``path`` (relative to OUT_DIR), ``style``, ``bpm`` and ``meter``
+of the first section (``bpm_end``: the last section's; ``beats_per_bar`` = ``meter``, as in
+``pipeline.data.synth``), ``downbeats`` and ``beats`` (space-separated seconds, from the first
+beat that sounds, pickup included, to the closing downbeat after the last bar), ``sections``
+(``start:bpm:meter`` per constant-tempo section joined by ``;``, the first starting at the first
+downbeat; bpm is the MIDI tempo's exact value 60e6 / microseconds-per-quarter),
+``tempo_change``, ``drums``, ``duration``, ``source`` (the music21 corpus work), ``title``,
+``seed`` and ``licence``.
+
     python bench/dev_corpus.py OUT_DIR [--seed N] [--scale X]
 
 writes ``OUT_DIR/<name>.wav`` (44.1 kHz, 16-bit, stereo), ``OUT_DIR/truth.csv`` and
