@@ -7,12 +7,16 @@
 #                                          accounting that sacct reads). The test starts its own
 #                                          daemons, with their own configuration and ports; the
 #                                          SLURM services stay off (no /etc/slurm/slurm.conf).
+#                                          Also FluidSynth and the FluidR3 General MIDI
+#                                          SoundFont, which bench/dev_corpus.py renders with.
 # As root it uses apt-get; otherwise it names the missing packages and fails.
 set -euo pipefail
 missing=()
 # Daemons live in /usr/sbin, which is not on every PATH.
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ]; }
 need() { have "$1" || missing+=("$2"); }
+# A package that installs a data file rather than a program.
+need_file() { [ -e "$1" ] || missing+=("$2"); }
 need rubberband rubberband-cli
 if [ "${1:-}" = "--test" ]; then
     need chromium chromium
@@ -22,6 +26,8 @@ if [ "${1:-}" = "--test" ]; then
     need munged munge
     need slurmdbd slurmdbd
     need mariadbd mariadb-server
+    need fluidsynth fluidsynth
+    need_file /usr/share/sounds/sf2/FluidR3_GM.sf2 fluid-soundfont-gm
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
