@@ -20,8 +20,8 @@ from pipeline.audio.beats import evidence_at
 SEARCH_MIN_BPM, SEARCH_MAX_BPM = 40.0, 250.0
 WINDOW_SECONDS = 12.0
 HOP_SECONDS = 3.0
-TWO_BEAT_BARS = 0.8  # downbeat evidence every 2 beats over every 3 or 4 beats
-DOWNBEATS_BETWEEN = 0.3  # downbeat activation between beats over at beats
+TWO_BEAT_BARS = 0.75  # downbeat evidence every 2 beats over every 3 or 4 beats
+TRIPLE_HALF_BEATS = 1.5  # downbeat evidence every 3 half-beats over every 2 or 4
 CONFIDENT_BEATS = 0.3  # madmom's median beat activation at the beats: its downbeats count
 OCTAVE_SLACK = 1.1  # the octave prior is flat over the tempo settings widened by this factor
 OCTAVE_FALLOFF = 0.05  # and falls off outside as a log-normal of this width
@@ -29,6 +29,7 @@ STEP_MIN_RATIO = 1.04  # tempo steps smaller than 4 % are drift, not a new secti
 STEP_CONTEXT_WINDOWS = 4  # windows compared on each side of a candidate step
 MIN_SECTION_SECONDS = 16.0
 SIMPLE_RATIOS = (4 / 3, 3 / 2, 3 / 4, 2 / 3)
+COMB = ((1, 1.0), (2, 1.0))  # (multiple of the period, weight)
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ def best_period(
     prior; refined between lags by a parabola through the peak."""
     min_lag = int(np.floor(60 * fps / SEARCH_MAX_BPM))
     max_lag = int(np.ceil(60 * fps / SEARCH_MIN_BPM))
-    ac = autocorrelation(activation, min(max_lag + 1, len(activation) - 1))
+    ac = autocorrelation(activation, min(COMB[-1][0] * max_lag + 1, len(activation) - 1))
     lags = np.arange(len(ac))
     valid = (lags >= min_lag) & (lags <= max_lag)
     if valid.sum() < 3:
@@ -74,7 +75,13 @@ def best_period(
     # Only local maxima are periods; the rising edge near lag 0 is not.
     peaks = np.zeros_like(valid)
     peaks[1:-1] = (ac[1:-1] >= ac[:-2]) & (ac[1:-1] >= ac[2:])
-    score = np.where(peaks & valid, ac.clip(0) * weights, -np.inf)
+    # A beat period repeats at two beats, three and a bar; a period in a 3:2 ratio to the
+    # beat (a dotted rhythm, a triplet figure) does not: its multiples fall between beats.
+    comb = sum(
+        weight * np.interp(multiple * lags, lags, ac.clip(0), right=0.0)
+        for multiple, weight in COMB
+    ) / sum(weight for _, weight in COMB)
+    score = np.where(peaks & valid, comb * weights, -np.inf)
     lag = int(np.argmax(score))
     if not np.isfinite(score[lag]):
         return float("nan"), 0.0
@@ -105,8 +112,8 @@ def octave_factor(
     * madmom is sure of its beats and its downbeat activation repeats every two tracked beats
       (a bar of two beats, which the meters asked for do not allow: the tracked beats are
       half notes) while the half-beat positions carry some beat evidence, or
-    * downbeats fall between tracked beats (a 3/4 bar is one and a half tracked beats) and the
-      half-beat positions carry a good share of the beat evidence.
+    * downbeats fall on every third half-beat (a 3/4 bar is one and a half tracked beats)
+      and the half-beat positions carry a good share of the beat evidence.
     """
     if len(beat_times) < 8:
         return 1.0
@@ -121,18 +128,26 @@ def octave_factor(
         fills.append(_share(onset, mids, on, fps))
     fill = float(np.mean(fills))
     at_beats = evidence_at(downbeat, beat_times, fps)
-
-    def bar_strength(meter: int) -> float:
-        return max(float(at_beats[p::meter].mean()) for p in range(meter))
-
-    two_beat_bars = bar_strength(2) / max(bar_strength(3), bar_strength(4), 1e-9)
-    between = _share(downbeat, mids, on, fps)
+    two_beat_bars = _bar_strength(at_beats, 2) / max(
+        _bar_strength(at_beats, 3), _bar_strength(at_beats, 4), 1e-9
+    )
+    # On the grid of beats and half-beats, a 3/4 bar played at twice the tracked tempo puts
+    # a downbeat on every third position.
+    at_half_beats = evidence_at(downbeat, np.sort(np.concatenate([beat_times, mids])), fps)
+    triple_half_beats = _bar_strength(at_half_beats, 3) / max(
+        _bar_strength(at_half_beats, 2), _bar_strength(at_half_beats, 4), 1e-9
+    )
     confident = float(np.median(evidence_at(activation, beat_times, fps))) >= CONFIDENT_BEATS
     if confident and two_beat_bars >= TWO_BEAT_BARS and fill >= 0.15:
         return 2.0
-    if between >= DOWNBEATS_BETWEEN and fill >= 0.6:
+    if triple_half_beats >= TRIPLE_HALF_BEATS and fill >= 0.4:
         return 2.0
     return 1.0
+
+
+def _bar_strength(at_beats: np.ndarray, meter: int) -> float:
+    """Mean downbeat evidence on every ``meter``-th beat, at the best phase."""
+    return max(float(at_beats[p::meter].mean()) for p in range(meter))
 
 
 def _share(signal: np.ndarray, at: np.ndarray, reference: np.ndarray, fps: float) -> float:
