@@ -16,7 +16,9 @@ OFFBEAT_MARGIN = 1.25  # the off-beats must carry this much more evidence to mov
 TRIM_SHARE = 0.2  # end beats with less than this share of the median activation are dropped
 
 
-def track(activation: np.ndarray, fps: float, bpm_per_frame: np.ndarray) -> np.ndarray:
+def track(
+    activation: np.ndarray, fps: float, bpm_per_frame: np.ndarray, tightness: float = 400
+) -> np.ndarray:
     """Beat frames (integers) by dynamic programming over the whole activation, the expected
     period following ``bpm_per_frame`` (tempo steps and ramps included)."""
     import librosa
@@ -27,7 +29,7 @@ def track(activation: np.ndarray, fps: float, bpm_per_frame: np.ndarray) -> np.n
         sr=fps * hop,
         hop_length=hop,
         bpm=bpm_per_frame.astype(np.float64),
-        tightness=400,
+        tightness=tightness,
         trim=False,
         units="frames",
     )

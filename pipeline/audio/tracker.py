@@ -16,6 +16,7 @@ from pipeline.audio import meter, tempo
 from pipeline.audio.warp import WarpMap
 
 MIN_SECTION_BARS = 4  # shorter runs are a tracking accident (or too short to train on)
+LOOSE = 50  # tightness of the pass that locates tempo steps: the activation leads
 MAX_DRIFT = 1.08  # a section's tempo stays within this factor of its median
 STEP_SEARCH_SECONDS = 8.0  # a step found between windows is placed at a beat within this
 
@@ -73,7 +74,10 @@ def track_sections(
     # switching exactly at the steps (a blend across a step would misplace beats).
     times = _beats(activation, _tempo_plan(curve, steps, len(activation), fps), fps)
     if steps:
-        steps = [float(times[_step_beat(times, step)]) for step in steps]
+        # where the tempo really changes: beats that follow the activation rather than the
+        # planned tempo (a loose dynamic programme over the curve as measured, no switch)
+        loose = _beats(activation, _tempo_plan(curve, [], len(activation), fps), fps, LOOSE)
+        steps = [float(loose[_step_beat(loose, step)]) for step in steps]
     factors = []
     for lo, hi in itertools.pairwise([0.0, *steps, np.inf]):
         inside = times[(times >= lo) & (times < hi)]
@@ -102,14 +106,25 @@ def track_sections(
         regular, fps, evidence.downbeat, evidence.onset_low, evidence.chroma
     )
     runs = meter.meter_runs(score, meters)
+    pieces = [
+        (max(first, run.first), min(stop, run.stop), run)
+        for run in runs
+        for first, stop in segments
+        if min(stop, run.stop) > max(first, run.first)
+    ]
+    # A short file (a two-bar loop) is one short section; in a long one a short run is an
+    # accident of tracking, not a section to train on.
+    min_bars = (
+        MIN_SECTION_BARS
+        if any(hi - lo >= MIN_SECTION_BARS * run.meter for lo, hi, run in pieces)
+        else 1
+    )
     sections = []
-    for run in runs:
-        for first, stop in segments:
-            lo, hi = max(first, run.first), min(stop, run.stop)
-            if hi - lo >= MIN_SECTION_BARS * run.meter:
-                section = _section(regular, lo, hi, run, steady_flags[lo], duration)
-                if section is not None:
-                    sections.append(section)
+    for lo, hi, run in pieces:
+        if hi - lo >= min_bars * run.meter:
+            section = _section(regular, lo, hi, run, steady_flags[lo], duration)
+            if section is not None:
+                sections.append(section)
     if not sections:
         raise ValueError("no section of at least one bar with a steady meter")
     return Tracking(sections, regular, offbeat_ratio, octave_changed)
@@ -146,8 +161,10 @@ def _tempo_plan(
     return bpm_per_frame
 
 
-def _beats(activation: np.ndarray, bpm_per_frame: np.ndarray, fps: float) -> np.ndarray:
-    frames = beat_grid.track(activation, fps, bpm_per_frame)
+def _beats(
+    activation: np.ndarray, bpm_per_frame: np.ndarray, fps: float, tightness: float = 400
+) -> np.ndarray:
+    frames = beat_grid.track(activation, fps, bpm_per_frame, tightness)
     times = beat_grid.trim_silent_ends(beat_grid.refine(frames, activation, fps), activation, fps)
     if len(times) < 4:
         raise ValueError("fewer than four beats with beat activation under them")

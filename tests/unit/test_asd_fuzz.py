@@ -23,9 +23,8 @@ import soundfile as sf
 from pipeline.audio import analysis
 from pipeline.audio.analysis import AnalyzeOptions, Override, analyze_track, asd_warp_map
 from pipeline.audio.asd import AsdError, parse_asd
-from pipeline.audio.downbeats import BeatTracking
-from pipeline.audio.io import AudioError
-from pipeline.audio.warp import MAX_BEATS_PER_BAR, MAX_BPM, MIN_BPM, WarpMap
+from pipeline.audio.io import AudioError, probe_audio
+from pipeline.audio.warp import MAX_BEATS_PER_BAR, MAX_BPM, MIN_BPM, Timing, WarpMap
 from pipeline.stages.analyze import AnalyzeJob, analyze_one
 from tests.conftest import ASD_FIXTURES, requires_asd_fixtures
 
@@ -90,9 +89,11 @@ F32_EXTREMES = (
 RAW = {"<d": (b"\xff" * 8, b"\xff" * 7 + b"\x7f"), "<f": (b"\xff" * 4, b"\xff" * 3 + b"\x7f")}
 
 
-def stub_tracker(mono, sample_rate, meters, min_bpm, max_bpm) -> BeatTracking:
-    warp = WarpMap.constant_tempo(120.0, 0.0, 4, len(mono) / sample_rate)
-    return BeatTracking(warp, 120.0, 0.0, 0.0, 1.0, "stub")
+def stub_tracker(path: Path, options: AnalyzeOptions) -> tuple[Timing, dict]:
+    header = probe_audio(path)
+    warp = WarpMap.constant_tempo(120.0, 0.0, 4, header.frames / header.sample_rate)
+    info = {"method": "stub", "bpm": 120.0, "meter": 4, "confidence": 1.0, "trust": 1.0}
+    return Timing.single(warp), info
 
 
 @pytest.fixture
@@ -265,7 +266,7 @@ def test_crafted_apache_asd_is_set_aside_with_its_reason(
     assert row["status"] == "ok" and row["method"] == "stub", row
     assert row["fallback_reason"].startswith("apache.wav.asd not used: ")
     saved = json.loads((tmp_path / "warp" / f"{row['track']}.json").read_text())
-    check_warp(WarpMap.from_dict(saved["warp_map"]), duration)  # the fallback's map
+    check_warp(WarpMap.from_dict(saved["sections"][0]["warp_map"]), duration)  # the fallback's map
 
     with pytest.raises(AsdError, match=reason) as ei:
         asd_warp_map(asd_path, APACHE_FRAMES)

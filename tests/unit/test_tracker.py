@@ -161,18 +161,10 @@ def test_offbeat_shift_moves_a_half_beat_grid_and_keeps_a_right_one():
 # --------------------------------------------------------------------------- 3. tempo change
 
 
-STEP_EARLY = (
-    "tracker bug: tempo.tempo_steps puts the step at 28.5 s (true 33.04 s); pass 1 tracks with "
-    "the tempo switched there, so _step_beat's change point on those beats confirms 28.46 s "
-    "instead of correcting it; measured: sections 0.24-28.46 s and 31.82-60.78 s (boundary "
-    "1.22 s early, 28.5-31.8 s lost), F 0.969, 31 of 33 bar lines"
-)
-
-
 @pytest.fixture(
     scope="module",
-    params=[(0, 1), pytest.param((4, 5), marks=pytest.mark.xfail(strict=True, reason=STEP_EARLY))],
-    ids=["seeds0-1", "seeds4-5"],
+    params=[(0, 1), (4, 5), (2, 3)],
+    ids=["seeds0-1", "seeds4-5", "seeds2-3"],
 )
 def tempo_change(request, tmp_path_factory):
     """16 bars at 118 BPM cut at their closing downbeat, then 16 bars at 139.5 BPM."""
