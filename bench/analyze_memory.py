@@ -5,7 +5,7 @@ in memory), then runs, each in a fresh subprocess, ``compute_activations`` and t
 ``analyze_track``, and prints peak RSS, wall/CPU seconds and audio seconds per CPU second
 against the targets.
 
-    python bench/analyze_memory.py --minutes 1 10 60 [--full-analysis] [--keep DIR]
+    python bench/analyze_memory.py --minutes 1 10 60 [--skip-analysis] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import soundfile as sf
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_RSS_GB = 1.5  # at 60 minutes
 TARGET_SPEED = 25.0  # audio seconds per CPU second
-ANALYSIS_MAX_MINUTES = 10  # analyze_track holds ~0.6 GB per minute; more needs --full-analysis
 SAMPLE_RATE = 44_100
 
 
@@ -100,11 +99,6 @@ def report(rows: list[tuple[str, float, dict]]) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, nargs="+", default=[1, 10, 60])
-    parser.add_argument(
-        "--full-analysis",
-        action="store_true",
-        help=f"run analyze_track beyond {ANALYSIS_MAX_MINUTES} minutes",
-    )
     parser.add_argument("--skip-analysis", action="store_true")
     parser.add_argument("--keep", type=Path, help="write the test files here and keep them")
     parser.add_argument("--child", nargs=2, metavar=("JOB", "PATH"), help=argparse.SUPPRESS)
@@ -121,17 +115,13 @@ def main(argv: list[str] | None = None) -> None:
             if not path.exists():
                 write_tiled(path, minutes)
             jobs = ["activations"]
-            too_long = minutes > ANALYSIS_MAX_MINUTES and not args.full_analysis
-            if not args.skip_analysis and not too_long:
+            if not args.skip_analysis:
                 jobs.append("analyze")
             for job in jobs:
                 rows.append((job, minutes, run_child(job, path)))
                 print(report(rows[-1:]).splitlines()[-1], flush=True)
         print()
         print(report(rows))
-        skipped = [m for m in args.minutes if m > ANALYSIS_MAX_MINUTES]
-        if skipped and not args.full_analysis and not args.skip_analysis:
-            print(f"analyze_track skipped at {skipped} min (~0.6 GB/min; --full-analysis runs it)")
 
 
 if __name__ == "__main__":
