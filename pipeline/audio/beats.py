@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.signal import savgol_filter
 
+from pipeline.audio import beat_dp
+
 # Beats this close to a straight line are a steady tempo: madmom's 10 ms frames and a few ms of
 # playing jitter, not tempo changes (a loop tiled in a sampler is exactly steady).
 STEADY_RMS_SECONDS = 0.012
@@ -21,19 +23,7 @@ def track(
 ) -> np.ndarray:
     """Beat frames (integers) by dynamic programming over the whole activation, the expected
     period following ``bpm_per_frame`` (tempo steps and ramps included)."""
-    import librosa
-
-    hop = 441
-    _, frames = librosa.beat.beat_track(
-        onset_envelope=activation.astype(np.float64),
-        sr=fps * hop,
-        hop_length=hop,
-        bpm=bpm_per_frame.astype(np.float64),
-        tightness=tightness,
-        trim=False,
-        units="frames",
-    )
-    return np.asarray(frames, dtype=np.int64)
+    return beat_dp.beat_frames(activation, fps, bpm_per_frame, tightness)
 
 
 def refine(frames: np.ndarray, activation: np.ndarray, fps: float) -> np.ndarray:

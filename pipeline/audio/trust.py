@@ -5,8 +5,8 @@ Three pieces of evidence per bar, each in 0..1:
 * ``beat_support``: the beat activation under the bar's beats, relative to the activation's
   typical peak in this track (madmom fires where beats are, weakly on music without drums;
   a grid that drifted or locked to the off-beat sits where it does not fire);
-* ``agreement``: the share of the bar's beats that an independent tracker (librosa's dynamic
-  programme on spectral flux, a different signal and a different algorithm) puts within 70 ms
+* ``agreement``: the share of the bar's beats that an independent tracker (the dynamic
+  programme on spectral flux, a signal madmom's network never sees) puts within 70 ms
   of the beat or of the half-beat (flux peaks on syncopations: half a beat apart is the same
   grid; the off-beat question is settled by beats.offbeat_shift);
 * ``downbeat``: how clearly the bar's first beat carries more downbeat evidence than its other
@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline.audio import beat_dp
 from pipeline.audio.beats import evidence_at
 
 AGREEMENT_WINDOW = 0.07  # seconds, the usual beat-tracking tolerance
@@ -45,19 +46,9 @@ class BarTrust:
 def independent_beats(
     onset: np.ndarray, fps: float, bpm_per_frame: np.ndarray | float
 ) -> np.ndarray:
-    """Beat times (seconds) from librosa's tracker on spectral flux."""
-    import librosa
-
-    hop = 441
-    _, frames = librosa.beat.beat_track(
-        onset_envelope=np.asarray(onset, dtype=np.float64),
-        sr=fps * hop,
-        hop_length=hop,
-        bpm=bpm_per_frame,
-        trim=False,
-        units="frames",
-    )
-    return np.asarray(frames, dtype=np.float64) / fps
+    """Beat times (seconds) from the dynamic-programming tracker on spectral flux, with
+    librosa's default tightness (loose: the flux, not the tempo, places the beats)."""
+    return beat_dp.beat_frames(onset, fps, bpm_per_frame, tightness=100.0) / fps
 
 
 def bar_trust(
