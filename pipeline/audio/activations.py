@@ -32,7 +32,7 @@ import scipy.fft
 import soundfile as sf
 from scipy.signal import resample_poly
 
-from pipeline.audio.io import AudioError, check_audio_format
+from pipeline.audio.io import AudioError, probe_audio, read_blocks
 
 FPS = 100
 SAMPLE_RATE = 44_100  # madmom's networks are trained at 44.1 kHz
@@ -129,21 +129,13 @@ class _Reader:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        if not path.is_file():
-            raise AudioError(path, "file not found")
-        if path.stat().st_size == 0:
-            raise AudioError(path, "empty file (0 bytes)")
+        header = probe_audio(path)
+        self.frames, self.sample_rate = header.frames, header.sample_rate
+        self.channels = header.channels
         try:
             self.file = sf.SoundFile(str(path))
         except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
             raise AudioError(path, f"unreadable audio ({err})") from err
-        self.frames, self.sample_rate = self.file.frames, self.file.samplerate
-        self.channels = self.file.channels
-        try:
-            check_audio_format(path, self.frames, self.sample_rate, self.channels)
-        except AudioError:
-            self.file.close()
-            raise
         self._counted = 0  # samples [0, _counted) are in the RMS sum
         self._sum_squares = 0.0
 
@@ -167,18 +159,7 @@ class _Reader:
         return mono[:done]
 
     def _blocks(self, start: int, stop: int) -> Iterator[np.ndarray]:
-        try:
-            self.file.seek(start)
-            while start < stop:
-                block = self.file.read(min(_READ_BLOCK, stop - start), "float32", True)
-                if len(block) == 0:
-                    return
-                if not np.isfinite(block).all():
-                    raise AudioError(self.path, "contains NaN or infinite samples")
-                start += len(block)
-                yield block
-        except (sf.LibsndfileError, RuntimeError) as err:
-            raise AudioError(self.path, f"unreadable audio ({err})") from err
+        return read_blocks(self.file, self.path, start, stop, _READ_BLOCK)
 
     def rms_dbfs(self) -> float:
         rms = math.sqrt(self._sum_squares / max(1, self._counted * self.channels))

@@ -87,14 +87,19 @@ class AudioHeader:
 BLOCK_FRAMES = 1 << 18  # 6 s at 44.1 kHz: streamed reads hold one block at a time
 
 
-def probe_audio(path: str | os.PathLike) -> AudioHeader:
-    """The header of an audio file, checked as :func:`read_audio` checks it, without reading
-    the audio. Raises AudioError."""
+def _existing_file(path: str | os.PathLike) -> Path:
     path = Path(path)
     if not path.is_file():
         raise AudioError(path, "file not found")
     if path.stat().st_size == 0:
         raise AudioError(path, "empty file (0 bytes)")
+    return path
+
+
+def probe_audio(path: str | os.PathLike) -> AudioHeader:
+    """The header of an audio file, checked as :func:`read_audio` checks it, without reading
+    the audio. Raises AudioError."""
+    path = _existing_file(path)
     try:
         header = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
@@ -108,13 +113,30 @@ def stream_blocks(path: str | os.PathLike, block_frames: int = BLOCK_FRAMES):
     raises AudioError for unreadable data or NaN/infinite samples, naming the file."""
     try:
         with sf.SoundFile(str(path)) as handle:
-            while True:
-                block = handle.read(block_frames, dtype="float32", always_2d=True)
-                if len(block) == 0:
-                    return
-                if not np.isfinite(block).all():
-                    raise AudioError(path, "contains NaN or infinite samples")
-                yield block
+            yield from read_blocks(handle, path, 0, handle.frames, block_frames)
+    except (sf.LibsndfileError, RuntimeError) as err:
+        raise AudioError(path, f"unreadable audio ({err})") from err
+
+
+def read_blocks(
+    handle: sf.SoundFile,
+    path: str | os.PathLike,
+    start: int,
+    stop: int,
+    block_frames: int = BLOCK_FRAMES,
+):
+    """float32 ``[frames, channels]`` blocks of frames [start, stop) of an open file; raises
+    AudioError naming ``path`` for unreadable data or NaN/infinite samples."""
+    try:
+        handle.seek(start)
+        while start < stop:
+            block = handle.read(min(block_frames, stop - start), "float32", True)
+            if len(block) == 0:
+                return
+            if not np.isfinite(block).all():
+                raise AudioError(path, "contains NaN or infinite samples")
+            start += len(block)
+            yield block
     except (sf.LibsndfileError, RuntimeError) as err:
         raise AudioError(path, f"unreadable audio ({err})") from err
 
@@ -133,11 +155,7 @@ def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
 
     Raises AudioError for unreadable, empty or out-of-range files.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise AudioError(path, "file not found")
-    if path.stat().st_size == 0:
-        raise AudioError(path, "empty file (0 bytes)")
+    path = _existing_file(path)
     try:
         data, sample_rate = sf.read(str(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
