@@ -111,10 +111,13 @@ def test_train_throughput_prints_modes_side_by_side(tmp_path: Path) -> None:
     row = next(line for line in result.stdout.splitlines() if line.startswith("wavegan"))
     fp32, _mem, bf16, _mem2, speedup = row.split()[1:]
     assert float(fp32) > 0 and float(bf16) > 0
-    assert float(speedup.rstrip("x")) == pytest.approx(float(bf16) / float(fp32), rel=0.05)
     assert "no CUDA device" in result.stdout or "GPU " in result.stdout
     rows = json.loads(report.read_text())["cpu"]["rows"]["wavegan"]
-    assert rows["fp32 eager"]["bars_per_sec"] == pytest.approx(float(fp32), rel=0.01)
+    # the printed rates are rounded to 0.1 bars/s (on a busy machine a few bars/s): the
+    # printed speed-up is checked against the unrounded rates the JSON keeps
+    fp32_rate, bf16_rate = (rows[m]["bars_per_sec"] for m in ("fp32 eager", "bf16 eager"))
+    assert float(speedup.rstrip("x")) == pytest.approx(bf16_rate / fp32_rate, abs=0.006)
+    assert fp32_rate == pytest.approx(float(fp32), abs=0.051)
     assert rows["bf16 eager"]["error"] is None and rows["bf16 eager"]["model_dim"] == 2
 
 
