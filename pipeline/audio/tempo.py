@@ -19,6 +19,7 @@ from pipeline.audio.beats import evidence_at
 # Outside these no pulse is searched at all: slower is a bar, faster is a subdivision.
 SEARCH_MIN_BPM, SEARCH_MAX_BPM = 40.0, 250.0
 WINDOW_SECONDS = 12.0
+PRIOR_WIDTH = 1.5  # sigma of the tempo prior, in half the log-range of the settings
 HOP_SECONDS = 3.0
 TWO_BEAT_BARS = 0.75  # downbeat evidence every 2 beats over every 3 or 4 beats
 TRIPLE_HALF_BEATS = 1.5  # downbeat evidence every 3 half-beats over every 2 or 4
@@ -42,9 +43,10 @@ class TempoCurve:
 
 
 def prior_weight(bpm: np.ndarray | float, min_bpm: float, max_bpm: float) -> np.ndarray:
-    """Log-normal prior centred between the settings' bounds, one sigma at each bound."""
+    """Log-normal prior centred between the settings' bounds, two thirds of a sigma at each:
+    the bounds say where tempi usually are, not where they must be."""
     centre = np.sqrt(min_bpm * max_bpm)
-    sigma = np.log(max_bpm / min_bpm) / 2
+    sigma = np.log(max_bpm / min_bpm) / 2 * PRIOR_WIDTH
     return np.exp(-0.5 * (np.log(np.asarray(bpm, dtype=np.float64) / centre) / sigma) ** 2)
 
 
