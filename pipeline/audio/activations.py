@@ -32,7 +32,7 @@ import scipy.fft
 import soundfile as sf
 from scipy.signal import resample_poly
 
-from pipeline.audio.io import AudioError, probe_audio, read_blocks
+from pipeline.audio.io import AudioError, dbfs, probe_audio, read_blocks
 
 FPS = 100
 SAMPLE_RATE = 44_100  # madmom's networks are trained at 44.1 kHz
@@ -162,8 +162,7 @@ class _Reader:
         return read_blocks(self.file, self.path, start, stop, _READ_BLOCK)
 
     def rms_dbfs(self) -> float:
-        rms = math.sqrt(self._sum_squares / max(1, self._counted * self.channels))
-        return float(20 * np.log10(rms + 1e-12))
+        return dbfs(math.sqrt(self._sum_squares / max(1, self._counted * self.channels)))
 
 
 def _signal_44k(reader: _Reader, ratio: Fraction, first: int, stop: int, n_out: int) -> np.ndarray:

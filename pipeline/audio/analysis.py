@@ -11,7 +11,6 @@ import numpy as np
 from pipeline.audio import beats as beat_grid
 from pipeline.audio import downbeats, tracker, trust
 from pipeline.audio import meter as meter_module
-from pipeline.audio import warp as warp_module
 from pipeline.audio.activations import FPS, compute_activations
 from pipeline.audio.asd import (
     AppleDoubleStub,
@@ -21,7 +20,7 @@ from pipeline.audio.asd import (
     read_asd,
     warp_points,
 )
-from pipeline.audio.io import AudioError, probe_audio, read_audio, stream_rms_dbfs
+from pipeline.audio.io import AudioError, dbfs, probe_audio, read_audio, stream_rms_dbfs
 from pipeline.audio.warp import MAX_BEATS_PER_BAR, Timing, WarpMap
 
 SILENCE_DBFS = -60.0
@@ -119,11 +118,13 @@ def track_with_madmom(path: Path, options: AnalyzeOptions) -> tuple[Timing, dict
     tracking = tracker.track_sections(
         evidence, acts.duration, tuple(options.meters), options.min_bpm, options.max_bpm
     )
-    timing = Timing(tuple(warp_module.Section(s.warp, s.start, s.end) for s in tracking.sections))
-    bar_rows = _bar_trust(tracking, evidence, acts.onset, acts.duration)
-    longest = max(tracking.sections, key=lambda s: s.end - s.start)
-    bar_bpm = _bar_tempi(longest, acts.duration)
-    confidence = float(np.mean(beat_grid.evidence_at(evidence.any_beat, tracking.beat_times, FPS)))
+    timing = Timing(tuple(s.span for s in tracking.sections))
+    activation = evidence.any_beat
+    bar_rows = _bar_trust(tracking, evidence, activation, acts.onset, acts.duration)
+    longest = max(tracking.sections, key=lambda s: s.span.end - s.span.start)
+    lines = longest.span.bar_starts(acts.duration)
+    bar_bpm = 60.0 * longest.meter / np.diff(lines) if len(lines) >= 2 else np.zeros(0)
+    confidence = float(np.mean(beat_grid.evidence_at(activation, tracking.beat_times, FPS)))
     trust_values = np.array([row["trust"] for row in bar_rows])
     return timing, {
         "method": "madmom",
@@ -136,7 +137,7 @@ def track_with_madmom(path: Path, options: AnalyzeOptions) -> tuple[Timing, dict
         "confidence": confidence,
         "n_sections": len(tracking.sections),
         "section_summary": "; ".join(
-            f"{s.start:.2f}-{s.end:.2f}s {s.bpm:.2f} BPM, {s.meter} beats a bar"
+            f"{s.span.start:.2f}-{s.span.end:.2f}s {s.bpm:.2f} BPM, {s.meter} beats a bar"
             for s in tracking.sections
         ),
         "steady": all(s.steady for s in tracking.sections),
@@ -151,7 +152,7 @@ def track_with_madmom(path: Path, options: AnalyzeOptions) -> tuple[Timing, dict
 def track_with_librosa(path: Path, options: AnalyzeOptions) -> tuple[Timing, dict[str, Any]]:
     """The fallback tracker on the whole signal (loaded whole: only used when madmom fails)."""
     audio, sample_rate = read_audio(path)
-    _refuse_silence(path, _dbfs(float(np.sqrt(np.mean(np.square(audio, dtype=np.float64))))))
+    _refuse_silence(path, dbfs(float(np.sqrt(np.mean(np.square(audio, dtype=np.float64))))))
     tracked = downbeats.track_librosa(
         audio.mean(axis=0), sample_rate, list(options.meters), options.min_bpm, options.max_bpm
     )
@@ -174,36 +175,31 @@ def _refuse_silence(path: Path, rms_dbfs: float) -> None:
         raise AudioError(path, f"silent (RMS below {SILENCE_DBFS:g} dBFS)")
 
 
-def _dbfs(rms: float) -> float:
-    return float(20 * np.log10(rms + 1e-12))
-
-
-def _bar_tempi(section: tracker.Section, duration: float) -> np.ndarray:
-    lines = warp_module.Section(section.warp, section.start, section.end).bar_starts(duration)
-    return 60.0 * section.meter / np.diff(lines) if len(lines) >= 2 else np.zeros(0)
-
-
 def _bar_trust(
-    tracking: tracker.Tracking, evidence: tracker.Evidence, onset: np.ndarray, duration: float
+    tracking: tracker.Tracking,
+    evidence: tracker.Evidence,
+    activation: np.ndarray,
+    onset: np.ndarray,
+    duration: float,
 ) -> list[dict[str, float]]:
     """Trust of every bar line of every section (pipeline.audio.trust), one row each."""
     frame_times = np.arange(len(onset)) / FPS
     bpm_per_frame = np.full(len(onset), tracking.sections[0].bpm)
     for section in tracking.sections:
-        bpm_per_frame[frame_times >= section.start] = section.bpm
+        bpm_per_frame[frame_times >= section.span.start] = section.bpm
     other = trust.independent_beats(onset, FPS, bpm_per_frame)
     rows = []
     for section in tracking.sections:
-        lines = warp_module.Section(section.warp, section.start, section.end).bar_starts(duration)
+        warp = section.span.warp
+        lines = section.span.bar_starts(duration)
         if len(lines) < 2:
             continue
-        first = section.warp.beat_at(lines)
-        beat_positions = np.round(first)[:, None] + np.arange(section.meter)[None, :]
-        bar_beats = section.warp.seconds_at(beat_positions)
+        beat_positions = np.round(warp.beat_at(lines))[:, None] + np.arange(section.meter)
+        bar_beats = warp.seconds_at(beat_positions)
         score = meter_module.downbeat_evidence(
             bar_beats.ravel(), FPS, evidence.downbeat, evidence.onset_low, evidence.chroma
         ).reshape(bar_beats.shape)
-        parts = trust.bar_trust(bar_beats, evidence.any_beat, FPS, other, score)
+        parts = trust.bar_trust(bar_beats, activation, FPS, other, score)
         for i, start in enumerate(lines):
             rows.append(
                 {

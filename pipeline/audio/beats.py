@@ -4,6 +4,7 @@ peak positions, an off-beat check, and a smoothed (or exactly steady) beat grid.
 from __future__ import annotations
 
 import numpy as np
+from scipy.ndimage import maximum_filter1d
 from scipy.signal import savgol_filter
 
 from pipeline.audio import beat_dp
@@ -37,11 +38,20 @@ def refine(frames: np.ndarray, activation: np.ndarray, fps: float) -> np.ndarray
             continue
         peak = lo + int(np.argmax(activation[lo:hi]))
         if 0 < peak < n - 1 and activation[peak] > 0.05:
-            left, centre, right = activation[peak - 1 : peak + 2].astype(np.float64)
-            denominator = left - 2 * centre + right
-            offset = 0.5 * (left - right) / denominator if denominator < 0 else 0.0
-            times[i] = peak + float(np.clip(offset, -0.5, 0.5))
+            times[i] = float(np.clip(parabolic_peak(activation, peak), peak - 0.5, peak + 0.5))
     return times / fps
+
+
+def parabolic_peak(values: np.ndarray, index: int) -> float:
+    """Sub-sample position of the peak at ``index`` (a parabola through it and its neighbours);
+    ``index`` itself at either end or where the three do not bend down."""
+    if index <= 0 or index >= len(values) - 1:
+        return float(index)
+    left, centre, right = (float(v) for v in values[index - 1 : index + 2])
+    denominator = left - 2 * centre + right
+    if denominator >= 0:
+        return float(index)
+    return index + 0.5 * (left - right) / denominator
 
 
 def trim_silent_ends(times: np.ndarray, activation: np.ndarray, fps: float) -> np.ndarray:
@@ -56,14 +66,16 @@ def trim_silent_ends(times: np.ndarray, activation: np.ndarray, fps: float) -> n
 
 
 def evidence_at(signal: np.ndarray, seconds: np.ndarray, fps: float, reach: int = 2) -> np.ndarray:
-    """The largest value of ``signal`` within ``reach`` frames of each time."""
+    """The largest value of ``signal`` within ``reach`` frames of each time (0 where that
+    window lies wholly outside the signal)."""
     frames = np.round(np.asarray(seconds) * fps).astype(np.int64)
-    n = len(signal)
-    out = np.zeros(len(frames))
-    for i, frame in enumerate(frames):
-        lo, hi = max(0, frame - reach), min(n, frame + reach + 1)
-        out[i] = signal[lo:hi].max() if hi > lo else 0.0
-    return out
+    # padded with -inf, a window that reaches past either end sees only the frames inside
+    padded = np.pad(np.asarray(signal, dtype=np.float64), reach, constant_values=-np.inf)
+    peaks = maximum_filter1d(padded, 2 * reach + 1, mode="constant", cval=-np.inf)
+    index = frames + reach
+    inside = (index >= 0) & (index < len(padded))
+    out = np.where(inside, peaks[index.clip(0, len(padded) - 1)], -np.inf)
+    return np.where(np.isfinite(out), out, 0.0)
 
 
 def offbeat_shift(

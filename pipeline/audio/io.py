@@ -147,7 +147,12 @@ def stream_rms_dbfs(path: str | os.PathLike) -> float:
     for block in stream_blocks(path):
         total += float(np.sum(np.square(block, dtype=np.float64)))
         count += block.size
-    return float(20 * np.log10(np.sqrt(total / max(count, 1)) + 1e-12))
+    return dbfs(np.sqrt(total / max(count, 1)))
+
+
+def dbfs(rms: float) -> float:
+    """An RMS level in dBFS (a silent signal gives -240 dB, not minus infinity)."""
+    return float(20 * np.log10(rms + 1e-12))
 
 
 def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:

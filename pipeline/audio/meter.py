@@ -28,11 +28,6 @@ class MeterRun:
     stop: int  # one past the last beat
     meter: int
     phase: int  # beats ``i`` with ``(i - phase) % meter == 0`` are downbeats
-    margin: float  # evidence per bar by which this state beat the best other one (>= 0)
-
-    def downbeat_indices(self) -> np.ndarray:
-        index = np.arange(self.first, self.stop)
-        return index[(index - self.phase) % self.meter == 0]
 
 
 def standardise(values: np.ndarray) -> np.ndarray:
@@ -110,14 +105,6 @@ def meter_runs(score: np.ndarray, meters: tuple[int, ...]) -> list[MeterRun]:
     for i in range(1, n + 1):
         if i == n or path[i] != path[start]:
             m, p = states[path[start]]
-            runs.append(MeterRun(start, i, m, p, _margin(emission[start:i], path[start], m)))
+            runs.append(MeterRun(start, i, m, p))
             start = i
     return runs
-
-
-def _margin(emission: np.ndarray, chosen: int, meter: int) -> float:
-    """Evidence per bar by which the chosen state beats the best other state over its run."""
-    sums = emission.sum(axis=0)
-    others = np.delete(sums, chosen)
-    bars = max(len(emission) / meter, 1.0)
-    return float(max(sums[chosen] - others.max(), 0.0) / bars) if len(others) else 0.0

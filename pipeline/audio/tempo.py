@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.audio.beats import evidence_at
+from pipeline.audio.beats import evidence_at, parabolic_peak
 
 # Outside these no pulse is searched at all: slower is a bar, faster is a subdivision.
 SEARCH_MIN_BPM, SEARCH_MAX_BPM = 40.0, 250.0
@@ -87,7 +87,7 @@ def best_period(
     lag = int(np.argmax(score))
     if not np.isfinite(score[lag]):
         return float("nan"), 0.0
-    return _parabolic(ac, lag), float(ac[lag])
+    return parabolic_peak(ac, lag), float(ac[lag])
 
 
 def octave_prior(bpm: float, min_bpm: float, max_bpm: float) -> float:
@@ -241,14 +241,3 @@ def without_pulse_switches(curve: TempoCurve, steps: list[float]) -> list[float]
                 changed = True
                 break
     return steps
-
-
-def _parabolic(values: np.ndarray, index: int) -> float:
-    """Sub-sample position of the peak at ``index`` (a parabola through it and its neighbours)."""
-    if index <= 0 or index >= len(values) - 1:
-        return float(index)
-    left, centre, right = values[index - 1], values[index], values[index + 1]
-    denominator = left - 2 * centre + right
-    if denominator >= 0:
-        return float(index)
-    return float(index + 0.5 * (left - right) / denominator)

@@ -13,7 +13,7 @@ import numpy as np
 
 from pipeline.audio import beats as beat_grid
 from pipeline.audio import meter, tempo
-from pipeline.audio.warp import WarpMap
+from pipeline.audio.warp import Section, WarpMap
 
 MIN_SECTION_BARS = 4  # shorter runs are a tracking accident (or too short to train on)
 LOOSE = 50  # tightness of the pass that locates tempo steps: the activation leads
@@ -38,20 +38,22 @@ class Evidence:
 
 
 @dataclass(frozen=True)
-class Section:
-    start: float  # seconds; bars of this section lie inside [start, end]
-    end: float
-    warp: WarpMap
-    bpm: float
-    meter: int
-    steady: bool
-    downbeat_margin: float  # evidence per bar for the chosen phase over the runner-up
-    beat_times: np.ndarray  # the beats of the section (regularised), seconds
+class TrackedSection:
+    span: Section  # the section's warp map; its bars lie inside [span.start, span.end]
+    steady: bool  # its beats are one straight line
+
+    @property
+    def meter(self) -> int:
+        return self.span.warp.beats_per_bar
+
+    @property
+    def bpm(self) -> float:
+        return 60.0 / float(np.median(np.diff(self.span.warp.seconds)))
 
 
 @dataclass(frozen=True)
 class Tracking:
-    sections: list[Section]
+    sections: list[TrackedSection]
     beat_times: np.ndarray  # every beat, seconds
     offbeat_ratio: float  # beat evidence on the beats over on the half-beats (> 1: on the beat)
     octave_changed: bool  # the track's pulse was halved or doubled by metrical evidence
@@ -83,7 +85,7 @@ def track_sections(
         inside = times[(times >= lo) & (times < hi)]
         factors.append(
             tempo.octave_factor(
-                inside, evidence.any_beat, evidence.downbeat, evidence.onset, fps, min_bpm, max_bpm
+                inside, activation, evidence.downbeat, evidence.onset, fps, min_bpm, max_bpm
             )
         )
     octave_changed = any(f != 1.0 for f in factors)
@@ -153,11 +155,11 @@ def _tempo_plan(
             curve.times + tempo.WINDOW_SECONDS / 2 <= hi
         )
         median_bpm = float(np.median(curve.bpm[own] if own.any() else bpm_per_frame[inside]))
-        # A few windows locked to another pulse (a triplet passage) must not steer the beats.
-        local = np.clip(bpm_per_frame[inside], median_bpm / MAX_DRIFT, median_bpm * MAX_DRIFT)
         if steps:
-            local = np.full_like(local, median_bpm)
-        bpm_per_frame[inside] = local * factor
+            bpm_per_frame[inside] = median_bpm * factor
+        else:  # a few windows locked to another pulse (a triplet) must not steer the beats
+            local = np.clip(bpm_per_frame[inside], median_bpm / MAX_DRIFT, median_bpm * MAX_DRIFT)
+            bpm_per_frame[inside] = local * factor
     return bpm_per_frame
 
 
@@ -193,7 +195,7 @@ def _split(n: int, cuts: list[int]) -> list[tuple[int, int]]:
 
 def _section(
     times: np.ndarray, first: int, stop: int, run: meter.MeterRun, steady: bool, duration: float
-) -> Section | None:
+) -> TrackedSection | None:
     index = np.arange(first, stop)
     downbeats = index[(index - run.phase) % run.meter == 0]
     if len(downbeats) < 2:
@@ -205,21 +207,11 @@ def _section(
     warp = WarpMap(seconds, positions, run.meter)
     # The first and last sections end half a beat beyond their outer beats: no bar lines are
     # extrapolated into a silent lead-in or a ring-out.
-    half_beat = 0.5 * float(np.median(np.diff(times[first:closing])))
+    half_beat = 0.5 * float(np.median(np.diff(seconds)))
     start = max(0.0, float(times[first]) - half_beat) if first == 0 else float(times[first])
     end = (
         min(duration, float(times[-1]) + half_beat)
         if closing == len(times)
         else float(times[closing - 1])
     )
-    period = float(np.median(np.diff(seconds)))
-    return Section(
-        start=start,
-        end=end,
-        warp=warp,
-        bpm=60.0 / period,
-        meter=run.meter,
-        steady=steady,
-        downbeat_margin=run.margin,
-        beat_times=seconds,
-    )
+    return TrackedSection(Section(warp, start, end), steady)

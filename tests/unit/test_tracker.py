@@ -375,3 +375,16 @@ def test_clean_track_analysis_is_trusted(late_tracks):
     rows = info["bar_trust"]
     assert len(rows) == info["n_bar_lines"]
     assert np.median([row["trust"] for row in rows]) >= 0.8
+
+
+def test_evidence_at_is_the_window_maximum_inside_the_signal() -> None:
+    """The largest value within two frames of each time, the window cut at the signal's ends,
+    0 where it lies wholly outside (times before the start, after the end, mid-frame)."""
+    rng = np.random.default_rng(3)
+    signal = rng.standard_normal(50)
+    seconds = np.array([-0.05, -0.03, -0.02, 0.0, 0.004, 0.126, 0.25, 0.49, 0.5, 0.51, 0.52, 0.6])
+    expected = []
+    for frame in np.round(seconds * 100).astype(int):
+        window = signal[max(0, frame - 2) : max(0, frame + 3)]
+        expected.append(window.max() if len(window) else 0.0)
+    np.testing.assert_array_equal(beat_grid.evidence_at(signal, seconds, 100), expected)
