@@ -16,9 +16,11 @@ executes on the way to a module is part of the closure. Imports of anything outs
 from __future__ import annotations
 
 import ast
+import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 PACKAGE = "pipeline"
 STAGE_PACKAGE = f"{PACKAGE}.stages"
@@ -67,6 +69,17 @@ def module_closure(module: str, root: Path | str = REPO_ROOT) -> list[str]:
             files.add(path)
             pending.extend(_imported_modules(path, executed, root))
     return sorted(path.relative_to(root).as_posix() for path in files)
+
+
+def code_digest(*modules: Any) -> str:
+    """A digest of the files of the given modules and of every ``pipeline`` module they import
+    (:func:`module_closure`): the key part that makes a cached result's code the code that
+    decides when the executors re-run its stage."""
+    files = sorted({path for module in modules for path in module_closure(module.__name__)})
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update((REPO_ROOT / path).read_bytes())
+    return digest.hexdigest()
 
 
 def _with_parents(module: str) -> list[str]:

@@ -9,24 +9,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.audio import (
-    activations,
-    analysis,
-    asd,
-    asd_schema,
-    beats,
-    downbeats,
-    io,
-    meter,
-    tempo,
-    tracker,
-    trust,
-)
+from pipeline.audio import analysis
 from pipeline.audio import warp as warp_module
 from pipeline.audio.analysis import TRACKERS, AnalyzeOptions, Override, analyze_track, find_asd
 from pipeline.audio.io import AudioError, scan_corpus, truncation_warning
 from pipeline.audio.warp import Timing, save_warp_map
-from pipeline.cache import ResultCache, code_digest, file_digest, make_key
+from pipeline.cache import ResultCache, file_digest, make_key
+from pipeline.code_deps import code_digest
 from pipeline.fileio import write_csv_atomic
 from pipeline.overrides import OVERRIDE_COLUMNS, OVERRIDE_HEADER, OVERRIDES_FILE
 from pipeline.stages.common import (
@@ -39,20 +28,7 @@ from pipeline.stages.common import (
     track_id,
 )
 
-CODE = code_digest(
-    analysis,
-    activations,
-    beats,
-    downbeats,
-    meter,
-    tempo,
-    tracker,
-    trust,
-    asd,
-    asd_schema,
-    warp_module,
-    io,
-)
+CODE = code_digest(analysis)  # analysis and every pipeline module it imports
 
 
 @dataclass(frozen=True)

@@ -10,17 +10,17 @@ import numpy as np
 import pandas as pd
 
 from pipeline import grid as grid_module
-from pipeline.audio import io, render, resample
-from pipeline.audio import warp as warp_module
+from pipeline.audio import render
 from pipeline.audio.io import AudioError, read_audio
 from pipeline.audio.render import BarFilters, render_bars
 from pipeline.audio.warp import load_warp_map
-from pipeline.cache import ResultCache, code_digest, file_digest, make_key
+from pipeline.cache import ResultCache, file_digest, make_key
+from pipeline.code_deps import code_digest
 from pipeline.fileio import write_csv_atomic, write_npz_atomic
 from pipeline.grid import GRID_FILE, BarGrid
 from pipeline.stages.common import StageError, log, parallel_map, run_stage, stage_parser
 
-CODE = code_digest(render, io, resample, warp_module, grid_module)
+CODE = code_digest(render, grid_module)  # and every pipeline module they import
 
 
 @dataclass(frozen=True)
