@@ -325,7 +325,7 @@ def test_long_file_analysis_finds_the_tempo(long_file):
             marks=pytest.mark.xfail(
                 strict=True,
                 reason="tracker bug: 114.27 BPM in 3 beats a bar (about 7/12 of 195), not "
-                "steady, F 0.14, trust 0.00; same at 190 (111.2) and 200 (117.2); seed 9 passes",
+                "steady, F 0.14, trust 0.00; at 190 and 200 BPM it is right; seed 9 passes",
             ),
         ),
     ],
