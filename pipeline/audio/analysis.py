@@ -28,7 +28,7 @@ SILENCE_DBFS = -60.0
 
 @dataclass(frozen=True)
 class AnalyzeOptions:
-    method: str = "madmom"  # madmom | librosa
+    method: str = "madmom"  # madmom | librosa | clip (no tracking: pipeline.audio.clips)
     prefer_asd: bool = True
     meters: tuple[int, ...] = (3, 4)
     min_bpm: float = 80.0
@@ -46,12 +46,14 @@ class Override:
 
 def analyze_track(
     path: Path, options: AnalyzeOptions, override: Override | None = None
-) -> tuple[Timing, dict[str, Any]]:
+) -> tuple[Timing | None, dict[str, Any]]:
     """Analyse one recording: override, else .asd markers, else beat tracking.
 
     Raises AudioError when the track cannot be used at all (an unusable override included).
     An unusable .asd is recorded in ``fallback_reason`` and beat tracking takes over.
     The madmom path streams the file (memory does not grow with its length).
+    Method ``clip`` checks the file and tracks nothing (timing None): the bars stage takes the
+    recording whole as one example (:mod:`pipeline.audio.clips`), overrides and .asd unused.
     """
     header = probe_audio(path)
     duration = header.frames / header.sample_rate
@@ -62,6 +64,10 @@ def analyze_track(
         "asd_path": "",  # the .asd found beside the audio, used or not
         "fallback_reason": "",  # why a present .asd (or the preferred tracker) was not used
     }
+
+    if options.method == "clip":
+        _refuse_silence(path, stream_rms_dbfs(path))
+        return None, {**info, "method": "clip", "confidence": 1.0, "trust": 1.0}
 
     if override is not None:
         _refuse_silence(path, stream_rms_dbfs(path))

@@ -101,7 +101,7 @@ def render_bars(
                 "tempo_change": _tempo_change(
                     section.warp, first_beat + index * grid.beats_per_bar
                 ),
-                "rms_dbfs": _dbfs(np.sqrt(np.mean(np.square(bar, dtype=np.float64)))),
+                "rms_dbfs": dbfs(np.sqrt(np.mean(np.square(bar, dtype=np.float64)))),
                 "peak": float(np.abs(bar).max()),
                 **trust_at(start),
             }
@@ -114,7 +114,7 @@ def render_bars(
             if reason:
                 rejects.append({**row, "reason": reason})
                 continue
-            kept.append(_normalize(bar, filters.normalize_dbfs))
+            kept.append(normalize(bar, filters.normalize_dbfs))
             rows.append(row)
             if spectrum is not None:
                 kept_spectra.append(spectrum)
@@ -247,15 +247,20 @@ def _reject_reason(bar: np.ndarray, row: dict[str, Any], filters: BarFilters) ->
             f"stretch ratio {row['stretch']:.3f} outside "
             f"[{filters.min_stretch}, {filters.max_stretch}]"
         )
-    if row["rms_dbfs"] < filters.silence_dbfs:
-        return f"silent: RMS {row['rms_dbfs']:.1f} dBFS below {filters.silence_dbfs}"
+    return level_reason(bar, row["rms_dbfs"], filters)
+
+
+def level_reason(bar: np.ndarray, rms_dbfs: float, filters: BarFilters) -> str:
+    """Why a bar is too quiet or clipped to train on, or ""."""
+    if rms_dbfs < filters.silence_dbfs:
+        return f"silent: RMS {rms_dbfs:.1f} dBFS below {filters.silence_dbfs}"
     clipped = float(np.mean(np.abs(bar) >= CLIP_LEVEL))
     if clipped > MAX_CLIPPED_FRACTION:
         return f"clipping: {clipped:.2%} of samples at full scale"
     return ""
 
 
-def _normalize(bar: np.ndarray, target_dbfs: float | None) -> np.ndarray:
+def normalize(bar: np.ndarray, target_dbfs: float | None) -> np.ndarray:
     if target_dbfs is None:
         return bar
     rms = np.sqrt(np.mean(np.square(bar, dtype=np.float64)))
@@ -266,5 +271,5 @@ def _normalize(bar: np.ndarray, target_dbfs: float | None) -> np.ndarray:
     return (bar * gain).astype(np.float32)
 
 
-def _dbfs(value: float) -> float:
+def dbfs(value: float) -> float:
     return float(20 * np.log10(max(value, 1e-12)))

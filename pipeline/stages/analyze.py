@@ -60,7 +60,8 @@ def analyze_one(path: Path, job: AnalyzeJob) -> dict:
     if result is None:
         try:
             timing, info = analyze_track(path, job.options, override)
-            result = {"status": "ok", "reason": "", "timing": timing.to_dict(), **info}
+            timing_data = None if timing is None else timing.to_dict()  # None: a clip
+            result = {"status": "ok", "reason": "", "timing": timing_data, **info}
         except AudioError as err:
             result = {"status": "rejected", "reason": err.reason}
         result["warning"] = truncation_warning(path)
@@ -82,7 +83,7 @@ def analyze_one(path: Path, job: AnalyzeJob) -> dict:
             f"untrusted tracking: trust {result['trust']:.2f} < {job.min_trust} "
             "(beats, an independent tracker and the downbeats disagree)"
         )
-    if result["status"] == "ok" and job.warp_dir is not None:
+    if result["status"] == "ok" and timing_data is not None and job.warp_dir is not None:
         timing = Timing.from_dict(timing_data)
         # "cached" says where this run found the result, not what it is: left out of the file
         info = {key: value for key, value in {**row, **result}.items() if key != "cached"}

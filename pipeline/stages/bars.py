@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 
 from pipeline import grid as grid_module
-from pipeline.audio import render
+from pipeline.audio import clips, render
+from pipeline.audio.clips import render_clip
 from pipeline.audio.io import AudioError, read_audio
 from pipeline.audio.render import BarFilters, render_bars
 from pipeline.audio.warp import load_warp_map
@@ -20,7 +21,7 @@ from pipeline.fileio import write_csv_atomic, write_npz_atomic
 from pipeline.grid import GRID_FILE, BarGrid
 from pipeline.stages.common import StageError, log, parallel_map, run_stage, stage_parser
 
-CODE = code_digest(render, grid_module)  # and every pipeline module they import
+CODE = code_digest(render, clips, grid_module)  # and every pipeline module they import
 
 
 @dataclass(frozen=True)
@@ -37,10 +38,15 @@ def render_one(track: dict, job: BarsJob) -> tuple[list[dict], list[dict], bool]
     """-> (kept-bar rows, reject rows, from cache) for one track; writes its int16 bars."""
     source = {key: track[key] for key in ("track", "path", "label", "method", "confidence")}
     audio_path = job.audio_dir / track["path"]
+    is_clip = track["method"] == "clip"  # no warp map: the recording is one example
     warp_path = job.warp_dir / f"{track['track']}.json"
     cache = ResultCache(job.cache_dir, "bars")
     key = make_key(
-        file_digest(audio_path), file_digest(warp_path), asdict(job.grid), asdict(job.filters), CODE
+        file_digest(audio_path),
+        "clip" if is_clip else file_digest(warp_path),
+        asdict(job.grid),
+        asdict(job.filters),
+        CODE,
     )
     cached = cache.get_json(key)
     pcm_path = cache.path(key, "npz")
@@ -51,10 +57,13 @@ def render_one(track: dict, job: BarsJob) -> tuple[list[dict], list[dict], bool]
     else:
         try:
             audio, sample_rate = read_audio(audio_path)
-            timing, info = load_warp_map(warp_path)
-            rendered = render_bars(
-                audio, sample_rate, timing, job.grid, job.filters, info.get("bar_trust")
-            )
+            if is_clip:
+                rendered = render_clip(audio, sample_rate, job.grid, job.filters)
+            else:
+                timing, info = load_warp_map(warp_path)
+                rendered = render_bars(
+                    audio, sample_rate, timing, job.grid, job.filters, info.get("bar_trust")
+                )
         except (AudioError, ValueError) as err:
             reason = err.reason if isinstance(err, AudioError) else str(err)
             return [], [{**source, "bar_index": -1, "reason": reason}], False

@@ -21,8 +21,7 @@ from bench import dev_corpus as dc
 # Outside CI a machine may lack fluidsynth; in CI (CI=true) `make test` installs it, so a
 # missing renderer must fail, not skip.
 pytestmark = pytest.mark.skipif(
-    (shutil.which("fluidsynth") is None or not dc.SOUNDFONT.is_file())
-    and not os.environ.get("CI"),
+    (shutil.which("fluidsynth") is None or not dc.SOUNDFONT.is_file()) and not os.environ.get("CI"),
     reason="needs fluidsynth and fluid-soundfont-gm (scripts/ensure_system_deps.sh --test)",
 )
 

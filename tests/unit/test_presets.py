@@ -30,6 +30,7 @@ from tests.conftest import REPO
 # preset -> (sample rate, samples per bar, channels, arch, conditional)
 EXPECTED = {
     "wavegan": (16000, 16384, 1, "wavegan", False),
+    "wavegan-drums": (16000, 16384, 1, "wavegan", False),
     "beatgan": (14700, 14112, 2, "wavegan", False),
     "bergan": (16000, 32000, 1, "melgan", False),
     "specgan-genre": (16000, 32000, 1, "specgan", True),
@@ -106,19 +107,23 @@ def test_apply_refuses_an_invalid_result(base_params: dict, tmp_path: Path) -> N
     assert path.read_text() == original
 
 
-def _key_lines(text: str) -> dict[str, int]:
-    """Dotted key of every value that is not a mapping -> index of the line its key is on."""
+def _key_spans(text: str) -> dict[str, range]:
+    """Dotted key of every value that is not a mapping -> the lines from its key's line up to
+    the next key's (a value may be wrapped over several lines)."""
+    starts: list[tuple[int, str | None]] = []
 
-    def walk(node: Any, prefix: str) -> dict[str, int]:
-        lines = {}
+    def walk(node: Any, prefix: str) -> None:
         for key, value in node.items():
+            line = node.lc.key(key)[0]
             if isinstance(value, dict):
-                lines.update(walk(value, f"{prefix}{key}."))
+                starts.append((line, None))
+                walk(value, f"{prefix}{key}.")
             else:
-                lines[f"{prefix}{key}"] = node.lc.key(key)[0]
-        return lines
+                starts.append((line, f"{prefix}{key}"))
 
-    return walk(YAML(typ="rt").load(text), "")
+    walk(YAML(typ="rt").load(text), "")
+    ends = [line for line, _ in starts[1:]] + [len(text.splitlines())]
+    return {key: range(line, end) for (line, key), end in zip(starts, ends, strict=True) if key}
 
 
 def _changed_keys(old: dict[str, Any], new: dict[str, Any]) -> set[str]:
@@ -149,13 +154,13 @@ def test_apply_rewrites_only_the_lines_of_changed_values(name: str) -> None:
     old_lines, new_lines = original.splitlines(), text.splitlines()
     matcher = difflib.SequenceMatcher(a=old_lines, b=new_lines, autojunk=False)
     diff = [op for op in matcher.get_opcodes() if op[0] != "equal"]
-    assert all(tag == "replace" and i2 - i1 == j2 - j1 for tag, i1, i2, j1, j2 in diff), diff
-    assert {i for _, i1, i2, _, _ in diff for i in range(i1, i2)} == {
-        _key_lines(original)[key] for key in changed
-    }
-    assert {j for _, _, _, j1, j2 in diff for j in range(j1, j2)} == {
-        _key_lines(text)[key] for key in changed
-    }
+    assert all(tag == "replace" for tag, *_ in diff), diff
+    for spans, rewritten in (
+        (_key_spans(original), {i for _, i1, i2, _, _ in diff for i in range(i1, i2)}),
+        (_key_spans(text), {j for _, _, _, j1, j2 in diff for j in range(j1, j2)}),
+    ):
+        assert {spans[key][0] for key in changed} <= rewritten  # every changed value's line
+        assert rewritten <= {i for key in changed for i in spans[key]}  # and nothing else
 
 
 def test_presets_apply_after_dvc_exp_run_set_param(tmp_path: Path) -> None:
@@ -178,11 +183,11 @@ def test_presets_apply_after_dvc_exp_run_set_param(tmp_path: Path) -> None:
         assert {k: flatten(after)[k] for k in overlay} == overlay, name
         assert _comments(text) == _comments(dvc_text), name
         # every key the preset leaves alone keeps its value and its line, DVC's layout included
-        old_lines, new_lines = _key_lines(before_text), _key_lines(text)
+        old_lines, new_lines = _key_spans(before_text), _key_spans(text)
         for key in flatten(before).keys() - _changed_keys(before, after):
             assert flatten(after)[key] == flatten(before)[key], (name, key)
-            line = before_text.splitlines()[old_lines[key]]
-            assert text.splitlines()[new_lines[key]] == line, (name, key)
+            line = before_text.splitlines()[old_lines[key][0]]
+            assert text.splitlines()[new_lines[key][0]] == line, (name, key)
         assert "  dedupe_threshold:          # drop bars" in text  # DVC's empty null stays
 
 
