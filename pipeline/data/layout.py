@@ -15,6 +15,7 @@ import soundfile as sf
 from pipeline.audio.io import AUDIO_EXTENSIONS
 from pipeline.audio.warp import MAX_BEATS_PER_BAR
 from pipeline.data.registry import Dataset
+from pipeline.data.splits import SPLITS, SPLITS_COLUMNS
 from pipeline.overrides import OVERRIDE_COLUMNS
 
 # a class becomes a top-level folder: no separators, not hidden (the corpus scan skips those)
@@ -126,6 +127,53 @@ def tempo_overrides(unpacked: Path, dataset: Dataset, placements: list[Placement
         rows.append((dest, bpm, downbeat, meter))
     rows.sort()
     return pd.DataFrame(rows, columns=list(OVERRIDE_COLUMNS))
+
+
+def published_splits(unpacked: Path, dataset: Dataset, placements: list[Placement]) -> pd.DataFrame:
+    """Rows of ``splits.csv`` (path, split) for every placed file, from the dataset's own split
+    (``splits`` in its entry); empty when it publishes none. A table naming an unknown split, or
+    leaving a placed file out, is a LayoutError."""
+    if dataset.splits is None:
+        return pd.DataFrame(columns=list(SPLITS_COLUMNS))
+    spec = dataset.splits
+    root = unpacked / dataset.root if dataset.root else unpacked
+    by_source: dict[str, str] = {}
+    if "lists" in spec:
+        for split, name in spec["lists"].items():
+            listing = root / name
+            if not listing.is_file():
+                raise LayoutError(f"{dataset.path}: splits: the archives hold no {name}")
+            for line in listing.read_text(encoding="utf-8").splitlines():
+                if line.strip():
+                    by_source[line.strip()] = split
+        default = "train"
+    else:
+        table = _read_csv(root / spec["csv"], dataset)
+        for column in (spec["path_column"], spec["split_column"]):
+            if column not in table.columns:
+                raise LayoutError(f"{dataset.path}: splits: {spec['csv']} has no column {column!r}")
+        names = spec.get("names", {})
+        for record in table.to_dict("records"):
+            split = record[spec["split_column"]].strip()
+            split = names.get(split, split)
+            if split not in SPLITS:
+                raise LayoutError(
+                    f"{dataset.path}: splits: {spec['csv']} names split {split!r} "
+                    f"(for {record[spec['path_column']]}); map it with splits.names"
+                )
+            by_source[record[spec["path_column"]].strip()] = split
+        default = None
+    rows = []
+    for placement in placements:
+        split = by_source.get(placement.source.relative_to(root).as_posix(), default)
+        if split is None:
+            raise LayoutError(
+                f"{dataset.path}: splits: {spec['csv']} has no row for "
+                f"{placement.source.relative_to(root).as_posix()}"
+            )
+        rows.append((placement.dest, split))
+    rows.sort()
+    return pd.DataFrame(rows, columns=list(SPLITS_COLUMNS))
 
 
 def quarter_beats(signature: str) -> int | None:

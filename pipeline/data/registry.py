@@ -59,6 +59,7 @@ class Dataset:
     convert_to_wav: tuple[str, ...]
     classes: dict[str, Any]
     tempo: dict[str, Any] | None
+    splits: dict[str, Any] | None = None
 
 
 def registry_dir(default: Path | str = DEFAULT_REGISTRY) -> Path:
@@ -112,6 +113,7 @@ def parse_entry(path: Path) -> Dataset:
         convert_to_wav=tuple(s.lower() for s in data.get("convert_to_wav", [])),
         classes=dict(data["classes"]),
         tempo=dict(data["tempo"]) if data.get("tempo") else None,
+        splits=dict(data["splits"]) if data.get("splits") else None,
     )
 
 

@@ -1,4 +1,9 @@
-"""Train/valid/test assignment grouped by source track: a track never spans two splits."""
+"""Train/valid/test assignment grouped by source track: a track never spans two splits.
+
+Either drawn at random (:func:`assign_splits`) or, for a dataset that publishes its own split
+(Speech Commands' speaker-disjoint lists, Groove's ``split`` column), read from ``splits.csv``
+beside the audio, which the fetch stage writes (:func:`read_published_splits`).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,39 @@ import numpy as np
 import pandas as pd
 
 SPLITS = ("train", "valid", "test")
+SPLITS_FILE = "splits.csv"  # beside the audio: path (relative to the audio folder), split
+SPLITS_COLUMNS = ("path", "split")
+
+
+class PublishedSplitError(ValueError):
+    """A bad ``splits.csv``; the message names the file, the line and the reason."""
+
+
+def read_published_splits(root: Path) -> dict[str, str]:
+    """``<root>/splits.csv`` as {recording path: split}; {} when the file is absent."""
+    path = root / SPLITS_FILE
+    if not path.is_file():
+        return {}
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise PublishedSplitError(f"{path}: not a readable CSV table ({err})") from err
+    missing = set(SPLITS_COLUMNS) - set(table.columns)
+    if missing:
+        raise PublishedSplitError(
+            f"{path}: missing columns {sorted(missing)}; expected {','.join(SPLITS_COLUMNS)}"
+        )
+    splits: dict[str, str] = {}
+    for number, row in enumerate(table.to_dict("records"), start=2):
+        track, split = row["path"].strip(), row["split"].strip()
+        if split not in SPLITS:
+            raise PublishedSplitError(
+                f"{path}: line {number}: split {split!r} is not one of {', '.join(SPLITS)}"
+            )
+        if track in splits:
+            raise PublishedSplitError(f"{path}: line {number}: a second row for {track!r}")
+        splits[track] = split
+    return splits
 
 
 def assign_splits(

@@ -16,6 +16,7 @@ from pipeline.audio.io import AudioError, scan_corpus, truncation_warning
 from pipeline.audio.warp import Timing, save_warp_map
 from pipeline.cache import ResultCache, file_digest, make_key
 from pipeline.code_deps import code_digest
+from pipeline.data.splits import PublishedSplitError, read_published_splits
 from pipeline.fileio import write_csv_atomic
 from pipeline.overrides import OVERRIDE_COLUMNS, OVERRIDE_HEADER, OVERRIDES_FILE
 from pipeline.stages.common import (
@@ -40,11 +41,12 @@ class AnalyzeJob:
     min_trust: float
     cache_dir: Path | None
     overrides: dict[str, Override]
+    published_splits: dict[str, str]  # splits.csv beside the audio; {} when there is none
 
 
 def analyze_one(path: Path, job: AnalyzeJob) -> dict:
     """Analyse one recording (or reuse the cached result) and write its warp map."""
-    row = source_columns(path, job.root)
+    row = source_columns(path, job.root, job.published_splits)
     override = job.overrides.get(row["path"])
     asd_path = find_asd(path)
     cache = ResultCache(job.cache_dir, "analyze")
@@ -93,18 +95,22 @@ def analyze_one(path: Path, job: AnalyzeJob) -> dict:
     return {**row, **result}
 
 
-def source_columns(path: Path, root: Path) -> dict[str, str]:
-    """The columns naming a recording in every table: its id, path and class label."""
+def source_columns(path: Path, root: Path, published_splits: dict[str, str]) -> dict[str, str]:
+    """The columns naming a recording in every table: its id, path, class label and the split
+    its dataset puts it in ('' when the dataset publishes none)."""
+    relative = path.relative_to(root).as_posix()
     return {
         "track": track_id(path, root),
-        "path": path.relative_to(root).as_posix(),
+        "path": relative,
         "label": class_name(path, root),
+        "published_split": published_splits.get(relative, ""),
     }
 
 
-def unreadable_row(path: Path, reason: str, root: Path) -> dict:
+def unreadable_row(path: Path, reason: str, job: AnalyzeJob) -> dict:
     """The tracks.csv row of an entry named like audio that is not a readable file."""
-    return {**source_columns(path, root), "cached": False, "status": "rejected", "reason": reason}
+    row = source_columns(path, job.root, job.published_splits)
+    return {**row, "cached": False, "status": "rejected", "reason": reason}
 
 
 def fill_cache(path: Path, job: AnalyzeJob, cache_dir: Path | None) -> None:
@@ -168,6 +174,13 @@ def read_overrides(root: Path) -> dict[str, Override]:
     return overrides
 
 
+def _published_splits(root: Path) -> dict[str, str]:
+    try:
+        return read_published_splits(root)
+    except PublishedSplitError as err:
+        raise StageError(str(err)) from None
+
+
 def _override_number(row: dict[str, str], column: str, where: str) -> float:
     text = row[column].strip()
     try:
@@ -203,15 +216,17 @@ def main(args, params) -> None:
         min_trust=section["min_trust"],
         cache_dir=args.cache_dir,
         overrides=read_overrides(root),
+        published_splits=_published_splits(root),
     )
-    unknown = set(job.overrides) - {f.relative_to(root).as_posix() for f in files}
+    present = {f.relative_to(root).as_posix() for f in files}
+    unknown = set(job.overrides) - present
     if unknown:
         raise StageError(f"{root / OVERRIDES_FILE}: no such recordings: {sorted(unknown)}")
     if args.only:
         fill_cache(root / args.only, job, args.cache_dir)
         return
     job.warp_dir.mkdir(parents=True, exist_ok=True)
-    rows = [unreadable_row(path, reason, root) for path, reason in corpus.skipped]
+    rows = [unreadable_row(path, reason, job) for path, reason in corpus.skipped]
     rows += parallel_map(partial(analyze_one, job=job), files, section["jobs"], "analyze")
     table = pd.DataFrame(rows)
     # "cached" says where this run found each result, not what it is: logged, not written,

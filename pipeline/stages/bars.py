@@ -36,7 +36,10 @@ class BarsJob:
 
 def render_one(track: dict, job: BarsJob) -> tuple[list[dict], list[dict], bool]:
     """-> (kept-bar rows, reject rows, from cache) for one track; writes its int16 bars."""
-    source = {key: track[key] for key in ("track", "path", "label", "method", "confidence")}
+    source = {
+        key: track[key]
+        for key in ("track", "path", "label", "published_split", "method", "confidence")
+    }
     audio_path = job.audio_dir / track["path"]
     is_clip = track["method"] == "clip"  # no warp map: the recording is one example
     warp_path = job.warp_dir / f"{track['track']}.json"

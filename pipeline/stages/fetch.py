@@ -4,8 +4,9 @@
 corpus runs as before. Naming an entry downloads its archives into ``--download-dir``
 (resumable: an interrupted transfer continues from its ``.part`` file on the next run),
 verifies every checksum, unpacks into a temporary folder, puts each file under its class
-folder, writes LICENSE.txt, PROVENANCE.json and (where the dataset has tempo metadata)
-overrides.csv beside the audio, and only then renames the result onto ``--out-dir``. Point
+folder, writes LICENSE.txt, PROVENANCE.json, (where the dataset has tempo metadata)
+overrides.csv and (where it publishes its own split) splits.csv beside the audio, and only then
+renames the result onto ``--out-dir``. Point
 ``data.audio_dir`` at ``--out-dir`` to run the pipeline on it.
 """
 
@@ -17,7 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.data.download import DownloadError, fetch_archive
-from pipeline.data.layout import LayoutError, move_into, plan, tempo_overrides
+from pipeline.data.layout import (
+    LayoutError,
+    move_into,
+    plan,
+    published_splits,
+    tempo_overrides,
+)
 from pipeline.data.provenance import (
     LICENSE_FILE,
     PROVENANCE_FILE,
@@ -26,6 +33,7 @@ from pipeline.data.provenance import (
     provenance,
 )
 from pipeline.data.registry import RegistryError, load_dataset, registry_dir
+from pipeline.data.splits import SPLITS_FILE
 from pipeline.data.unpack import UnpackError, unpack
 from pipeline.fileio import replace_dir, staging_dir, write_csv_atomic, write_json_atomic
 from pipeline.overrides import OVERRIDES_FILE
@@ -65,6 +73,7 @@ def fill(name: str, registry: Path, download_dir: Path, staging: Path) -> None:
         try:
             placements = plan(unpacked, dataset)
             overrides = tempo_overrides(unpacked, dataset, placements)
+            splits = published_splits(unpacked, dataset, placements)
         except LayoutError as err:
             raise StageError(str(err)) from None
         move_into(placements, staging)
@@ -72,15 +81,18 @@ def fill(name: str, registry: Path, download_dir: Path, staging: Path) -> None:
         shutil.rmtree(unpacked, ignore_errors=True)
     if len(overrides):
         write_csv_atomic(staging / OVERRIDES_FILE, overrides)
+    if len(splits):
+        write_csv_atomic(staging / SPLITS_FILE, splits)
     (staging / LICENSE_FILE).write_text(licence_text(dataset), encoding="utf-8")
     labels = [p.label for p in placements]
     write_json_atomic(staging / PROVENANCE_FILE, provenance(dataset, labels, len(overrides)))
     log.info(
-        "%s: %d files in %d classes, %d known tempi -> %s",
+        "%s: %d files in %d classes, %d known tempi, %s -> %s",
         dataset.name,
         len(placements),
         len(set(labels)),
         len(overrides),
+        "its own split" if len(splits) else "no published split",
         staging,
     )
 

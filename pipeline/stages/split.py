@@ -1,5 +1,6 @@
-"""split: group bars by source track into train/valid/test and pack each split into one file;
-the bar grid record travels along (``grid.json``)."""
+"""split: group bars by source track into train/valid/test (at random, or as the dataset
+publishes them: ``split.method``) and pack each split into one file; the bar grid record
+travels along (``grid.json``)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.data.splits import SPLITS, assign_splits, label_indices
+from pipeline.data.splits import SPLITS, SPLITS_FILE, assign_splits, label_indices
 from pipeline.fileio import write_csv_atomic, write_json_atomic, write_npz_atomic
 from pipeline.grid import GRID_FILE, BarGrid
 from pipeline.stages.common import StageError, log, run_stage, stage_parser
@@ -26,19 +27,37 @@ def load_bars(bars_dir: Path, manifest: pd.DataFrame) -> np.ndarray:
     return np.stack(out)
 
 
+def published_assignment(manifest: pd.DataFrame, where: Path) -> pd.Series:
+    """Each bar's split as its dataset publishes it (analyze read it from splits.csv)."""
+    published = manifest.get("published_split", pd.Series("", index=manifest.index))
+    unassigned = sorted(set(manifest.path[published.astype(str) == ""]))
+    if unassigned:
+        shown = ", ".join(unassigned[:3]) + (" ..." if len(unassigned) > 3 else "")
+        raise StageError(
+            f"split.method is published, but {len(unassigned)} recordings have no published "
+            f"split ({shown}; {where}): fetch a dataset whose registry entry has splits, or "
+            f"give every recording a row in {SPLITS_FILE} beside the audio, or use split.method "
+            "random"
+        )
+    return published.astype(str)
+
+
 def main(args, params) -> None:
     section = params["split"]
     grid = BarGrid.read(args.bars_dir / GRID_FILE)
     manifest = pd.read_csv(args.bars_dir / "bars.csv", keep_default_na=False)
     if manifest.empty:
         raise StageError(f"{args.bars_dir}/bars.csv has no bars")
-    assignment = assign_splits(
-        manifest.track.tolist(),
-        section["valid_fraction"],
-        section["test_fraction"],
-        section["seed"],
-    )
-    manifest["split"] = manifest.track.map(assignment)
+    if section["method"] == "published":
+        manifest["split"] = published_assignment(manifest, args.bars_dir / "bars.csv")
+    else:
+        assignment = assign_splits(
+            manifest.track.tolist(),
+            section["valid_fraction"],
+            section["test_fraction"],
+            section["seed"],
+        )
+        manifest["split"] = manifest.track.map(assignment)
     manifest["label_index"], classes = label_indices(manifest.label)
     for split in SPLITS:
         rows = manifest[manifest.split == split]

@@ -15,7 +15,6 @@ from pipeline.grid import BarGrid
 from tests.conftest import run, tiny_params, write_params
 
 pytestmark = pytest.mark.integration
-WAVEGAN_GRID = BarGrid(16000, 117.1875, 2, 1)  # 16384 samples, as the wavegan-sc09 preset
 
 
 def spoken_like(seconds: float, pitch: float, sample_rate: int, seed: int) -> np.ndarray:
@@ -25,6 +24,15 @@ def spoken_like(seconds: float, pitch: float, sample_rate: int, seed: int) -> np
     envelope = np.sin(np.pi * np.clip((t - 0.1) / (seconds - 0.2), 0, 1)) ** 2
     voice = sum(np.sin(2 * np.pi * pitch * k * t) / k for k in range(1, 6))
     return (0.3 * envelope * voice + 0.01 * rng.standard_normal(t.size)).astype(np.float32)
+
+
+def clip_params() -> dict:
+    params = tiny_params()
+    params["analyze"]["method"] = "clip"
+    params["bars"].update(
+        sample_rate=16000, bpm=117.1875, beats_per_bar=2, channels=1, normalize_dbfs=None
+    )
+    return params
 
 
 @pytest.fixture(scope="module")
@@ -44,12 +52,7 @@ def clips(tmp_path_factory):
     sf.write(audio / "zero/silent.wav", np.zeros(16000, np.float32), 16000)
     (audio / "one/corrupt.wav").write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt " + b"\x07" * 64)
 
-    params = tiny_params()
-    params["analyze"]["method"] = "clip"
-    params["bars"].update(
-        sample_rate=16000, bpm=117.1875, beats_per_bar=2, channels=1, normalize_dbfs=None
-    )
-    write_params(root, params)
+    write_params(root, clip_params())
     stages = [
         ["analyze", "--audio-dir", "audio", "--out-dir", "analysis", "--cache-dir", "cache"],
         [
@@ -145,3 +148,33 @@ def test_a_clip_too_quiet_or_clipped_is_rejected_and_loudness_is_normalised():
     rms_db = 20 * np.log10(np.sqrt(np.mean(np.square(kept.bars, dtype=np.float64))))
     assert rms_db == pytest.approx(-20, abs=0.01)
     assert kept.rows[0]["padded_s"] == 0.0
+
+
+def test_split_follows_the_published_split_and_refuses_recordings_without_one(clips):
+    root, sources = clips
+    params = clip_params()
+    params["split"]["method"] = "published"
+    write_params(root, params)
+    split = ["python", "-m", "pipeline.stages.split", "--params", "params.yaml"]
+    split += ["--bars-dir", "bars", "--out-dir", "splits"]
+    refused = run(split, root, check=False)
+    assert refused.returncode != 0
+    assert "split.method is published, but 4 recordings have no published split" in refused.stderr
+
+    published = {
+        "zero/a.wav": "train",
+        "one/long.wav": "train",
+        "zero/b.wav": "valid",
+        "one/stereo_8k.wav": "test",
+    }
+    assert published.keys() == sources.keys()
+    table = pd.DataFrame(sorted(published.items()), columns=["path", "split"])
+    table.to_csv(root / "audio/splits.csv", index=False)
+    for stage, *args in (
+        ["analyze", "--audio-dir", "audio", "--out-dir", "analysis", "--cache-dir", "cache"],
+        ["bars", "--audio-dir", "audio", "--analysis-dir", "analysis", "--out-dir", "bars"],
+    ):
+        run(["python", "-m", f"pipeline.stages.{stage}", "--params", "params.yaml", *args], root)
+    run(split, root)
+    manifest = pd.read_csv(root / "splits/manifest.csv")
+    assert dict(zip(manifest.path, manifest.split, strict=True)) == published

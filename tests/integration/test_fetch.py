@@ -56,9 +56,11 @@ def loops(tmp_path_factory) -> Path:
     for i, row in enumerate(truth.itertuples()):
         name = f"audio/{i:03d}.wav"
         (root / name).write_bytes((made / row.path).read_bytes())
-        rows.append((name, row.style, row.bpm, f"{row.beats_per_bar}-4", row.first_downbeat))
-    rows.append(("audio/missing.wav", "techno", "120", "4-4", "0"))  # listed, not shipped
-    meta = pd.DataFrame(rows, columns=["file", "genre", "bpm", "signature", "downbeat"])
+        split = ("train", "validation", "test")[i % 3]  # the publisher's names
+        rows.append((name, row.style, row.bpm, f"{row.beats_per_bar}-4", row.first_downbeat, split))
+    rows.append(("audio/missing.wav", "techno", "120", "4-4", "0", "train"))  # listed, not shipped
+    columns = ["file", "genre", "bpm", "signature", "downbeat", "split"]
+    meta = pd.DataFrame(rows, columns=columns)
     meta.to_csv(root / "meta.csv", index=False)
     (root / "README.txt").write_text("not audio\n")
     return root
@@ -113,6 +115,12 @@ def entry(url: str, data: bytes, fmt: str = "zip", filename: str | None = None) 
             "meter_column": "signature",
             "first_downbeat_column": "downbeat",
         },
+        "splits": {
+            "csv": "meta.csv",
+            "path_column": "file",
+            "split_column": "split",
+            "names": {"validation": "valid"},
+        },
     }
 
 
@@ -120,6 +128,7 @@ def project(tmp_path: Path, registry_entry: dict) -> Path:
     params = tiny_params()
     params["fetch"]["dataset"] = NAME
     params["data"]["audio_dir"] = "data/raw/fetched"
+    params["split"]["method"] = "published"
     root = make_project(tmp_path / "project", params)
     write_entry(root, registry_entry)
     return root
@@ -178,7 +187,17 @@ def test_fetch_downloads_verifies_unpacks_and_the_pipeline_runs_on_it(tmp_path, 
     tracks = pd.read_csv(root / "data/interim/analysis/tracks.csv")
     assert set(tracks.status) == {"ok"} and set(tracks.label) == {"breakbeat", "house", "techno"}
     assert set(tracks.method) == {"override"}
-    assert (root / "data/splits").is_dir()
+    # the publisher's split is kept: splits.csv beside the audio, then the split stage follows it
+    published = pd.read_csv(fetched / "splits.csv")
+    assert dict(zip(published.path, published.split, strict=True)) == {
+        "techno/audio/000.wav": "train",
+        "house/audio/001.wav": "valid",
+        "breakbeat/audio/002.wav": "test",
+    }
+    manifest = pd.read_csv(root / "data/splits/manifest.csv")
+    assert set(zip(manifest.path, manifest.split, strict=True)) == set(
+        zip(published.path, published.split, strict=True)
+    )
     # the download stays cached outside the output: a forced re-run downloads nothing
     before = len(server.requests)
     assert fetch(root).returncode == 0

@@ -18,6 +18,7 @@ from pipeline.data.registry import (
     parse_entry,
     registry_dir,
 )
+from pipeline.data.splits import PublishedSplitError, read_published_splits
 from pipeline.stages import analyze
 from tests.conftest import REPO
 
@@ -135,17 +136,18 @@ def test_groove_layout_puts_files_under_their_style_with_known_tempi(tmp_path):
     dataset = load_dataset("groove", REGISTRY)
     root = tmp_path / "unpacked" / "groove"
     rows = [
-        ("drummer1/s1/1_funk_120_beat_4-4.wav", "funk/groove1", "120", "4-4"),
-        ("drummer1/s1/2_jazz_90_beat_6-8.wav", "jazz/groove2", "90", "6-8"),
-        ("drummer2/s1/3_rock_100_beat_5-8.wav", "rock/groove3", "100", "5-8"),
-        ("", "rock/fill", "100", "4-4"),  # MIDI only
+        ("drummer1/s1/1_funk_120_beat_4-4.wav", "funk/groove1", "120", "4-4", "train"),
+        ("drummer1/s1/2_jazz_90_beat_6-8.wav", "jazz/groove2", "90", "6-8", "validation"),
+        ("drummer2/s1/3_rock_100_beat_5-8.wav", "rock/groove3", "100", "5-8", "test"),
+        ("", "rock/fill", "100", "4-4", "train"),  # MIDI only
     ]
     for audio, *_ in rows:
         if audio:
             (root / audio).parent.mkdir(parents=True, exist_ok=True)
             (root / audio).write_bytes(b"RIFF")
     (root / "drummer1/s1/1_funk_120_beat_4-4.mid").write_bytes(b"MThd")
-    table = pd.DataFrame(rows, columns=["audio_filename", "style", "bpm", "time_signature"])
+    columns = ["audio_filename", "style", "bpm", "time_signature", "split"]
+    table = pd.DataFrame(rows, columns=columns)
     table.to_csv(root / "info.csv", index=False)
 
     placements = layout.plan(tmp_path / "unpacked", dataset)
@@ -163,6 +165,60 @@ def test_groove_layout_puts_files_under_their_style_with_known_tempi(tmp_path):
         "funk/drummer1/s1/1_funk_120_beat_4-4.wav": analyze.Override(120.0, 0.0, 4),
         "jazz/drummer1/s1/2_jazz_90_beat_6-8.wav": analyze.Override(90.0, 0.0, 3),
     }
+    # the publisher's split, "validation" read as ours "valid", as analyze reads it
+    splits = layout.published_splits(tmp_path / "unpacked", dataset, placements)
+    splits.to_csv(out / "splits.csv", index=False)
+    assert read_published_splits(out) == {
+        "funk/drummer1/s1/1_funk_120_beat_4-4.wav": "train",
+        "jazz/drummer1/s1/2_jazz_90_beat_6-8.wav": "valid",
+        "rock/drummer2/s1/3_rock_100_beat_5-8.wav": "test",
+    }
+
+
+def test_sc09_keeps_speech_commands_speaker_disjoint_lists(tmp_path):
+    """A miniature of Speech Commands: only the digits are kept, and the validation and
+    testing lists decide their splits (every other digit file is train)."""
+    dataset = load_dataset("sc09", REGISTRY)
+    root = tmp_path / "unpacked"
+    files = ["zero/a_nohash_0.wav", "zero/b_nohash_0.wav", "one/c_nohash_0.wav", "yes/d.wav"]
+    for name in files:
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(b"RIFF")
+    (root / "validation_list.txt").write_text("zero/b_nohash_0.wav\nyes/d.wav\n")
+    (root / "testing_list.txt").write_text("one/c_nohash_0.wav\n")
+    placements = layout.plan(root, dataset)
+    assert sorted(p.dest for p in placements) == sorted(files[:3])  # "yes" is not a digit
+    splits = layout.published_splits(root, dataset, placements)
+    assert splits.values.tolist() == [
+        ["one/c_nohash_0.wav", "test"],
+        ["zero/a_nohash_0.wav", "train"],
+        ["zero/b_nohash_0.wav", "valid"],
+    ]
+    (root / "testing_list.txt").unlink()
+    with pytest.raises(layout.LayoutError, match=r"sc09\.yaml: splits: the archives hold no test"):
+        layout.published_splits(root, dataset, placements)
+
+
+def test_an_unknown_published_split_name_is_refused(tmp_path):
+    dataset = load_dataset("groove", REGISTRY)
+    root = tmp_path / "unpacked" / "groove"
+    root.mkdir(parents=True)
+    (root / "a.wav").write_bytes(b"RIFF")
+    table = {"audio_filename": ["a.wav"], "style": ["funk"], "split": ["holdout"]}
+    pd.DataFrame(table).to_csv(root / "info.csv", index=False)
+    placements = layout.plan(tmp_path / "unpacked", dataset)
+    with pytest.raises(layout.LayoutError, match=r"names split 'holdout'.*splits\.names"):
+        layout.published_splits(tmp_path / "unpacked", dataset, placements)
+
+
+def test_a_bad_splits_csv_is_named_with_its_line(tmp_path):
+    (tmp_path / "splits.csv").write_text("path,split\na.wav,train\nb.wav,dev\n")
+    with pytest.raises(PublishedSplitError, match=r"splits.csv: line 3: split 'dev' is not one"):
+        read_published_splits(tmp_path)
+    (tmp_path / "splits.csv").write_text("path\na.wav\n")
+    with pytest.raises(PublishedSplitError, match=r"missing columns \['split'\]"):
+        read_published_splits(tmp_path)
+    assert read_published_splits(tmp_path / "nowhere") == {}
 
 
 def test_a_class_that_is_no_folder_name_is_refused(tmp_path):
