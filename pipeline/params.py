@@ -13,7 +13,8 @@ from pipeline.schema import first_violation
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "params.schema.yaml"
-FETCHED_DIR = "data/raw/fetched"  # the fetch stage's output (dvc.yaml, workflow/rules/data.smk)
+FETCHED_DIR = "data/raw/fetched"  # the fetch stage's outputs (dvc.yaml, workflow/rules/data.smk)
+PRETRAINED_DIR = "data/pretrained"  # fetch.models, each at <PRETRAINED_DIR>/<entry>/<filename>
 
 
 class ParamsError(ValueError):
@@ -77,6 +78,24 @@ def _cross_field_problems(params: dict[str, Any]):
             f"none, but data.audio_dir is {FETCHED_DIR}, where the fetch stage puts the "
             "dataset it names: name a registry entry (datasets/<name>.yaml)",
         )
+    weights = params["evaluate"]["vggish_weights"]
+    entry = fetched_entry(weights) if weights else None
+    if entry is not None and entry not in params["fetch"]["models"]:
+        yield (
+            "evaluate.vggish_weights",
+            f"{weights} is under {PRETRAINED_DIR}, where the fetch stage puts only the entries "
+            f"fetch.models names: add {entry} to fetch.models",
+        )
+
+
+def fetched_entry(path: str | Path) -> str | None:
+    """The registry entry whose weights the fetch stage puts at ``path``, or None when ``path``
+    is not under PRETRAINED_DIR/<entry>/."""
+    parts = Path(path).parts
+    top = Path(PRETRAINED_DIR).parts
+    if len(parts) > len(top) + 1 and parts[: len(top)] == top:
+        return parts[len(top)]
+    return None
 
 
 def flatten(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -67,3 +67,16 @@ def provenance(dataset: Dataset, labels: list[str], overrides: int) -> dict[str,
 def nothing_fetched() -> dict[str, Any]:
     """The record of a run with ``fetch.dataset: none`` (the same bytes every time)."""
     return {"dataset": None, "note": "fetch.dataset is none: nothing was downloaded"}
+
+
+def model_provenance(dataset: Dataset) -> dict[str, Any]:
+    """The record beside a fetched weights file: as for a dataset, without classes or tempi."""
+    record = provenance(dataset, [], 0)
+    del record["classes"], record["tempo_overrides"]
+    record["files"] = [archive.filename for archive in dataset.archives]
+    return record
+
+
+def no_models_fetched() -> dict[str, Any]:
+    """The record of a run with ``fetch.models: []`` (the same bytes every time)."""
+    return {"models": [], "note": "fetch.models is empty: nothing was downloaded"}

@@ -16,6 +16,7 @@ from pipeline.metrics.registry import compute_all, numeric_metrics
 from pipeline.metrics.vggish import VGGishWeightsError
 from pipeline.monitoring.mlflow_logger import MlflowBatchLogger
 from pipeline.monitoring.runs import recorded_run
+from pipeline.params import PRETRAINED_DIR, fetched_entry
 from pipeline.stages.common import StageError, log, run_stage, stage_parser
 
 OPTION_KEYS = (
@@ -46,8 +47,29 @@ def metric_options(section: dict, grid: BarGrid) -> dict[str, Any]:
     return {**{key: section[key] for key in OPTION_KEYS}, **grid.timing()}
 
 
+def check_vggish_weights(params: dict[str, Any]) -> None:
+    """Fail before any metric is computed when ``evaluate.vggish_weights`` names no file."""
+    section = params["evaluate"]
+    weights = section["vggish_weights"]
+    if weights is None or "fad_vggish" not in section["metrics"] or Path(weights).is_file():
+        return
+    message = f"evaluate.vggish_weights: {weights} does not exist"
+    entry = fetched_entry(weights)
+    if entry is not None and entry in params["fetch"]["models"]:
+        folder = Path(PRETRAINED_DIR) / entry
+        held = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+        message += (
+            f"; the fetch stage puts the files of {entry} (fetch.models) in {folder}, which "
+            f"holds {held or 'nothing yet: run the fetch stage'}"
+        )
+    elif entry is not None:
+        message += f"; add {entry} to fetch.models and the fetch stage puts its files there"
+    raise StageError(message)
+
+
 def main(args, params) -> None:
     section = params["evaluate"]
+    check_vggish_weights(params)
     options = metric_options(section, BarGrid.read(args.splits_dir / GRID_FILE))
     with np.load(args.samples_dir / "generated.npz") as packed:
         generated = packed["bars"].astype(np.float32)

@@ -1,12 +1,14 @@
 """The fetch stage against a local HTTP server: a dataset is downloaded, verified, unpacked and
 run through the pipeline; a wrong checksum, a 404, a transfer cut halfway, a truncated archive
-and a full disk each end in their own one-line error, and nothing half-written is ever used."""
+and a full disk each end in their own one-line error, and nothing half-written is ever used.
+Weights files (fetch.models) are placed under data/pretrained/<entry>/ the same way."""
 
 from __future__ import annotations
 
 import hashlib
 import io
 import json
+import re
 import resource
 import signal
 import subprocess
@@ -21,7 +23,7 @@ import yaml
 
 from pipeline.data.synth import make_corpus, random_specs
 from pipeline.stages.analyze import read_overrides
-from tests.conftest import make_project, run, tiny_params, tool_env
+from tests.conftest import make_project, run, tiny_params, tool_env, write_params
 from tests.http_server import FileServer
 
 pytestmark = pytest.mark.integration
@@ -39,7 +41,10 @@ FETCH = [
     "data/downloads",
     "--out-dir",
     "data/raw/fetched",
+    "--models-dir",
+    "data/pretrained",
 ]
+WEIGHTS = "tinyweights"
 
 
 @pytest.fixture(scope="module")
@@ -335,3 +340,132 @@ def test_snakemake_fetches_and_prepares_the_same_bytes_as_dvc(tmp_path, loops):
     produced = files(by_dvc)
     assert "data/raw/fetched/overrides.csv" in produced and len(produced) > 6
     assert files(by_snakemake) == produced
+
+
+def weights_entry(url: str, data: bytes) -> dict:
+    """A registry entry of kind model: one weights file, as datasets/vggish-weights.yaml."""
+    return {
+        "title": "Tiny weights (made in the test)",
+        "homepage": "https://example.org/tinyweights",
+        "kind": "model",
+        "licence": {"name": "Apache-2.0", "text": "Licensed under the Apache License 2.0."},
+        "citation": "Test, B. (2026). Tiny weights.",
+        "archives": [
+            {
+                "filename": f"{WEIGHTS}-1234.pth",
+                "urls": [url],
+                "size": None,
+                "checksum": {
+                    "algorithm": "sha256",
+                    "value": hashlib.sha256(data).hexdigest(),
+                    "source": "computed by the test",
+                },
+                "format": "file",
+            }
+        ],
+        "classes": {"from": "none"},
+    }
+
+
+def weights_project(tmp_path: Path, registry_entry: dict, **fetch) -> Path:
+    params = tiny_params()
+    params["fetch"].update(fetch)
+    root = make_project(tmp_path / "project", params)
+    (root / "datasets" / f"{WEIGHTS}.yaml").write_text(yaml.safe_dump(registry_entry))
+    return root
+
+
+def set_models(root: Path, models: list[str]) -> None:
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["fetch"]["models"] = models
+    write_params(root, params)
+
+
+def test_fetch_models_places_verified_weights_with_licence_and_provenance(tmp_path):
+    data = b"not really weights, but bytes with a checksum\n" * 100
+    with FileServer() as server:
+        server.files["w.pth"] = data
+        root = weights_project(tmp_path, weights_entry(server.url("w.pth"), data), models=[WEIGHTS])
+        result = fetch(root)
+        assert result.returncode == 0, result.stderr
+
+        folder = root / "data/pretrained" / WEIGHTS
+        assert sorted(p.name for p in folder.iterdir()) == [
+            "LICENSE.txt",
+            "PROVENANCE.json",
+            f"{WEIGHTS}-1234.pth",
+        ]
+        assert (folder / f"{WEIGHTS}-1234.pth").read_bytes() == data
+        assert "Apache-2.0" in (folder / "LICENSE.txt").read_text()
+        record = json.loads((folder / "PROVENANCE.json").read_text())
+        assert record["dataset"] == WEIGHTS and record["kind"] == "model"
+        assert record["files"] == [f"{WEIGHTS}-1234.pth"]
+        assert record["archives"][0]["urls"] == [server.url("w.pth")]
+        assert record["archives"][0]["checksum"]["value"] == hashlib.sha256(data).hexdigest()
+        # fetch.dataset none still writes its note; nothing else sits beside the entry folders
+        note = json.loads((root / "data/raw/fetched/PROVENANCE.json").read_text())
+        assert note["dataset"] is None
+        assert [p.name for p in (root / "data/pretrained").iterdir()] == [WEIGHTS]
+        assert (root / "data/downloads" / WEIGHTS / f"{WEIGHTS}-1234.pth").read_bytes() == data
+
+        # no models: the folder holds only a note; naming them again downloads nothing
+        set_models(root, [])
+        assert fetch(root).returncode == 0
+        assert [p.name for p in (root / "data/pretrained").iterdir()] == ["PROVENANCE.json"]
+        note = json.loads((root / "data/pretrained/PROVENANCE.json").read_text())
+        assert note["models"] == []
+        set_models(root, [WEIGHTS])
+        before = len(server.requests)
+        assert fetch(root).returncode == 0
+        assert len(server.requests) == before
+    assert (folder / f"{WEIGHTS}-1234.pth").read_bytes() == data
+
+
+def test_weights_with_a_wrong_checksum_are_set_aside_and_not_placed(tmp_path):
+    data = b"weights" * 1000
+    with FileServer() as server:
+        server.files["w.pth"] = data
+        wrong = weights_entry(server.url("w.pth"), data)
+        wrong["archives"][0]["checksum"]["value"] = hashlib.sha256(b"other").hexdigest()
+        root = weights_project(tmp_path, wrong, models=[WEIGHTS])
+        result = fetch(root)
+    assert result.returncode == 1
+    [line] = error_lines(result)
+    assert "checksum mismatch" in line and server.url("w.pth") in line
+    downloads = root / "data/downloads" / WEIGHTS
+    assert [p.name for p in downloads.iterdir()] == [f"{WEIGHTS}-1234.pth.bad-checksum"]
+    # neither output folder, nor a staging folder, was left behind
+    assert sorted(p.name for p in (root / "data").iterdir()) == ["downloads", "raw"]
+    assert list((root / "data/raw").iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("fetch_params", "message"),
+    [
+        (
+            {"models": [NAME]},
+            rf"fetch\.models: datasets/{NAME}\.yaml is an audio dataset \(kind: audio\), "
+            r"not a weights file: name it in fetch\.dataset",
+        ),
+        (
+            {"dataset": WEIGHTS},
+            rf"fetch\.dataset: datasets/{WEIGHTS}\.yaml is a weights file \(kind: model\), "
+            r"not an audio dataset: name it in fetch\.models",
+        ),
+        ({"models": ["nosuch"]}, r"fetch\.models: datasets/nosuch\.yaml: no such registry entry"),
+    ],
+)
+def test_an_entry_of_the_wrong_kind_is_named_before_anything_is_downloaded(
+    tmp_path, fetch_params, message
+):
+    data = b"weights"
+    with FileServer() as server:
+        server.files["w.pth"] = data
+        root = weights_project(tmp_path, weights_entry(server.url("w.pth"), data), **fetch_params)
+        write_entry(root, entry(server.url(f"{NAME}.zip"), b"audio"))
+        result = fetch(root)
+    assert result.returncode == 1
+    [line] = error_lines(result)
+    assert re.search(message, line), line
+    assert server.requests == []
+    assert list((root / "data").glob("*")) == []

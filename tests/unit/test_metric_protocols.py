@@ -121,3 +121,24 @@ def test_the_evaluate_stage_names_a_missing_weights_file(tmp_path):
     with pytest.raises(StageError, match=r"evaluate\.vggish_weights: .*vggish-10086976\.pth"):
         evaluate.main(args, params)
     assert not args.out.exists()
+
+
+def test_missing_fetched_weights_point_at_fetch_models(tmp_path, monkeypatch):
+    """A path under data/pretrained is the fetch stage's to fill: the error says how."""
+    args = evaluate_inputs(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    params = evaluate_params(vggish_weights="data/pretrained/vggish-weights/vggish.pth")
+    with pytest.raises(StageError, match=r"does not exist; add vggish-weights to fetch\.models"):
+        evaluate.main(args, params)
+    params["fetch"]["models"] = ["vggish-weights"]
+    folder = tmp_path / "data/pretrained/vggish-weights"
+    folder.mkdir(parents=True)
+    (folder / "vggish-10086976.pth").write_bytes(b"")
+    with pytest.raises(
+        StageError,
+        match=r"vggish\.pth does not exist; the fetch stage puts the files of vggish-weights "
+        r"\(fetch\.models\) in data/pretrained/vggish-weights, which holds "
+        r"\['vggish-10086976\.pth'\]",
+    ):
+        evaluate.main(args, params)
+    assert not args.out.exists()

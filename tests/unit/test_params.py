@@ -84,3 +84,41 @@ def test_fetched_corpus_needs_a_dataset(params):
         validate_params(params)
     params["fetch"]["dataset"] = "groove"
     validate_params(params)
+
+
+@pytest.mark.parametrize(
+    ("models", "message"),
+    [
+        ("vggish-weights", r"fetch\.models: 'vggish-weights' is not of type 'array'"),
+        (["vggish-weights", "vggish-weights"], r"fetch\.models: .* has non-unique elements"),
+        (["VGGish"], r"fetch\.models\.0: 'VGGish' is not allowed: the name of a registry entry"),
+        ([7], r"fetch\.models\.0: 7 is not of type 'string'"),
+    ],
+)
+def test_bad_fetch_models_are_named(params, models, message):
+    params["fetch"]["models"] = models
+    with pytest.raises(ParamsError, match=message):
+        validate_params(params, "params.yaml")
+
+
+def test_fetch_models_is_required_and_a_list_of_names(params):
+    params["fetch"]["models"] = ["vggish-weights", "other.v2"]
+    validate_params(params)
+    del params["fetch"]["models"]
+    with pytest.raises(ParamsError, match=r"params\.yaml: fetch: missing key .*'models'"):
+        validate_params(params, "params.yaml")
+
+
+def test_fetched_vggish_weights_need_their_entry_in_fetch_models(params):
+    path = "data/pretrained/vggish-weights/vggish-10086976.pth"
+    params["evaluate"]["vggish_weights"] = path
+    with pytest.raises(
+        ParamsError,
+        match=r"evaluate\.vggish_weights: .* add vggish-weights to fetch\.models",
+    ):
+        validate_params(params, "params.yaml")
+    params["fetch"]["models"] = ["vggish-weights"]
+    validate_params(params)
+    params["fetch"]["models"] = []
+    params["evaluate"]["vggish_weights"] = "elsewhere/vggish-10086976.pth"  # not fetch's to place
+    validate_params(params)

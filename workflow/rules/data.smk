@@ -38,12 +38,13 @@ checkpoint fetch:
         registry="datasets",
         code=stage_code("fetch"),
     output:
-        directory("data/raw/fetched"),
+        fetched=directory("data/raw/fetched"),  # first: recordings() reads output[0]
+        models=directory("data/pretrained"),
     params:
         fetch=config["fetch"],
     shell:
         "python -m pipeline.stages.fetch --params params.yaml --registry-dir {input.registry}"
-        " --download-dir data/downloads --out-dir {output}"
+        " --download-dir data/downloads --out-dir {output.fetched} --models-dir {output.models}"
 
 
 checkpoint synth:

@@ -7,6 +7,7 @@ rule evaluate:
         splits="data/splits",
         run="data/models/train_run.json",
         model="data/models/generator.pt",
+        pretrained="data/pretrained",  # fetch.models: new weights re-run evaluate
         code=stage_code("evaluate"),
     output:
         metrics="data/metrics/metrics.json",
