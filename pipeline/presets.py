@@ -162,6 +162,8 @@ def _merge_round_trip(target: CommentedMap, overlay: dict[str, Any]) -> None:
 
 
 def _set_items(seq: CommentedSeq, items: list[Any]) -> None:
+    if not seq and seq.fa.flow_style() is None:  # `[]` is flow style, though ruamel.yaml
+        seq.fa.set_flow_style()  # leaves an empty list unmarked
     # a comment after the last item (e.g. the blank line before the next section) stays last
     tail = seq.ca.items.get(len(seq) - 1)
     seq.ca.items.clear()

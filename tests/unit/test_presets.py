@@ -191,6 +191,12 @@ def test_presets_apply_after_dvc_exp_run_set_param(tmp_path: Path) -> None:
         assert "  dedupe_threshold:          # drop bars" in text  # DVC's empty null stays
 
 
+def test_an_empty_list_filled_by_a_preset_stays_on_its_line() -> None:
+    text = "fetch:\n  models: []                 # weights\n\ndemo:\n  seed: 7\n"
+    merged = merge_into_text(text, {"fetch": {"models": ["vggish-weights"]}})
+    assert merged == "fetch:\n  models: [vggish-weights]   # weights\n\ndemo:\n  seed: 7\n"
+
+
 def test_merge_into_text_writes_what_pyyaml_reads_back() -> None:
     text = merge_into_text("a: 1  # c\nb: x\n", {"a": 1e-05, "b": None})
     assert text.startswith("a: 1.0e-05 ") and "# c\nb: null\n" in text
