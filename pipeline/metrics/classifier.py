@@ -1,15 +1,23 @@
-"""A small bar classifier trained on the training split, and the scores it gives generated bars.
+"""A bar classifier trained on the training split, and the scores it gives generated bars.
 
-The classifier is a one-hidden-layer MLP (scikit-learn, L-BFGS) on the fixed features of
-:mod:`pipeline.metrics.features`: cheap to train, deterministic for a seed. Its hidden layer is a
-learned embedding (registered as ``classifier`` in :mod:`pipeline.metrics.embeddings`); its
-class probabilities give the class accuracy of conditional samples and the inception score
-``exp(E_x KL(p(y|x) || p(y)))`` (1 = one class or uninformative, number of classes at best).
+Two classifiers (option ``classifier``, params ``evaluate.classifier``):
+
+- ``mlp`` (default): a one-hidden-layer MLP (scikit-learn, L-BFGS) on the fixed features of
+  :mod:`pipeline.metrics.features`: cheap to train, deterministic for a seed. Its hidden layer is
+  a learned embedding (registered as ``classifier`` in :mod:`pipeline.metrics.embeddings`,
+  whichever classifier gives the inception score);
+- ``wavegan``: WaveGAN's CNN on log-mel spectrograms (:mod:`pipeline.metrics.wavegan_classifier`),
+  ``classifier_epochs`` epochs, ``classifier_channels`` wide.
+
+Either one's class probabilities give the class accuracy of conditional samples and the
+inception score with its bootstrap interval and the paper's split statistic
+(:mod:`pipeline.metrics.inception`). The result carries the protocol of the classifier used.
 """
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -18,6 +26,22 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import StandardScaler
 
 from pipeline.metrics.features import array_key, cached, features_for
+from pipeline.metrics.inception import inception_summary
+from pipeline.metrics.wavegan_classifier import WaveganClassifier
+
+CLASSIFIERS = ("mlp", "wavegan")
+_SHARED = (
+    "inception score exp(E KL(p(y|x) || p(y))) of a classifier trained on the training split's "
+    "labels (Donahue et al. 2019 protocol); <set>.inception_score.split_mean / .split_std: mean "
+    "and population std over inception_splits equal splits of the shuffled bars, as WaveGAN's "
+    "eval/inception/score.py; .ci_low / .ci_high: bootstrap over bars"
+)
+PROTOCOLS = {
+    "mlp": f"{_SHARED}; here a small MLP on our fixed features, not WaveGAN's classifier",
+    "wavegan": f"{_SHARED}; here WaveGAN's classifier (eval/inception/train.py: 4 conv blocks "
+    "on 128-bin log-mel, 1024/128 STFT at 16 kHz), trained here with Adam for a fixed number of "
+    "epochs; comparable with the paper's numbers only on its data and with its trained weights",
+}
 
 
 class BarClassifier:
@@ -57,13 +81,6 @@ class BarClassifier:
         return float(np.mean(predicted == np.asarray(labels)))
 
 
-def inception_score(probabilities: np.ndarray) -> float:
-    """``exp(mean_x KL(p(y|x) || p(y)))`` with ``p(y)`` the set's mean prediction."""
-    p = np.clip(np.asarray(probabilities, dtype=np.float64), 1e-12, 1.0)
-    marginal = p.mean(0, keepdims=True)
-    return float(np.exp(np.mean(np.sum(p * (np.log(p) - np.log(marginal)), axis=1))))
-
-
 def has_labels(labels: np.ndarray | None) -> bool:
     return labels is not None and len(np.unique(labels)) >= 2
 
@@ -84,34 +101,82 @@ def trained_classifier(train: np.ndarray, options: dict[str, Any]) -> BarClassif
     return cached(options, ("classifier", *array_key(train), hidden, seed), fit)
 
 
+def classifier_name(options: dict[str, Any]) -> str:
+    name = options.get("classifier", "mlp")
+    if name not in CLASSIFIERS:
+        raise ValueError(
+            f"evaluate.classifier is {name!r}: the inception-score classifier must be one of "
+            f"{list(CLASSIFIERS)}"
+        )
+    return name
+
+
+def trained_wavegan(train: np.ndarray, options: dict[str, Any]) -> WaveganClassifier | None:
+    """WaveGAN's CNN fitted on the training split, or None when there are not two classes."""
+    labels = options.get("train_labels")
+    if not has_labels(labels) or len(labels) != len(train):
+        return None
+    settings = (
+        int(options["sample_rate"]),
+        int(options.get("classifier_epochs", 20)),
+        int(options.get("classifier_channels", 128)),
+        int(options.get("seed", 0)),
+    )
+    for key, value in zip(("classifier_epochs", "classifier_channels"), settings[1:3], strict=True):
+        if value < 1:
+            raise ValueError(f"evaluate.{key} is {value}: it must be at least 1")
+
+    def fit() -> WaveganClassifier:
+        return WaveganClassifier(*settings).fit(train, np.asarray(labels))
+
+    return cached(options, ("wavegan_classifier", *array_key(train), *settings), fit)
+
+
+def _probabilities(
+    train: np.ndarray, options: dict[str, Any]
+) -> tuple[np.ndarray, Callable[[np.ndarray], np.ndarray]] | None:
+    """The chosen classifier's classes and ``bars -> [N, classes]`` probabilities."""
+    if classifier_name(options) == "wavegan":
+        cnn = trained_wavegan(train, options)
+        return None if cnn is None else (cnn.classes, cnn.probabilities)
+    mlp = trained_classifier(train, options)
+    if mlp is None:
+        return None
+    return mlp.classes, lambda bars: mlp.probabilities(features_for(bars, options).embedding)
+
+
 def classifier_scores(
     generated: np.ndarray,
     train: np.ndarray,
     valid: np.ndarray | None,
     options: dict[str, Any],
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """Class accuracy (where labels are given) and inception score, generated beside valid.
 
     Skipped (empty result) when the training split has fewer than two classes. Generated labels
     (``options["generated_labels"]``, the classes a conditional model was asked for) give
     ``generated.accuracy``; without them only the inception score is reported.
     """
-    classifier = trained_classifier(train, options)
-    if classifier is None:
+    chosen = _probabilities(train, options)
+    if chosen is None:
         return {}
-    result: dict[str, float] = {
-        "classes": len(classifier.classes),
-        "train.accuracy": classifier.accuracy(
-            features_for(train, options).embedding, options["train_labels"]
-        ),
+    classes, probabilities = chosen
+
+    def accuracy(p: np.ndarray, labels: np.ndarray) -> float:
+        return float(np.mean(classes[p.argmax(1)] == np.asarray(labels)))
+
+    result: dict[str, Any] = {
+        "classes": len(classes),
+        "train.accuracy": accuracy(probabilities(train), options["train_labels"]),
     }
     sets = {"generated": (generated, options.get("generated_labels"))}
     if valid is not None and len(valid):
         sets["valid"] = (valid, options.get("valid_labels"))
     for name, (bars, labels) in sets.items():
-        features = features_for(bars, options).embedding
-        result[f"{name}.inception_score"] = inception_score(classifier.probabilities(features))
+        p = probabilities(bars)
+        result.update(inception_summary(f"{name}.inception_score", p, options))
         if labels is not None and len(labels) == len(bars):
-            result[f"{name}.accuracy"] = classifier.accuracy(features, labels)
+            result[f"{name}.accuracy"] = accuracy(p, labels)
         result[f"{name}.count"] = len(bars)
+    result["protocol"] = PROTOCOLS[classifier_name(options)]
     return result

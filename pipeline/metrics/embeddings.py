@@ -6,8 +6,9 @@ Two are always registered:
 
 - ``fixed``: the download-free audio features of :mod:`pipeline.metrics.features`, standardised
   with the training set's mean and standard deviation (so no single feature's unit dominates);
-- ``classifier``: the hidden layer of a small classifier trained on the training split's labels
-  (:mod:`pipeline.metrics.classifier`); None when there are fewer than two classes.
+- ``classifier``: the hidden layer of the small MLP classifier trained on the training split's
+  labels (:mod:`pipeline.metrics.classifier`), whichever classifier ``evaluate.classifier``
+  picks for the inception score; None when there are fewer than two classes.
 
 A pretrained embedding found locally plugs in the same way, e.g.::
 

@@ -10,7 +10,8 @@ against ``train``), so each value has a real-data reference. ``options`` carries
 - distances: ``embeddings`` (names in :data:`pipeline.metrics.embeddings.EMBEDDINGS`),
   ``bootstrap``, ``confidence``, ``seed``; NDB: ``ndb_bins``, ``ndb_alpha``;
 - labels (optional; metrics that need them skip): ``train_labels``, ``valid_labels``,
-  ``generated_labels``; classifier: ``classifier_hidden``;
+  ``generated_labels``; classifier: ``classifier`` (``mlp`` | ``wavegan``), ``classifier_hidden``
+  (mlp), ``classifier_epochs`` and ``classifier_channels`` (wavegan), ``inception_splits``;
 - rhythm: ``tempo_tolerance``, ``downbeat_tolerance_ms``, ``grid_tolerance_ms``; seams:
   ``click_window_ms``, ``click_highpass_hz``, ``click_threshold_db``;
 - real-time factor (skips without a generator): ``generator``, ``rtf_batch_sizes``,
@@ -20,8 +21,9 @@ against ``train``), so each value has a real-data reference. ``options`` carries
 A metric that cannot run here returns an empty dict and is left out of the result, or
 ``{"skipped": why}``, kept so the reader sees why it has no number. Every metric's result carries
 its ``protocol`` (:data:`PROTOCOLS`): whose evaluation protocol its numbers follow, or that they
-are ours and not comparable with papers' numbers. It is text, so :func:`numeric_metrics` (what is
-logged to MLflow) leaves it out.
+are ours and not comparable with papers' numbers; a metric whose protocol depends on its options
+(the classifier's, on the classifier chosen) returns it in its result, which then wins. It is
+text, so :func:`numeric_metrics` (what is logged to MLflow) leaves it out.
 
 :data:`ROLES` says what each metric is for and which of its keys a reader looks at first (its
 headlines, each with the direction that is better and the band around the held-out reference
@@ -47,6 +49,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from pipeline.metrics.classifier import PROTOCOLS as CLASSIFIER_PROTOCOLS
 from pipeline.metrics.classifier import classifier_scores
 from pipeline.metrics.fad import PROTOCOL as FAD_PROTOCOL
 from pipeline.metrics.fad import fad_scores
@@ -90,8 +93,7 @@ PROTOCOLS: dict[str, str] = {
     f"the Fréchet embeddings; {NOT_COMPARABLE}",
     "ndb": "NDB/JSD (Richardson & Weiss 2018) as LoopTest, on k-means bins of our fixed "
     "features of the training bars",
-    "classifier": "inception score with a classifier trained on the dataset labels (Donahue et "
-    "al. 2019 protocol); here a small MLP on our fixed features",
+    "classifier": CLASSIFIER_PROTOCOLS["mlp"],  # the default; the result says which was used
     "rhythm": f"ours: onset, tempo and 16th-grid statistics of looped bars; {NOT_COMPARABLE}",
     "seam_clicks": f"ours: high-passed energy at the loop seam; {NOT_COMPARABLE}",
     "real_time_factor": "seconds of audio generated per second of compute, on the device used",
@@ -234,7 +236,7 @@ def compute_all(
         if SKIPPED_KEY in values:
             log.info("metric %s skipped: %s", name, values[SKIPPED_KEY])
         results[name] = {key: _finite_or_none(value) for key, value in values.items()}
-        results[name][PROTOCOL_KEY] = PROTOCOLS[name]
+        results[name][PROTOCOL_KEY] = values.get(PROTOCOL_KEY) or PROTOCOLS[name]
     return results
 
 

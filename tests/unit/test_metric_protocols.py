@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from pipeline.grid import GRID_FILE, BarGrid
+from pipeline.metrics.classifier import PROTOCOLS as CLASSIFIER_PROTOCOLS
 from pipeline.metrics.fad import SKIPPED
 from pipeline.metrics.headline import compute_headline
 from pipeline.metrics.ladder import drum_bars
@@ -38,7 +39,10 @@ def test_every_metric_has_a_protocol_and_ours_say_they_are_not_comparable():
             assert "not comparable" in protocol, name
     assert "Kilgour et al. 2019" in PROTOCOLS["fad_vggish"]
     assert "VGGish" in PROTOCOLS["fad_vggish"] and "16 kHz" in PROTOCOLS["fad_vggish"]
-    assert "Donahue et al. 2019" in PROTOCOLS["classifier"]
+    assert PROTOCOLS["classifier"] == CLASSIFIER_PROTOCOLS["mlp"]  # the default classifier's
+    for classifier, protocol in CLASSIFIER_PROTOCOLS.items():
+        assert "Donahue et al. 2019" in protocol and "split" in protocol, classifier
+    assert "MLP" in CLASSIFIER_PROTOCOLS["mlp"] and "log-mel" in CLASSIFIER_PROTOCOLS["wavegan"]
     assert "Richardson & Weiss 2018" in PROTOCOLS["ndb"]
     assert PROTOCOLS["frechet"].startswith("ours")
 
@@ -113,6 +117,23 @@ def test_the_evaluate_stage_writes_protocols_and_why_fad_was_skipped(tmp_path):
     written = json.loads(args.out.read_text())
     assert written["novelty"]["protocol"] == PROTOCOLS["novelty"]
     assert written["fad_vggish"] == {"skipped": SKIPPED, "protocol": PROTOCOLS["fad_vggish"]}
+
+
+def test_the_evaluate_stage_scores_with_the_classifier_params_name(tmp_path):
+    args = evaluate_inputs(tmp_path)
+    params = evaluate_params(
+        classifier="wavegan", classifier_epochs=2, classifier_channels=4, inception_splits=3
+    )
+    params["evaluate"]["metrics"] = ["classifier"]
+    with pytest.raises(FileNotFoundError, match="no_train_run"):
+        evaluate.main(args, params)
+    written = json.loads(args.out.read_text())["classifier"]
+    assert written["protocol"] == CLASSIFIER_PROTOCOLS["wavegan"]
+    for name in ("generated", "valid"):
+        key = f"{name}.inception_score"
+        assert {f"{key}.ci_low", f"{key}.ci_high", f"{key}.split_mean", f"{key}.split_std"} < set(
+            written
+        )
 
 
 def test_the_evaluate_stage_names_a_missing_weights_file(tmp_path):

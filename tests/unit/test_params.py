@@ -25,6 +25,9 @@ def params():
         ("analyze", "min_bpm", 200, "analyze.min_bpm"),  # above max_bpm
         ("split", "valid_fraction", 0.5, "split.valid_fraction"),  # valid + test >= 1
         ("demo", "styles", ["polka"], "demo.styles.0"),
+        ("evaluate", "classifier", "inception_v3", "evaluate.classifier"),
+        ("evaluate", "classifier_epochs", 0, "evaluate.classifier_epochs"),
+        ("evaluate", "inception_splits", 0, "evaluate.inception_splits"),
     ],
 )
 def test_bad_values_are_named(params, section, key, value, message):
