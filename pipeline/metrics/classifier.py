@@ -151,7 +151,8 @@ def classifier_scores(
     valid: np.ndarray | None,
     options: dict[str, Any],
 ) -> dict[str, Any]:
-    """Class accuracy (where labels are given) and inception score, generated beside valid.
+    """Class accuracy (where labels are given) and inception score, generated beside valid
+    (and the training split's own score, which papers report as the real-data reference).
 
     Skipped (empty result) when the training split has fewer than two classes. Generated labels
     (``options["generated_labels"]``, the classes a conditional model was asked for) give
@@ -165,9 +166,12 @@ def classifier_scores(
     def accuracy(p: np.ndarray, labels: np.ndarray) -> float:
         return float(np.mean(classes[p.argmax(1)] == np.asarray(labels)))
 
+    on_train = probabilities(train)
     result: dict[str, Any] = {
         "classes": len(classes),
-        "train.accuracy": accuracy(probabilities(train), options["train_labels"]),
+        "train.accuracy": accuracy(on_train, options["train_labels"]),
+        # the training clips' own score: the paper's "real (train)" reference
+        **inception_summary("train.inception_score", on_train, options),
     }
     sets = {"generated": (generated, options.get("generated_labels"))}
     if valid is not None and len(valid):

@@ -48,6 +48,12 @@ class PaperResult:
         low, high = (self._our_number(metrics, end) for end in (".ci_low", ".ci_high"))
         return None if low is None or high is None else (low, high)
 
+    def our_split_spread(self, metrics: Mapping[str, Any]) -> tuple[float, float] | None:
+        """Mean and standard deviation over splits, where the metric reports them (the
+        inception score's ``.split_mean`` / ``.split_std``, the form papers give as "±")."""
+        mean, std = (self._our_number(metrics, end) for end in (".split_mean", ".split_std"))
+        return None if mean is None or std is None else (mean, std)
+
     def _our_number(self, metrics: Mapping[str, Any], ending: str) -> float | None:
         """metrics.json's ``<section>/<key><ending>`` (``ours``), if it is a number."""
         if not self.ours:
@@ -172,14 +178,20 @@ def format_plan(plan: Plan) -> str:
 
 
 def comparison_table(plan: Plan, metrics: Mapping[str, Any]) -> str:
-    """The paper's numbers beside ours (with our bootstrap interval where there is one)."""
-    rows = ["| metric | paper | ours | protocol |", "|---|---|---|---|"]
+    """The paper's numbers beside ours: our value with its bootstrap interval, and our mean ±
+    standard deviation over splits where the metric has them (the paper's "±" is that)."""
+    rows = [
+        "| metric | paper | ours [bootstrap interval] | ours, mean ± std over splits | protocol |",
+        "|---|---|---|---|---|",
+    ]
     for r in plan.paper:
         paper = f"{r.value:g}" + (f" ± {r.spread:g}" if r.spread is not None else "")
         value = r.our_value(metrics)
         interval = r.our_interval(metrics)
+        spread = r.our_split_spread(metrics)
         ours = "not measured" if value is None else f"{value:.4g}"
         if value is not None and interval:
             ours += f" [{interval[0]:.4g}, {interval[1]:.4g}]"
-        rows.append(f"| {r.metric} | {paper} | {ours} | {r.protocol} |")
+        over_splits = f"{spread[0]:.3f} ± {spread[1]:.3f}" if spread else "-"
+        rows.append(f"| {r.metric} | {paper} | {ours} | {over_splits} | {r.protocol} |")
     return "\n".join(rows)

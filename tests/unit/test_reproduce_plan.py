@@ -107,7 +107,12 @@ def test_plan_lists_dataset_hours_and_paper_numbers_then_compares(tmp_path):
         }
     }
     table = comparison_table(plan, metrics)
-    assert "| inception score | 4.5 ± 0.1 | 3.21 [3, 3.4] | IS, classifier |" in table
+    assert "| inception score | 4.5 ± 0.1 | 3.21 [3, 3.4] | - | IS, classifier |" in table
+    metrics["classifier"].update(
+        {"generated.inception_score.split_mean": 3.2, "generated.inception_score.split_std": 0.05}
+    )
+    table = comparison_table(plan, metrics)
+    assert "| 4.5 ± 0.1 | 3.21 [3, 3.4] | 3.200 ± 0.050 | IS, classifier |" in table
     assert "not measured" in comparison_table(plan, {})
 
 
