@@ -28,7 +28,7 @@ ENTRIES = sorted(REGISTRY.glob("*.yaml"))
 
 def test_registry_has_the_papers_datasets_and_the_vggish_weights():
     names = {path.stem for path in ENTRIES}
-    assert {"sc09", "groove", "gtzan", "vggish-weights"} <= names
+    assert {"sc09", "groove", "egmd", "gtzan", "vggish-weights"} <= names
     assert load_dataset("vggish-weights", REGISTRY).kind == "model"
 
 
