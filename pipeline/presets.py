@@ -60,7 +60,7 @@ def apply_preset(
 ) -> dict[str, Any]:
     """A validated copy of ``params`` with preset ``name`` applied (``params`` is unchanged)."""
     overlay, _meta = load_preset(name, presets_dir)
-    merged = deep_merge(copy.deepcopy(params), _with_name(overlay, name))
+    merged = deep_merge(copy.deepcopy(params), with_name(overlay, name))
     validate_params(merged, source=f"params with preset {name}")
     return merged
 
@@ -71,7 +71,7 @@ def apply_to_file(
     """Apply preset ``name`` to the params file; returns the new text (written unless dry run)."""
     overlay, _meta = load_preset(name, presets_dir)
     return overlay_file(
-        params_path, _with_name(overlay, name), f"{params_path} with preset {name}", dry_run
+        params_path, with_name(overlay, name), f"{params_path} with preset {name}", dry_run
     )
 
 
@@ -109,7 +109,8 @@ def merge_into_text(text: str, overlay: dict[str, Any]) -> str:
     return spliced if yaml.safe_load(spliced) == yaml.safe_load(merged) else merged
 
 
-def _with_name(overlay: dict[str, Any], name: str) -> dict[str, Any]:
+def with_name(overlay: dict[str, Any], name: str) -> dict[str, Any]:
+    """The preset's overlay with ``train.preset`` set to its name (the MLflow run's tag)."""
     overlay = copy.deepcopy(overlay)
     overlay.setdefault("train", {})["preset"] = name
     return overlay

@@ -13,8 +13,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from pipeline.params import FETCHED_DIR, REPO_ROOT, ParamsError
-from pipeline.presets import apply_to_file, overlay_file
+from pipeline.params import FETCHED_DIR, REPO_ROOT, ParamsError, deep_merge
+from pipeline.presets import load_preset, overlay_file, with_name
 from pipeline.reproduce.plan import CPU_STEP_LIMIT, Plan, comparison_table, format_plan, load_plan
 
 
@@ -64,13 +64,17 @@ def describe_dataset(name: str) -> list[str]:
     return lines
 
 
-def point_params_at_dataset(params_path: Path, dataset: str) -> None:
-    """``fetch.dataset`` and ``data.audio_dir`` set for the fetched corpus (other lines kept)."""
-    overlay = {"fetch": {"dataset": dataset}, "data": {"audio_dir": FETCHED_DIR}}
+def apply_reproduction(params_path: Path, preset: str, dataset: str | None) -> None:
+    """The preset applied to the params file and, when it names a registry dataset,
+    ``fetch.dataset`` and ``data.audio_dir`` pointed at it: validated as a whole and written
+    once, so a problem leaves the file as it was (comments and other lines are kept)."""
+    overlay = with_name(load_preset(preset)[0], preset)
+    if dataset:
+        deep_merge(overlay, {"fetch": {"dataset": dataset}, "data": {"audio_dir": FETCHED_DIR}})
     try:
-        overlay_file(params_path, overlay, source=str(params_path))
+        overlay_file(params_path, overlay, source=f"{params_path} with preset {preset}")
     except ParamsError as err:
-        raise ReproduceError(str(err)) from err
+        raise ReproduceError(" ".join(str(err).split())) from err
 
 
 def run(args: argparse.Namespace) -> int:
@@ -94,9 +98,7 @@ def run(args: argparse.Namespace) -> int:
         raise ReproduceError(refusal)
     if shutil.which("dvc") is None:
         raise ReproduceError("dvc is not on PATH (activate the project's .venv)")
-    apply_to_file(args.preset, args.params)
-    if plan.dataset:
-        point_params_at_dataset(args.params, plan.dataset)
+    apply_reproduction(args.params, args.preset, plan.dataset)
     print(f"\n{args.params}: preset {args.preset} applied; running dvc repro")
     if subprocess.run(["dvc", "repro"], check=False).returncode != 0:
         raise ReproduceError("dvc repro failed (its messages are above); rerun to resume")

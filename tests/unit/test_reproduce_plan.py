@@ -123,21 +123,24 @@ def test_a_preset_without_a_dataset_key_is_refused(tmp_path):
         load_plan("p", params, tmp_path)
 
 
-def test_a_reproduction_points_params_at_the_fetched_dataset_keeping_the_rest(tmp_path):
+def test_a_reproduction_applies_the_preset_and_points_at_its_dataset_in_one_write(tmp_path):
     from pipeline.params import FETCHED_DIR
-    from pipeline.reproduce.command import ReproduceError, point_params_at_dataset
+    from pipeline.reproduce.command import ReproduceError, apply_reproduction
 
     params = tmp_path / "params.yaml"
     original = (REPO / "params.yaml").read_text()
     params.write_text(original)
-    point_params_at_dataset(params, "groove")
+    apply_reproduction(params, "wavegan", "sc09")
     changed = yaml.safe_load(params.read_text())
-    assert changed["fetch"]["dataset"] == "groove"
-    assert changed["data"]["audio_dir"] == FETCHED_DIR
-    old_lines, new_lines = original.splitlines(), params.read_text().splitlines()
-    assert len(old_lines) == len(new_lines)  # comments and every other line kept
-    assert sum(a != b for a, b in zip(old_lines, new_lines, strict=True)) == 2
+    assert changed["fetch"]["dataset"] == "sc09" and changed["data"]["audio_dir"] == FETCHED_DIR
+    assert changed["train"]["preset"] == "wavegan" and changed["analyze"]["method"] == "clip"
+    assert _comments(params.read_text()) == _comments(original)  # comments kept
 
-    with pytest.raises(ReproduceError, match="fetch"):  # the schema names the bad key
-        point_params_at_dataset(params, "no such/dataset")
-    assert yaml.safe_load(params.read_text())["fetch"]["dataset"] == "groove"
+    params.write_text(original)
+    with pytest.raises(ReproduceError, match=r"^\S[^\n]*fetch[^\n]*$"):  # one line, the key
+        apply_reproduction(params, "wavegan", "no such/dataset")
+    assert params.read_text() == original  # nothing written
+
+
+def _comments(text: str) -> list[str]:
+    return [line[line.index("#") :] for line in text.splitlines() if "#" in line]
