@@ -73,6 +73,9 @@ class Plan:
     paper: list[PaperResult]
     estimates: list[GpuEstimate] = field(default_factory=list)
     dataset_lines: list[str] = field(default_factory=list)
+    evaluate: dict[str, Any] = field(default_factory=dict)
+    split_method: str = "random"
+    models: dict[str, list[str]] = field(default_factory=dict)  # weights entry -> its lines
 
 
 def paper_results(entries: Any, where: str) -> list[PaperResult]:
@@ -121,6 +124,9 @@ def load_plan(
     if "dataset" not in meta:
         raise PlanError(f"{where}: no 'dataset' key (a registry name, or null with a note)")
     train = {**params.get("train", {}), **overlay.get("train", {})}
+    section = {**params.get("evaluate", {}), **overlay.get("evaluate", {})}
+    split = {**params.get("split", {}), **overlay.get("split", {})}
+    models = {**params.get("fetch", {}), **overlay.get("fetch", {})}.get("models") or []
     plan = Plan(
         preset=preset,
         source=" ".join(str(meta["source"]).split()),
@@ -128,6 +134,8 @@ def load_plan(
         dataset_note=" ".join(str(meta.get("dataset_note", "")).split()),
         train=train,
         paper=paper_results(meta.get("paper"), where),
+        evaluate=section,
+        split_method=str(split.get("method", "random")),
     )
     plan.estimates = estimate_gpu_hours(
         train["arch"],
@@ -137,8 +145,10 @@ def load_plan(
         bool(train.get("compile")),
         results_dir,
     )
-    if plan.dataset and describe_dataset is not None:
-        plan.dataset_lines = describe_dataset(plan.dataset)
+    if describe_dataset is not None:
+        if plan.dataset:
+            plan.dataset_lines = describe_dataset(plan.dataset)
+        plan.models = {name: describe_dataset(name) for name in models}
     return plan
 
 
@@ -152,6 +162,14 @@ def format_plan(plan: Plan) -> str:
         lines.append("dataset: none in the registry (set data.audio_dir to your recordings)")
     if plan.dataset_note:
         lines += textwrap.wrap(plan.dataset_note, 96, initial_indent="  ", subsequent_indent="  ")
+    lines.append(
+        "  split: the dataset's own (published)"
+        if plan.split_method == "published"
+        else "  split: tracks drawn at random (split.seed and fractions)"
+    )
+    for name, described in plan.models.items():
+        lines.append(f"weights: {name}")
+        lines += [f"  {line}" for line in described]
     lines += [
         "",
         f"training: {t['arch']}, {t['loss']}, d={t['model_dim']}, batch {t['batch_size']}, "
@@ -166,6 +184,12 @@ def format_plan(plan: Plan) -> str:
             )
     else:
         lines.append("  no measured throughput for this architecture in bench/results")
+    ev = plan.evaluate
+    if ev.get("metrics"):
+        lines.append(
+            f"evaluation: {', '.join(ev['metrics'])}; inception-score classifier "
+            f"{ev.get('classifier', 'mlp')}"
+        )
     lines.append("")
     if plan.paper:
         lines.append("the paper's numbers it will be compared with:")
