@@ -8,7 +8,8 @@ against ``train``), so each value has a real-data reference. ``options`` carries
 - novelty: ``novelty_thresholds``, ``chunk_size``; nearest neighbour: ``n_mels``,
   ``max_shift_16ths``, ``reference_quantile``;
 - distances: ``embeddings`` (names in :data:`pipeline.metrics.embeddings.EMBEDDINGS`),
-  ``bootstrap``, ``confidence``, ``seed``; NDB: ``ndb_bins``, ``ndb_alpha``;
+  ``bootstrap``, ``confidence``, ``seed``; NDB: ``ndb_features`` (``fixed`` |
+  ``looptest``), ``ndb_bins``, ``ndb_alpha``;
 - labels (optional; metrics that need them skip): ``train_labels``, ``valid_labels``,
   ``generated_labels``; classifier: ``classifier`` (``mlp`` | ``wavegan``), ``classifier_hidden``
   (mlp), ``classifier_epochs`` and ``classifier_channels`` (wavegan), ``inception_splits``;
@@ -22,8 +23,8 @@ A metric that cannot run here returns an empty dict and is left out of the resul
 ``{"skipped": why}``, kept so the reader sees why it has no number. Every metric's result carries
 its ``protocol`` (:data:`PROTOCOLS`): whose evaluation protocol its numbers follow, or that they
 are ours and not comparable with papers' numbers; a metric whose protocol depends on its options
-(the classifier's, on the classifier chosen) returns it in its result, which then wins. It is
-text, so :func:`numeric_metrics` (what is logged to MLflow) leaves it out.
+(the classifier's, on the classifier chosen; NDB's, on its features) returns it in its result,
+which then wins. It is text, so :func:`numeric_metrics` (what is logged to MLflow) leaves it out.
 
 :data:`ROLES` says what each metric is for and which of its keys a reader looks at first (its
 headlines, each with the direction that is better and the band around the held-out reference
@@ -55,6 +56,7 @@ from pipeline.metrics.fad import PROTOCOL as FAD_PROTOCOL
 from pipeline.metrics.fad import fad_scores
 from pipeline.metrics.frechet import frechet_scores
 from pipeline.metrics.kernel_distance import kernel_scores
+from pipeline.metrics.ndb import PROTOCOLS as NDB_PROTOCOLS
 from pipeline.metrics.ndb import ndb_scores
 from pipeline.metrics.nearest_neighbour import nearest_neighbour_scores
 from pipeline.metrics.novelty import beatgan_novelty
@@ -91,8 +93,7 @@ PROTOCOLS: dict[str, str] = {
     f"classifier's hidden layer; {NOT_COMPARABLE}",
     "kernel_distance": f"ours: KID's unbiased polynomial-kernel MMD² (Bińkowski et al. 2018) on "
     f"the Fréchet embeddings; {NOT_COMPARABLE}",
-    "ndb": "NDB/JSD (Richardson & Weiss 2018) as LoopTest, on k-means bins of our fixed "
-    "features of the training bars",
+    "ndb": NDB_PROTOCOLS["fixed"],  # the default; the result says which features were used
     "classifier": CLASSIFIER_PROTOCOLS["mlp"],  # the default; the result says which was used
     "rhythm": f"ours: onset, tempo and 16th-grid statistics of looped bars; {NOT_COMPARABLE}",
     "seam_clicks": f"ours: high-passed energy at the loop seam; {NOT_COMPARABLE}",

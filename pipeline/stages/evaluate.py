@@ -29,6 +29,7 @@ OPTION_KEYS = (
     "bootstrap",
     "confidence",
     "seed",
+    "ndb_features",
     "ndb_bins",
     "ndb_alpha",
     "classifier",

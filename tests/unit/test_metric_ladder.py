@@ -8,10 +8,13 @@ around the held-out reference is are declared in :data:`pipeline.metrics.registr
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from pipeline.metrics.ladder import Ladder, build_ladder, ladder_table, run_ladder
+from pipeline.metrics.ndb import PROTOCOLS as NDB_PROTOCOLS
 from pipeline.metrics.registry import (
     COPY_DETECTOR,
     DEFECT_DETECTOR,
@@ -165,3 +168,21 @@ def test_a_mis_cut_loop_is_off_the_tempo_and_off_the_grid(results: Results):
         miscut = value(results, "miscut", "rhythm", headline)
         assert headline.is_better(value(results, "real", "rhythm", headline), miscut), key
         assert not headline.within_band(results["miscut"]["rhythm"]), key
+
+
+def test_ndb_on_looptest_features_ranks_real_bars_above_noise_silence_and_a_tone(ladder: Ladder):
+    """evaluate.ndb_features: looptest (LoopTest's log-mel, whitened bins) orders the ladder too."""
+    rungs = ("real", *CLEAN_LOOPS)
+    small = dataclasses.replace(ladder, rungs={rung: ladder.rungs[rung] for rung in rungs})
+    results = run_ladder(small, ["ndb"], ndb_features="looptest")
+    print(ladder_table(results))
+    real = results["real"]["ndb"]
+    assert real["protocol"] == NDB_PROTOCOLS["looptest"]
+    (jsd,) = (h for h in ROLES["ndb"].headlines if h.key == "jsd")
+    assert jsd.within_band(real), (real["generated.jsd"], real["valid.jsd"])
+    for rung in CLEAN_LOOPS:
+        other = results[rung]["ndb"]
+        for key in ("ndb", "jsd", "jsd_nats"):  # lower is better
+            assert real[f"generated.{key}"] < other[f"generated.{key}"], (rung, key)
+        assert real["generated.bins_visited"] > other["generated.bins_visited"], rung
+        assert not jsd.within_band(other), rung

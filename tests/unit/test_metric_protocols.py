@@ -15,6 +15,7 @@ from pipeline.metrics.classifier import PROTOCOLS as CLASSIFIER_PROTOCOLS
 from pipeline.metrics.fad import SKIPPED
 from pipeline.metrics.headline import compute_headline
 from pipeline.metrics.ladder import drum_bars
+from pipeline.metrics.ndb import PROTOCOLS as NDB_PROTOCOLS
 from pipeline.metrics.registry import (
     METRICS,
     PROTOCOL_KEY,
@@ -43,7 +44,11 @@ def test_every_metric_has_a_protocol_and_ours_say_they_are_not_comparable():
     for classifier, protocol in CLASSIFIER_PROTOCOLS.items():
         assert "Donahue et al. 2019" in protocol and "split" in protocol, classifier
     assert "MLP" in CLASSIFIER_PROTOCOLS["mlp"] and "log-mel" in CLASSIFIER_PROTOCOLS["wavegan"]
-    assert "Richardson & Weiss 2018" in PROTOCOLS["ndb"]
+    assert PROTOCOLS["ndb"] == NDB_PROTOCOLS["fixed"]  # the default features'
+    for features, protocol in NDB_PROTOCOLS.items():
+        assert "Richardson & Weiss 2018" in protocol and "jsd" in protocol, features
+    assert "not comparable" in NDB_PROTOCOLS["fixed"]
+    assert "LoopTest" in NDB_PROTOCOLS["looptest"] and "80 x 320" in NDB_PROTOCOLS["looptest"]
     assert PROTOCOLS["frechet"].startswith("ours")
 
 
@@ -134,6 +139,17 @@ def test_the_evaluate_stage_scores_with_the_classifier_params_name(tmp_path):
         assert {f"{key}.ci_low", f"{key}.ci_high", f"{key}.split_mean", f"{key}.split_std"} < set(
             written
         )
+
+
+def test_the_evaluate_stage_scores_ndb_on_the_features_params_name(tmp_path):
+    args = evaluate_inputs(tmp_path)
+    params = evaluate_params(ndb_features="looptest")
+    params["evaluate"]["metrics"] = ["ndb"]
+    with pytest.raises(FileNotFoundError, match="no_train_run"):
+        evaluate.main(args, params)
+    written = json.loads(args.out.read_text())["ndb"]
+    assert written["protocol"] == NDB_PROTOCOLS["looptest"]
+    assert {"generated.jsd", "generated.jsd_nats", "valid.ndb"} < set(written)
 
 
 def test_the_evaluate_stage_names_a_missing_weights_file(tmp_path):

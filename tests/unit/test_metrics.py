@@ -11,7 +11,8 @@ import torch
 from pipeline.data.synth import STYLES
 from pipeline.metrics import embeddings, frechet, kernel_distance
 from pipeline.metrics.ladder import drum_bars, steady_tone
-from pipeline.metrics.ndb import ndb_scores
+from pipeline.metrics.ndb import NDB_FEATURES, ndb_scores
+from pipeline.metrics.ndb import PROTOCOLS as NDB_PROTOCOLS
 from pipeline.metrics.novelty import nearest_scores
 from pipeline.metrics.realtime import real_time_factor
 from pipeline.metrics.registry import METRICS, compute_all
@@ -145,16 +146,24 @@ def test_kernel_distance_is_unbiased_for_independent_samples_and_zero_for_the_sa
     assert abs(same) < 0.05 * shifted
 
 
-def test_ndb_finds_mode_collapse(corpus):
+@pytest.mark.parametrize("features", NDB_FEATURES)
+def test_ndb_finds_mode_collapse(corpus, features):
     train, valid = corpus["train"], corpus["valid"]
     collapsed = np.repeat(train[:TRAIN_BARS], 5, axis=0)  # only the first style's bars
-    opts = options(corpus, ndb_bins=6)
+    opts = options(corpus, ndb_bins=6, ndb_features=features)
     values = ndb_scores(collapsed, train, valid, opts)
+    assert values["protocol"] == NDB_PROTOCOLS[features]
     assert values["bins"] == 6
+    assert values["generated.jsd_nats"] == pytest.approx(values["generated.jsd"] * np.log(2))
     assert values["generated.ndb_fraction"] >= 0.5
     assert values["generated.ndb"] > values["valid.ndb"]
     assert values["generated.jsd"] > 2 * values["valid.jsd"]
     assert values["generated.bins_visited"] < values["bins"]
+
+
+def test_ndb_names_its_params_key_for_unknown_features(corpus):
+    with pytest.raises(ValueError, match=r"evaluate\.ndb_features is 'vggish'.*fixed.*looptest"):
+        ndb_scores(corpus["valid"], corpus["train"], None, options(corpus, ndb_features="vggish"))
 
 
 def test_classifier_scores_and_skipping_without_labels(corpus):

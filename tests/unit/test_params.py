@@ -27,6 +27,7 @@ def params():
         ("demo", "styles", ["polka"], "demo.styles.0"),
         ("evaluate", "classifier", "inception_v3", "evaluate.classifier"),
         ("evaluate", "classifier_epochs", 0, "evaluate.classifier_epochs"),
+        ("evaluate", "ndb_features", "vggish", "evaluate.ndb_features"),
         ("evaluate", "inception_splits", 0, "evaluate.inception_splits"),
     ],
 )
