@@ -17,6 +17,18 @@ from tests.conftest import run, tiny_params, write_params
 pytestmark = pytest.mark.integration
 
 
+def stage(name: str, *args: str) -> list[str]:
+    return ["python", "-m", f"pipeline.stages.{name}", "--params", "params.yaml", *args]
+
+
+ANALYZE = stage("analyze", "--audio-dir", "audio", "--out-dir", "analysis", "--cache-dir", "cache")
+BARS = stage(
+    "bars", "--audio-dir", "audio", "--analysis-dir", "analysis", "--out-dir", "bars",
+    "--cache-dir", "cache",
+)  # fmt: skip
+SPLIT = stage("split", "--bars-dir", "bars", "--out-dir", "splits")
+
+
 def spoken_like(seconds: float, pitch: float, sample_rate: int, seed: int) -> np.ndarray:
     """A voiced burst: a harmonic tone under a smooth envelope, with a little breath noise."""
     rng = np.random.default_rng(seed)
@@ -53,22 +65,8 @@ def clips(tmp_path_factory):
     (audio / "one/corrupt.wav").write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt " + b"\x07" * 64)
 
     write_params(root, clip_params())
-    stages = [
-        ["analyze", "--audio-dir", "audio", "--out-dir", "analysis", "--cache-dir", "cache"],
-        [
-            "bars",
-            "--audio-dir",
-            "audio",
-            "--analysis-dir",
-            "analysis",
-            "--out-dir",
-            "bars",
-            "--cache-dir",
-            "cache",
-        ],
-    ]
-    for stage, *args in stages:
-        run(["python", "-m", f"pipeline.stages.{stage}", "--params", "params.yaml", *args], root)
+    run(ANALYZE, root)
+    run(BARS, root)
     return root, sources
 
 
@@ -117,22 +115,7 @@ def test_silent_and_corrupt_files_are_rejected_with_reasons(clips):
 
 def test_a_rerun_reuses_every_cached_clip(clips):
     root, _ = clips
-    bars = [
-        "python",
-        "-m",
-        "pipeline.stages.bars",
-        "--params",
-        "params.yaml",
-        "--audio-dir",
-        "audio",
-        "--analysis-dir",
-        "analysis",
-        "--out-dir",
-        "bars",
-        "--cache-dir",
-        "cache",
-    ]
-    assert "(4 tracks from cache" in run(bars, root).stderr
+    assert "(4 tracks from cache" in run(BARS, root).stderr
 
 
 def test_a_clip_too_quiet_or_clipped_is_rejected_and_loudness_is_normalised():
@@ -155,9 +138,7 @@ def test_split_follows_the_published_split_and_refuses_recordings_without_one(cl
     params = clip_params()
     params["split"]["method"] = "published"
     write_params(root, params)
-    split = ["python", "-m", "pipeline.stages.split", "--params", "params.yaml"]
-    split += ["--bars-dir", "bars", "--out-dir", "splits"]
-    refused = run(split, root, check=False)
+    refused = run(SPLIT, root, check=False)
     assert refused.returncode != 0
     assert "split.method is published, but 4 recordings have no published split" in refused.stderr
 
@@ -170,11 +151,7 @@ def test_split_follows_the_published_split_and_refuses_recordings_without_one(cl
     assert published.keys() == sources.keys()
     table = pd.DataFrame(sorted(published.items()), columns=["path", "split"])
     table.to_csv(root / "audio/splits.csv", index=False)
-    for stage, *args in (
-        ["analyze", "--audio-dir", "audio", "--out-dir", "analysis", "--cache-dir", "cache"],
-        ["bars", "--audio-dir", "audio", "--analysis-dir", "analysis", "--out-dir", "bars"],
-    ):
-        run(["python", "-m", f"pipeline.stages.{stage}", "--params", "params.yaml", *args], root)
-    run(split, root)
+    for command in (ANALYZE, BARS, SPLIT):
+        run(command, root)
     manifest = pd.read_csv(root / "splits/manifest.csv")
     assert dict(zip(manifest.path, manifest.split, strict=True)) == published

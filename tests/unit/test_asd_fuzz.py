@@ -227,6 +227,7 @@ def job(root: Path) -> AnalyzeJob:
         min_trust=0.0,
         cache_dir=None,
         overrides={},
+        published_splits={},
     )
 
 
