@@ -76,9 +76,11 @@ class BarClassifier:
         """``[N, n_classes]``, columns in the order of :attr:`classes`."""
         return self.model.predict_proba(self.scaler.transform(features))
 
-    def accuracy(self, features: np.ndarray, labels: np.ndarray) -> float:
-        predicted = self.classes[self.probabilities(features).argmax(1)]
-        return float(np.mean(predicted == np.asarray(labels)))
+
+def class_accuracy(classes: np.ndarray, probabilities: np.ndarray, labels: np.ndarray) -> float:
+    """Share of rows whose most probable class (columns in the order of ``classes``) is their
+    label."""
+    return float(np.mean(classes[probabilities.argmax(1)] == np.asarray(labels)))
 
 
 def has_labels(labels: np.ndarray | None) -> bool:
@@ -162,14 +164,10 @@ def classifier_scores(
     if chosen is None:
         return {}
     classes, probabilities = chosen
-
-    def accuracy(p: np.ndarray, labels: np.ndarray) -> float:
-        return float(np.mean(classes[p.argmax(1)] == np.asarray(labels)))
-
     on_train = probabilities(train)
     result: dict[str, Any] = {
         "classes": len(classes),
-        "train.accuracy": accuracy(on_train, options["train_labels"]),
+        "train.accuracy": class_accuracy(classes, on_train, options["train_labels"]),
         # the training clips' own score: the paper's "real (train)" reference
         **inception_summary("train.inception_score", on_train, options),
     }
@@ -180,7 +178,7 @@ def classifier_scores(
         p = probabilities(bars)
         result.update(inception_summary(f"{name}.inception_score", p, options))
         if labels is not None and len(labels) == len(bars):
-            result[f"{name}.accuracy"] = accuracy(p, labels)
+            result[f"{name}.accuracy"] = class_accuracy(classes, p, labels)
         result[f"{name}.count"] = len(bars)
     result["protocol"] = PROTOCOLS[classifier_name(options)]
     return result

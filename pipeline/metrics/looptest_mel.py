@@ -25,11 +25,10 @@ stays 1024 samples. A silent bar
 
 from __future__ import annotations
 
-from fractions import Fraction
-
 import numpy as np
 import torch
-from scipy.signal import resample_poly
+
+from pipeline.audio.resample import resample
 
 SAMPLE_RATE = 44100
 N_FFT = 1024
@@ -88,10 +87,7 @@ def audio2mel(audio: torch.Tensor, hop: int = HOP_LENGTH) -> torch.Tensor:
 
 def to_looptest_audio(bars: np.ndarray, sample_rate: int) -> np.ndarray:
     """Bars ``[N, C, T]`` as LoopTest loaded its loops: mono, 44.1 kHz, peak-normalised."""
-    mono = np.asarray(bars, dtype=np.float64).mean(axis=1)
-    ratio = Fraction(SAMPLE_RATE, int(sample_rate))
-    if ratio != 1:
-        mono = resample_poly(mono, ratio.numerator, ratio.denominator, axis=-1)
+    mono = resample(np.asarray(bars, dtype=np.float64).mean(axis=1), int(sample_rate), SAMPLE_RATE)
     peak = np.abs(mono).max(axis=-1, keepdims=True)
     return (mono / np.where(peak > 0, peak, 1.0)).astype(np.float32)
 

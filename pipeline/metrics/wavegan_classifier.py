@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from math import gcd
 
 import numpy as np
-import scipy.signal
 import torch
 from torch import nn
+
+from pipeline.audio.resample import resample
 
 SAMPLE_RATE = 16000
 WINDOW = 1024
@@ -73,12 +73,7 @@ def to_16k_mono(bars: np.ndarray, sample_rate: int) -> np.ndarray:
         audio = audio.mean(1)
     if audio.ndim != 2:
         raise ValueError(f"bars must be [N, samples] or [N, channels, samples], got {audio.shape}")
-    if sample_rate != SAMPLE_RATE:
-        common = gcd(int(sample_rate), SAMPLE_RATE)
-        audio = scipy.signal.resample_poly(
-            audio, SAMPLE_RATE // common, int(sample_rate) // common, axis=1
-        ).astype(np.float32)
-    return audio
+    return resample(audio, int(sample_rate), SAMPLE_RATE)
 
 
 class LogMel(nn.Module):
@@ -214,7 +209,3 @@ class WaveganClassifier:
                 for index in _batches(np.arange(len(samples)))
             ]
         return torch.cat(parts).numpy() if parts else np.zeros((0, len(self.classes)))
-
-    def accuracy(self, bars: np.ndarray, labels: np.ndarray) -> float:
-        predicted = self.classes[self.probabilities(bars).argmax(1)]
-        return float(np.mean(predicted == np.asarray(labels)))
