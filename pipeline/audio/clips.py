@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.audio.io import to_channels
-from pipeline.audio.render import BarFilters, RenderedTrack, dbfs, level_reason, normalize
+from pipeline.audio.io import dbfs, to_channels
+from pipeline.audio.render import BarFilters, RenderedTrack, level_reason, normalize
 from pipeline.audio.resample import resample
 from pipeline.grid import BarGrid
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pyrubberband
 
-from pipeline.audio.io import to_channels
+from pipeline.audio.io import dbfs, to_channels
 from pipeline.audio.resample import resample
 from pipeline.audio.warp import Section, Timing, WarpMap, as_timing
 from pipeline.grid import BarGrid
@@ -269,7 +269,3 @@ def normalize(bar: np.ndarray, target_dbfs: float | None) -> np.ndarray:
     if peak > CLIP_LEVEL:  # never clip to reach the loudness target
         gain *= CLIP_LEVEL / peak
     return (bar * gain).astype(np.float32)
-
-
-def dbfs(value: float) -> float:
-    return float(20 * np.log10(max(value, 1e-12)))
