@@ -1,12 +1,19 @@
 # Thin entry point: config is params.yaml (validated like every stage does), rules live by topic.
 # `snakemake --cores 8 train` stops after training; `snakemake --cores 8` runs everything.
+from pathlib import Path as _Path
+
+from snakemake.utils import update_config as _update_config
+
 from pipeline.code_deps import stage_code as _stage_code
 from pipeline.params import validate_params
+from pipeline.yamlio import parse_yaml as _parse_yaml
 
-
-configfile: "params.yaml"
-
-
+# params.yaml read as DVC reads it (YAML 1.2: `1e-05` is a number; `configfile:` reads YAML 1.1,
+# where it is a string); values given with --config on the command line still win.
+_params = _parse_yaml(_Path("params.yaml").read_text())
+_update_config(_params, config)
+config.clear()
+config.update(_params)
 validate_params(config, source="params.yaml")
 
 

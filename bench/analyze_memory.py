@@ -63,7 +63,7 @@ def child(job: str, path: Path) -> None:
     from pipeline.audio.activations import compute_activations
     from pipeline.audio.analysis import AnalyzeOptions, analyze_track
 
-    downbeats._downbeat_network()
+    downbeats.downbeat_network()
     duration = sf.info(str(path)).duration
     wall, cpu = time.perf_counter(), time.process_time()
     if job == "activations":

@@ -38,6 +38,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.compat import importable, install_fallbacks
+from pipeline.yamlio import parse_yaml
 
 REPO = Path(__file__).resolve().parents[1]
 STAGES = ("synth", "analyze", "bars", "split")
@@ -49,7 +50,7 @@ CLIP_LEVEL = 10 ** (-1.0 / 20)  # bars are never scaled past -1 dBFS peak
 def read_params(path: Path, toy: bool = False) -> dict[str, Any]:
     """params.yaml as a dict (not validated here: the stages validate it themselves); ``toy``
     shrinks the demo corpus and the grid's sample rate."""
-    params = yaml.safe_load(Path(path).read_text())
+    params = parse_yaml(Path(path).read_text())
     if toy:
         params["demo"].update(TOY_DEMO)
         params["bars"].update(TOY_BARS)

@@ -45,7 +45,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -60,6 +59,7 @@ from pipeline.models.registry import ARCHITECTURES  # noqa: E402
 from pipeline.params import deep_merge  # noqa: E402
 from pipeline.sample.generate import random_bars  # noqa: E402
 from pipeline.train import TrainConfig, load_generator, save_generator, train_gan  # noqa: E402
+from pipeline.yamlio import parse_yaml  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 METRICS = ("frechet", "ndb", "rhythm", "novelty", "nearest_neighbour")
@@ -99,7 +99,7 @@ HEADLINES = (
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
-    return yaml.safe_load(Path(path).read_text())
+    return parse_yaml(Path(path).read_text())
 
 
 def train_section(

@@ -30,7 +30,6 @@ from pathlib import Path
 import mir_eval
 import numpy as np
 import pandas as pd
-import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.corpus import bench_specs, build
@@ -38,6 +37,7 @@ from pipeline.audio import downbeats
 from pipeline.audio.analysis import AnalyzeOptions, analyze_track
 from pipeline.audio.io import read_audio
 from pipeline.audio.render import BarFilters, BarGrid, render_bars
+from pipeline.yamlio import parse_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 GRID = BarGrid(sample_rate=16000, bpm=120, beats_per_bar=4, channels=1)
@@ -47,7 +47,7 @@ OPTIONS = AnalyzeOptions()  # the defaults users get: meters 3 and 4, 80-180 BPM
 
 def trust_thresholds() -> tuple[float, float]:
     """(track, bar) minimum trust from the project's params.yaml defaults."""
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params = parse_yaml((ROOT / "params.yaml").read_text())
     return float(params["analyze"]["min_trust"]), float(params["bars"]["min_trust"])
 
 

@@ -2,6 +2,7 @@
 
     bargan generate --checkpoint data/models/generator.pt --out track.wav --bars 16 --bpm 100
     bargan reproduce wavegan --dry-run
+    bargan doctor
 
 Subcommands live in ``COMMANDS``; each has a ``add_<name>_arguments(parser)`` and a
 ``run_<name>(args) -> int``. Errors that a user can fix (a missing, wrong or damaged checkpoint,
@@ -281,11 +282,25 @@ def run_reproduce(args: argparse.Namespace) -> int:
         raise CliError(str(err)) from None
 
 
+def add_doctor_arguments(p: argparse.ArgumentParser) -> None:
+    from pipeline import doctor
+
+    doctor.add_arguments(p)
+
+
+def run_doctor(args: argparse.Namespace) -> int:
+    from pipeline import doctor
+
+    return doctor.run(args)
+
+
 COMMANDS: list[Command] = [
     ("generate", add_generate_arguments, run_generate),
     ("reproduce", add_reproduce_arguments, run_reproduce),
+    ("doctor", add_doctor_arguments, run_doctor),
 ]
 HELP = {
+    "doctor": "is this environment ready? imports, models, Rubber Band, GPU, versions vs the lock",
     "generate": "generate a track (a latent walk, one bar per step) from a generator file",
     "reproduce": "a preset's published result: the plan (--dry-run), then fetch through evaluate",
 }

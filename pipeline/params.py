@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-import yaml
 
 from pipeline.schema import first_violation
+from pipeline.yamlio import YAMLError, parse_yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "params.schema.yaml"
@@ -25,10 +25,10 @@ def load_params(path: str | Path) -> dict[str, Any]:
     """Read and validate a params file; raises ParamsError naming the first bad key."""
     path = Path(path)
     try:
-        params = yaml.safe_load(path.read_text())
+        params = parse_yaml(path.read_text())
     except FileNotFoundError as err:
         raise ParamsError(f"{path}: file not found") from err
-    except yaml.YAMLError as err:
+    except YAMLError as err:
         raise ParamsError(f"{path}: not valid YAML ({err})") from err
     validate_params(params, source=str(path))
     return params

@@ -22,7 +22,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import yaml
 from ruamel.yaml import YAML, YAMLError
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.nodes import ScalarNode
@@ -30,6 +29,7 @@ from ruamel.yaml.representer import RoundTripRepresenter
 
 from pipeline.fileio import atomic_write
 from pipeline.params import REPO_ROOT, ParamsError, deep_merge, validate_params
+from pipeline.yamlio import parse_yaml
 
 PRESETS_DIR = REPO_ROOT / "presets"
 # what a preset says about itself, not params: its source, and what `bargan reproduce` reads
@@ -48,7 +48,7 @@ def load_preset(
     if not path.is_file():
         known = ", ".join(preset_names(presets_dir)) or "none"
         raise ValueError(f"unknown preset {name!r}; known presets: {known}")
-    data = yaml.safe_load(path.read_text())
+    data = parse_yaml(path.read_text())
     if not isinstance(data, dict) or "source" not in data:
         raise ValueError(f"{path}: a preset is a mapping with a 'source' key")
     meta = {k: data.pop(k) for k in META_KEYS if k in data}
@@ -86,7 +86,7 @@ def overlay_file(
         new_text = merge_into_text(params_path.read_text(), overlay)
     except YAMLError as err:
         raise ParamsError(f"{params_path}: not valid YAML ({err})") from err
-    validate_params(yaml.safe_load(new_text), source=source)
+    validate_params(parse_yaml(new_text), source=source)
     if not dry_run:
         atomic_write(params_path, lambda tmp: Path(tmp).write_text(new_text))
     return new_text
@@ -106,7 +106,7 @@ def merge_into_text(text: str, overlay: dict[str, Any]) -> str:
     baseline, merged = _dump(rt, before), _dump(rt, after)
     spliced = _splice(text, before, baseline, merged, rt)
     # the splice keeps the original lines; it must mean exactly what the full rewrite means
-    return spliced if yaml.safe_load(spliced) == yaml.safe_load(merged) else merged
+    return spliced if parse_yaml(spliced) == parse_yaml(merged) else merged
 
 
 def with_name(overlay: dict[str, Any], name: str) -> dict[str, Any]:

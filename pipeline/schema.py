@@ -7,12 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-import yaml
+
+from pipeline.yamlio import parse_yaml
 
 
 def first_violation(schema_path: Path, data: Any) -> tuple[str, jsonschema.ValidationError] | None:
     """``(dotted key or '<top level>', error)`` of the first violation, or None when valid."""
-    schema = yaml.safe_load(Path(schema_path).read_text())
+    schema = parse_yaml(Path(schema_path).read_text())
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
     if not errors:

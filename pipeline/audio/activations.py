@@ -224,9 +224,9 @@ def _positive_diff(logspec: np.ndarray, lag: int) -> np.ndarray:
 
 def _rnn(bands: np.ndarray) -> np.ndarray:
     """madmom's RNN ensemble on its input features -> [frames, (beat, downbeat)]."""
-    from pipeline.audio.downbeats import _downbeat_network
+    from pipeline.audio.downbeats import downbeat_network
 
-    network = _downbeat_network().processors[1]
+    network = downbeat_network().processors[1]
     output = np.asarray(network(bands), np.float32).reshape(len(bands), -1)  # 1 frame: 1-D
     return output[:, 1:]  # column 0 is P(no beat)
 

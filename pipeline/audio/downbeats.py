@@ -34,7 +34,7 @@ def track_madmom(
     from madmom.features.downbeats import DBNDownBeatTrackingProcessor
 
     signal = resample(mono.astype(np.float32), sample_rate, MADMOM_SAMPLE_RATE)
-    activations = _downbeat_network()(Signal(signal, sample_rate=MADMOM_SAMPLE_RATE))
+    activations = downbeat_network()(Signal(signal, sample_rate=MADMOM_SAMPLE_RATE))
     tracker = DBNDownBeatTrackingProcessor(
         beats_per_bar=list(meters), fps=MADMOM_FPS, min_bpm=min_bpm, max_bpm=max_bpm
     )
@@ -125,7 +125,7 @@ def _from_beats(
 
 
 @functools.cache
-def _downbeat_network():
+def downbeat_network():
     """madmom's RNN ensemble, loaded once per process (loading it costs ~0.25 s a track)."""
     from madmom.features.downbeats import RNNDownBeatProcessor
 

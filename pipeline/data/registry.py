@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-import yaml
 
 from pipeline.schema import first_violation
+from pipeline.yamlio import YAMLError, parse_yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEMA_PATH = REPO_ROOT / "workflow" / "schemas" / "dataset.schema.yaml"
@@ -86,8 +86,8 @@ def load_registry(directory: Path) -> dict[str, Dataset]:
 
 def parse_entry(path: Path) -> Dataset:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
+        data = parse_yaml(path.read_text(encoding="utf-8"))
+    except YAMLError as err:
         raise RegistryError(f"{path}: not valid YAML ({err})") from err
     validate_entry(data, source=str(path))
     archives = tuple(

@@ -16,6 +16,7 @@ from pathlib import Path
 from pipeline.params import FETCHED_DIR, REPO_ROOT, ParamsError, deep_merge
 from pipeline.presets import load_preset, overlay_file, with_name
 from pipeline.reproduce.plan import CPU_STEP_LIMIT, Plan, comparison_table, format_plan, load_plan
+from pipeline.yamlio import YAMLError, parse_yaml
 
 
 class ReproduceError(Exception):
@@ -78,11 +79,9 @@ def apply_reproduction(params_path: Path, preset: str, dataset: str | None) -> N
 
 
 def run(args: argparse.Namespace) -> int:
-    import yaml
-
     try:
-        params = yaml.safe_load(args.params.read_text())
-    except (OSError, yaml.YAMLError) as err:
+        params = parse_yaml(args.params.read_text())
+    except (OSError, YAMLError) as err:
         raise ReproduceError(f"{args.params}: cannot read ({err})") from err
     try:
         plan = load_plan(args.preset, params, describe_dataset=describe_dataset)

@@ -97,14 +97,14 @@ def test_frame_convention_matches_madmom_on_the_whole_file(tmp_path):
     """Length ceil(ceil(n * 44100 / sr) / 441) and values: madmom on the whole resampled file."""
     from madmom.audio.signal import Signal
 
-    from pipeline.audio.downbeats import _downbeat_network
+    from pipeline.audio.downbeats import downbeat_network
 
     audio = render_track(SHORT, 22_050)[0]
     path = _write(tmp_path / "short.wav", audio, 22_050)
     ours = compute_activations(path, chunk_seconds=WHOLE)
     samples, sample_rate = read_audio(path)
     mono = resample(samples.mean(axis=0), sample_rate, 44_100)
-    theirs = _downbeat_network()(Signal(mono, sample_rate=44_100))
+    theirs = downbeat_network()(Signal(mono, sample_rate=44_100))
     n = samples.shape[1]
     assert ours.frames == len(theirs) == math.ceil(math.ceil(n * 44_100 / 22_050) / 441)
     assert ours.frames == math.ceil(ours.duration * FPS)
