@@ -44,7 +44,7 @@ lock: $(STAMP)
 	cmp -s $(BUILD_LOCK).new $(BUILD_LOCK) && rm $(BUILD_LOCK).new || mv $(BUILD_LOCK).new $(BUILD_LOCK)
 
 doctor: setup
-	$(BIN)/bargan doctor
+	$(BIN)/python -m pipeline.cli doctor
 
 .dvc/config: | $(STAMP)
 	$(BIN)/dvc init --quiet $(if $(wildcard .git),,--no-scm)
@@ -56,7 +56,7 @@ doctor: setup
 	$(BIN)/python -m pipeline.dvc_plots --out $@
 
 run: setup
-	@$(BIN)/bargan doctor --brief
+	@$(BIN)/python -m pipeline.cli doctor --brief
 	$(BIN)/dvc repro
 	$(BIN)/python -m pipeline.summary
 

@@ -20,6 +20,7 @@ from typing import Any
 from pipeline.params import REPO_ROOT
 
 LOCK_FILES = ("requirements.lock", "requirements-build.lock")
+ENVIRONMENT_KEY = "environment"  # the fingerprint's key in train_run.json and metrics.json
 REBUILD_COMMAND = "rm -rf .venv && make setup"  # builds the environment from the lock again
 
 # `name==version ; marker \` opens a requirement; hashes and comments follow on their own lines
@@ -139,11 +140,14 @@ def fingerprint(device: Any = None) -> dict[str, Any]:
     """What a result records of the environment that made it: the lock's digest and whether the
     installed packages match it, python, torch, CUDA, cuDNN and the device's name."""
     build = torch_build()
-    mismatches = lock_mismatches()
+    if lock_paths():
+        differences = "; ".join(m.describe() for m in lock_mismatches()) or "none"
+    else:
+        differences = f"no {LOCK_FILES[0]} beside the code"
     return {
         "lock_sha256": lock_digest(),
-        "lock_matches": not mismatches,
-        "lock_mismatches": [m.describe() for m in mismatches],
+        "lock_matches": differences == "none",
+        "lock_differences": differences,
         "python": platform.python_version(),
         "torch": build["torch"],
         "cuda": build["cuda"],
@@ -154,13 +158,8 @@ def fingerprint(device: Any = None) -> dict[str, Any]:
 
 
 def mlflow_tags(print_: dict[str, Any]) -> dict[str, str]:
-    """The fingerprint as MLflow tags (``env.<key>``), lists joined, None as "none"."""
-    tags = {}
-    for key, value in print_.items():
-        if isinstance(value, list):
-            value = "; ".join(value) or "none"
-        tags[f"env.{key}"] = "none" if value is None else str(value)
-    return tags
+    """The fingerprint as MLflow tags (``env.<key>``), None as "none"."""
+    return {f"env.{key}": "none" if v is None else str(v) for key, v in print_.items()}
 
 
 def describe(print_: dict[str, Any]) -> list[str]:
@@ -173,13 +172,9 @@ def describe(print_: dict[str, Any]) -> list[str]:
         f"device    {print_['device']}",
     ]
     if not print_["lock_matches"]:
-        shown = print_["lock_mismatches"][:5]
-        more = len(print_["lock_mismatches"]) - len(shown)
         lines.append(
-            "WARNING: the installed packages differ from the lock: "
-            + "; ".join(shown)
-            + (f"; and {more} more" if more else "")
-            + f". A result made here may not reproduce; fix: {REBUILD_COMMAND}"
+            f"WARNING: the installed packages differ from the lock ({print_['lock_differences']})"
+            f"; a result made here may not reproduce. Fix: {REBUILD_COMMAND}"
         )
     return lines
 

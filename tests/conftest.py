@@ -30,6 +30,8 @@ PROJECT_FILES = (
     "dvc.yaml",
     "Snakefile",
     "params.yaml",
+    "requirements.lock",  # the environment fingerprint's lock digest
+    "requirements-build.lock",
     ".dvcignore",
     ".gitignore",
 )

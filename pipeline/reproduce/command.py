@@ -78,6 +78,15 @@ def apply_reproduction(params_path: Path, preset: str, dataset: str | None) -> N
         raise ReproduceError(" ".join(str(err).split())) from err
 
 
+def format_environment() -> str:
+    """The environment the run would be made in (the fingerprint every result records), with
+    a warning when the installed packages differ from the lock."""
+    from pipeline.environment import describe, fingerprint
+
+    lines = [f"  {line}" for line in describe(fingerprint())]
+    return "\n".join(["environment (recorded with the results):", *lines])
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         params = parse_yaml(args.params.read_text())
@@ -88,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as err:  # unknown preset, malformed reproduction metadata
         raise ReproduceError(str(err)) from err
     print(format_plan(plan))
+    print(format_environment())
     if args.dry_run:
         return 0
     import torch

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.data.splits import load_split
+from pipeline.environment import ENVIRONMENT_KEY, fingerprint
 from pipeline.fileio import write_json_atomic
 from pipeline.grid import GRID_FILE, BarGrid
 from pipeline.metrics.headline import HEADLINE_KEY, Scorecard, compute_headline, markdown
@@ -111,7 +112,8 @@ def main(args, params) -> None:
     except VGGishWeightsError as err:
         raise StageError(f"evaluate.vggish_weights: {err}") from err
     card = compute_headline(metrics)
-    write_json_atomic(args.out, {HEADLINE_KEY: card.to_dict(), **metrics})
+    record = {HEADLINE_KEY: card.to_dict(), **metrics, ENVIRONMENT_KEY: fingerprint()}
+    write_json_atomic(args.out, record)
     write_json_atomic(args.headline, card.numbers())
     log.info("headline -> %s, every metric -> %s\n%s", args.headline, args.out, markdown(card))
 

@@ -25,6 +25,7 @@ import pandas as pd
 from torch import nn
 
 from pipeline.data.splits import load_split
+from pipeline.environment import fingerprint, mlflow_tags
 from pipeline.fileio import write_csv_atomic
 from pipeline.grid import GRID_FILE, BarGrid
 from pipeline.monitoring.previews import preview_logger
@@ -151,6 +152,12 @@ def main(args, params) -> None:
         ) as mlflow_log,
     ):
         log.info("training %s on %d bars %s -> %s", config.arch, len(bars), bars.shape[1:], run_dir)
+        environment = fingerprint(config.resolved_device())
+        mlflow_log.set_tags(mlflow_tags(environment))
+        if not environment["lock_matches"]:
+            log.warning(
+                "installed packages differ from the lock: %s", environment["lock_differences"]
+            )
         valid, _, _ = load_split(args.splits_dir / "valid.npz")
         progress = progress_recorder(
             run_dir / PROGRESS_FILE, ProgressMetrics(bars, valid, grid), mlflow_log
@@ -181,6 +188,7 @@ def main(args, params) -> None:
             processes=env_world_size(),  # torchrun's WORLD_SIZE; 1 without it
             train_bars=len(bars),
             config=config.to_dict(),
+            environment=environment,
         )
     log.info("generator -> %s; MLflow run %s", args.out_dir / "generator.pt", mlflow_log.run_id)
 

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import io
 import json
+import platform
 import re
 
 import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
+import torch
 import yaml
 
+from pipeline.environment import lock_digest, mlflow_tags
 from pipeline.grid import BarGrid
 from tests.conftest import run, write_params
 
@@ -121,6 +124,17 @@ def test_dvc_repro_runs_every_stage_then_only_what_changed(tiny_project):
     assert "novelty_generated_fraction_similar" in logged.data.metrics
     assert "headline.near_copy_fraction" in logged.data.metrics
     assert logged.data.tags["verdict"] == metrics["headline"]["verdict"]
+    # the environment is part of the result: train_run.json, the MLflow run and metrics.json
+    environment = run_info["environment"]
+    assert environment["lock_sha256"] == lock_digest() != "none"
+    assert environment["lock_matches"] is True, environment["lock_differences"]
+    assert environment["torch"] == torch.__version__
+    assert environment["python"] == platform.python_version()
+    assert environment["device"].startswith("cpu")
+    assert {k: v for k, v in logged.data.tags.items() if k.startswith("env.")} == mlflow_tags(
+        environment
+    )
+    assert metrics["environment"]["lock_sha256"] == lock_digest()
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(logged.info.run_id, "audio")}
     assert "audio/interpolation.wav" in artifacts
 
@@ -167,3 +181,34 @@ def test_experiments_and_commits_compare_the_headline_metrics(tiny_project):
     changed = diff["data/metrics/headline.json"]
     assert changed["frechet_fixed_ratio"]["old"] is not None  # HEAD's value was found
     assert changed["frechet_fixed_ratio"]["new"] is not None
+
+
+def test_dvc_exp_run_sets_numbers_as_dvc_writes_them(tiny_project):
+    """`dvc exp run -S train.lr_g=1e-5` rewrites params.yaml as `lr_g: 1e-05`, which YAML 1.2
+    (DVC) reads as a number and YAML 1.1 (PyYAML) as a string: every stage, the schema check
+    and the Snakefile must read the number."""
+    root = tiny_project
+    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com"]
+    run(["git", "add", "-A"], root)
+    run([*git, "commit", "-qm", "project"], root)
+    run(["dvc", "exp", "run", "-S", "train.lr_g=1e-5", "-S", "train.steps=2"], root)
+
+    text = (root / "params.yaml").read_text()
+    assert re.search(r"^ +lr_g: 1e-05$", text, re.MULTILINE)  # as DVC wrote it
+    assert yaml.safe_load(text)["train"]["lr_g"] == "1e-05"  # the YAML 1.1 trap is really there
+    record = json.loads((root / "data/models/train_run.json").read_text())
+    assert record["config"]["lr_g"] == 1e-05 and record["steps"] == 2
+
+    shown = json.loads(run(["dvc", "exp", "show", "--json"], root).stdout)
+    experiments = [
+        exp["data"]
+        for baseline in shown
+        for branch in baseline.get("experiments") or []
+        for exp in branch["revs"]
+    ]
+    assert len(experiments) == 1
+    train = experiments[0]["params"]["params.yaml"]["data"]["train"]
+    assert train["lr_g"] == 1e-05 and train["steps"] == 2
+
+    # the same params file under Snakemake: the Snakefile's check and the check_params rule
+    run(["snakemake", "--cores", "1", "--forceall", "data/params.valid"], root)
