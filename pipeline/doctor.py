@@ -9,6 +9,7 @@ problem and the command that fixes it. ``make run`` runs it before any stage.
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import re
 import shutil
@@ -26,6 +27,7 @@ from pipeline.environment import (
     lock_paths,
     normalize,
     torch_build,
+    unlocked_packages,
 )
 
 MIN_PYTHON = (3, 11)
@@ -83,10 +85,21 @@ def check_python() -> Check:
 def check_lock() -> Check:
     paths = lock_paths()
     if not paths:
-        return Check("lock", False, f"no {LOCK_FILES[0]} in the project", "git checkout -- .")
+        return Check(
+            "lock", False, f"no {LOCK_FILES[0]} in the project", f"git checkout -- {LOCK_FILES[0]}"
+        )
     mismatches = lock_mismatches()
     digest = lock_digest()[:16]
     if not mismatches:
+        extra = unlocked_packages()
+        if extra:
+            return Check(
+                "lock",
+                False,
+                f"locked packages as locked (sha256 {digest}); not in the lock: {', '.join(extra)}",
+                REBUILD_COMMAND,
+                warning=True,
+            )
         return Check("lock", True, f"installed packages match the lock (sha256 {digest})")
     shown = "; ".join(m.describe() for m in mismatches[:4])
     more = f"; and {len(mismatches) - 4} more" if len(mismatches) > 4 else ""
@@ -186,7 +199,7 @@ CHECKS: tuple[Callable[[], Check], ...] = (
     check_torchaudio,
     check_madmom,
     check_rubberband,
-    *(lambda module=module: check_module(module) for module in STAGE_MODULES),
+    *(functools.partial(check_module, module) for module in STAGE_MODULES),
     check_lock,
     check_gpu,
 )

@@ -21,6 +21,7 @@ from pipeline.params import REPO_ROOT
 
 LOCK_FILES = ("requirements.lock", "requirements-build.lock")
 ENVIRONMENT_KEY = "environment"  # the fingerprint's key in train_run.json and metrics.json
+PROJECT = "bargan"  # installed editable beside the lock, not in it
 REBUILD_COMMAND = "rm -rf .venv && make setup"  # builds the environment from the lock again
 
 # `name==version ; marker \` opens a requirement; hashes and comments follow on their own lines
@@ -98,6 +99,15 @@ def lock_mismatches(
         if not same:
             mismatches.append(Mismatch(name, want, have))
     return mismatches
+
+
+def unlocked_packages(
+    locked: dict[str, str] | None = None, installed: dict[str, str] | None = None
+) -> list[str]:
+    """Installed distributions the lock does not name (the project itself aside)."""
+    locked = locked_versions() if locked is None else locked
+    installed = installed_versions() if installed is None else installed
+    return sorted(name for name in installed if name not in locked and name != PROJECT)
 
 
 def lock_digest(paths: list[Path] | None = None) -> str:
