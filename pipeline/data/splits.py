@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pipeline.csv_rows import CsvRowsError, read_csv_rows
+
 SPLITS = ("train", "valid", "test")
 SPLITS_FILE = "splits.csv"  # beside the audio: path (relative to the audio folder), split
 SPLITS_COLUMNS = ("path", "split")
@@ -27,16 +29,16 @@ def read_published_splits(root: Path) -> dict[str, str]:
     if not path.is_file():
         return {}
     try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise PublishedSplitError(f"{path}: not a readable CSV table ({err})") from err
+        table = read_csv_rows(path)
+    except CsvRowsError as err:
+        raise PublishedSplitError(str(err)) from None
     missing = set(SPLITS_COLUMNS) - set(table.columns)
     if missing:
         raise PublishedSplitError(
             f"{path}: missing columns {sorted(missing)}; expected {','.join(SPLITS_COLUMNS)}"
         )
     splits: dict[str, str] = {}
-    for number, row in enumerate(table.to_dict("records"), start=2):
+    for number, row in table.rows:
         track, split = row["path"].strip(), row["split"].strip()
         if split not in SPLITS:
             raise PublishedSplitError(

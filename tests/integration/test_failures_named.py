@@ -129,8 +129,9 @@ def test_paths_that_flatten_alike_keep_their_own_warp_maps_and_bars(project):
         ("path,bpm,first_downbeat,meter\na.wav,120,0,4\na.wav,90,0,4\n", ["line 3", "second"]),
         ("path,bpm,meter\na.wav,120,4\n", ["missing columns", "first_downbeat"]),
         ("path,bpm,first_downbeat,meter\na.wav,0,0,4\n", ["line 2", "bpm 0 outside"]),
+        ("path,bpm,first_downbeat,meter\n\n# by ear\n\na.wav,x,0,4\n", ["line 5", "bpm 'x'"]),
     ],
-    ids=["text", "empty", "inf", "fractional-meter", "duplicate", "no-column", "zero"],
+    ids=["text", "empty", "inf", "fractional-meter", "duplicate", "no-column", "zero", "blanks"],
 )
 def test_bad_overrides_are_named_by_line_and_column(project, content, named):
     corpus = project / "corpus"
