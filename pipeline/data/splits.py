@@ -86,6 +86,30 @@ def _count(fraction: float, n: int) -> int:
     return max(1, round(fraction * n))
 
 
+class ClassLayoutError(ValueError):
+    """Some recordings are in class folders and some are not: the latter have no class."""
+
+
+def check_class_layout(paths: pd.Series, labels: pd.Series) -> None:
+    """A recording's class is its top-level folder under the corpus (``''`` at the top level).
+    Every recording in a class folder, or none, is a layout training can use (conditional or
+    unconditional); a mix is a :class:`ClassLayoutError` naming a few of the unfoldered files
+    and the fixes."""
+    classes = dict(zip(paths, labels, strict=True))
+    top = sorted(path for path, label in classes.items() if not label)
+    folders = sorted({label for label in classes.values() if label})
+    if not top or not folders:
+        return
+    shown = ", ".join(top[:3]) + (f" and {len(top) - 3} more" if len(top) > 3 else "")
+    raise ClassLayoutError(
+        f"{len(top)} of {len(classes)} recordings are at the top level of the corpus "
+        f"({shown}), not in a class folder like the others ({', '.join(folders[:3])}"
+        f"{', ...' if len(folders) > 3 else ''}), so they have no class: move them into a "
+        "class folder (data.audio_dir/<class>/), or put every recording in a class folder "
+        "or none"
+    )
+
+
 def label_indices(labels: pd.Series) -> tuple[np.ndarray, list[str]]:
     """Class names -> integer indices (sorted names); empty names mean 'unlabelled'."""
     classes = sorted(name for name in labels.unique() if name)

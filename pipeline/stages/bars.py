@@ -19,7 +19,14 @@ from pipeline.cache import ResultCache, file_digest, make_key
 from pipeline.code_deps import code_digest
 from pipeline.fileio import write_csv_atomic, write_npz_atomic
 from pipeline.grid import GRID_FILE, BarGrid
-from pipeline.stages.common import StageError, log, parallel_map, run_stage, stage_parser
+from pipeline.stages.common import (
+    SOURCE_DTYPES,
+    StageError,
+    log,
+    parallel_map,
+    run_stage,
+    stage_parser,
+)
 
 CODE = code_digest(render, clips, grid_module)  # and every pipeline module they import
 
@@ -118,7 +125,9 @@ def main(args, params) -> None:
         dedupe_threshold=section["dedupe_threshold"],
         min_trust=section["min_trust"],
     )
-    tracks = pd.read_csv(args.analysis_dir / "tracks.csv", keep_default_na=False)
+    tracks = pd.read_csv(
+        args.analysis_dir / "tracks.csv", keep_default_na=False, dtype=SOURCE_DTYPES
+    )
     usable = tracks[tracks.status == "ok"].to_dict("records")
     out_dir = None if args.only else args.out_dir
     job = BarsJob(

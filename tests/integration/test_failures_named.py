@@ -21,25 +21,18 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipeline.audio.io import write_audio
 from pipeline.audio.warp import load_warp_map
-from pipeline.data.synth import SynthTrackSpec, render_track
-from tests.conftest import REPO, run, tiny_params, tool_env, write_params
+from tests.conftest import (
+    REPO,
+    make_track,
+    run,
+    tiny_params,
+    tool_env,
+    write_overrides,
+    write_params,
+)
 
 pytestmark = pytest.mark.integration
-SAMPLE_RATE = 22050
-
-
-def make_track(path: Path, bpm: float, style: str = "techno", seed: int = 0) -> None:
-    audio, _, _ = render_track(
-        SynthTrackSpec(style=style, bpm=bpm, n_bars=5, seed=seed), SAMPLE_RATE
-    )
-    write_audio(path, audio, SAMPLE_RATE)
-
-
-def write_overrides(corpus: Path, tempi: dict[str, float]) -> None:
-    lines = ["path,bpm,first_downbeat,meter", *(f"{p},{bpm},0,4" for p, bpm in tempi.items())]
-    (corpus / "overrides.csv").write_text("\n".join(lines) + "\n")
 
 
 def stage(root: Path, name: str, *args: str, preexec=None) -> subprocess.CompletedProcess:
