@@ -243,6 +243,40 @@ def test_a_missing_corpus_folder_is_named(project):
     assert_named_failure(analyze(project, corpus="no-such-folder"), "no-such-folder")
 
 
+# --- a hand re-run of bars replaces its folder whole, or leaves it as it was ------------------
+def _two_recordings_cut(project: Path) -> Path:
+    corpus = project / "corpus"
+    make_track(corpus / "a.wav", 120, seed=1)
+    make_track(corpus / "b.wav", 100, seed=2)
+    write_overrides(corpus, {"a.wav": 120, "b.wav": 100})
+    assert analyze(project).returncode == 0
+    assert bars(project).returncode == 0
+    return corpus
+
+
+def test_a_bars_run_that_stops_part_way_leaves_the_previous_result_whole(project):
+    corpus = _two_recordings_cut(project)
+    before = _digests(project / "bars")
+    params = tiny_params()
+    params["bars"]["bpm"] = 125  # every bar of a.wav, rendered first, changes
+    write_params(project, params)
+    (corpus / "b.wav").unlink()  # gone after analysis: the run stops at it
+    assert_named_failure(bars(project), "corpus/b.wav", "No such file")
+    assert _digests(project / "bars") == before  # no new bars beside the old bars.csv
+    assert not _leftover_temporaries(project)
+
+
+def test_a_bars_rerun_keeps_no_bars_of_a_recording_gone_from_the_corpus(project):
+    corpus = _two_recordings_cut(project)
+    (corpus / "b.wav").unlink()
+    write_overrides(corpus, {"a.wav": 120})
+    assert analyze(project).returncode == 0
+    assert bars(project).returncode == 0
+    assert set(pd.read_csv(project / "bars/bars.csv").path) == {"a.wav"}
+    assert [p.name for p in (project / "bars/audio").iterdir()] == ["a.wav.npz"]
+    assert not _leftover_temporaries(project)
+
+
 # --- 6 and 7. the executors: a corpus path with a space; bad params keep old outputs ----------
 def _project_with_spaced_corpus(tiny_project: Path) -> Path:
     corpus = tiny_project / "data/raw/my corpus"
