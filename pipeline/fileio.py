@@ -128,3 +128,16 @@ def replace_dir(staging: str | os.PathLike, out_dir: str | os.PathLike) -> None:
         raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def in_place_of(err: OSError, staging: str | os.PathLike, out_dir: str | os.PathLike) -> OSError:
+    """``err`` naming the file where it would have been in ``out_dir``, not in the staging
+    folder (whose name means nothing to the user and is gone after the failure)."""
+    name = err.filename
+    if name is None or err.errno is None:
+        return err
+    try:
+        relative = Path(name).relative_to(staging)
+    except ValueError:
+        return err
+    return type(err)(err.errno, err.strerror, str(Path(out_dir) / relative))

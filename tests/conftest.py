@@ -160,6 +160,22 @@ def write_params(root: Path, params: dict) -> None:
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
+def make_track(path: Path, bpm: float, style: str = "techno", seed: int = 0) -> None:
+    """A synthesised five-bar drum loop at ``bpm`` (22.05 kHz), written to ``path``."""
+    from pipeline.audio.io import write_audio
+    from pipeline.data.synth import SynthTrackSpec, render_track
+
+    audio, _, _ = render_track(SynthTrackSpec(style=style, bpm=bpm, n_bars=5, seed=seed), 22050)
+    write_audio(path, audio, 22050)
+
+
+def write_overrides(corpus: Path, tempi: dict[str, float]) -> None:
+    """``corpus/overrides.csv`` giving each recording its tempo (first downbeat 0, 4/4), so
+    analyze runs no beat tracker."""
+    lines = ["path,bpm,first_downbeat,meter", *(f"{p},{bpm},0,4" for p, bpm in tempi.items())]
+    (corpus / "overrides.csv").write_text("\n".join(lines) + "\n")
+
+
 @pytest.fixture(scope="module")
 def single_torch_thread():
     """Tiny models run fastest single-threaded; OpenMP threads oversubscribed on a busy 2-core

@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pipeline.csv_rows import CsvRowsError, read_csv_rows
+
 SPLITS = ("train", "valid", "test")
 SPLITS_FILE = "splits.csv"  # beside the audio: path (relative to the audio folder), split
 SPLITS_COLUMNS = ("path", "split")
@@ -27,16 +29,16 @@ def read_published_splits(root: Path) -> dict[str, str]:
     if not path.is_file():
         return {}
     try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise PublishedSplitError(f"{path}: not a readable CSV table ({err})") from err
+        table = read_csv_rows(path)
+    except CsvRowsError as err:
+        raise PublishedSplitError(str(err)) from None
     missing = set(SPLITS_COLUMNS) - set(table.columns)
     if missing:
         raise PublishedSplitError(
             f"{path}: missing columns {sorted(missing)}; expected {','.join(SPLITS_COLUMNS)}"
         )
     splits: dict[str, str] = {}
-    for number, row in enumerate(table.to_dict("records"), start=2):
+    for number, row in table.rows:
         track, split = row["path"].strip(), row["split"].strip()
         if split not in SPLITS:
             raise PublishedSplitError(
@@ -82,6 +84,30 @@ def _count(fraction: float, n: int) -> int:
     if fraction <= 0 or n < 3:
         return 0
     return max(1, round(fraction * n))
+
+
+class ClassLayoutError(ValueError):
+    """Some recordings are in class folders and some are not: the latter have no class."""
+
+
+def check_class_layout(paths: pd.Series, labels: pd.Series) -> None:
+    """A recording's class is its top-level folder under the corpus (``''`` at the top level).
+    Every recording in a class folder, or none, is a layout training can use (conditional or
+    unconditional); a mix is a :class:`ClassLayoutError` naming a few of the unfoldered files
+    and the fixes."""
+    classes = dict(zip(paths, labels, strict=True))
+    top = sorted(path for path, label in classes.items() if not label)
+    folders = sorted({label for label in classes.values() if label})
+    if not top or not folders:
+        return
+    shown = ", ".join(top[:3]) + (f" and {len(top) - 3} more" if len(top) > 3 else "")
+    raise ClassLayoutError(
+        f"{len(top)} of {len(classes)} recordings are at the top level of the corpus "
+        f"({shown}), not in a class folder like the others ({', '.join(folders[:3])}"
+        f"{', ...' if len(folders) > 3 else ''}), so they have no class: move them into a "
+        "class folder (data.audio_dir/<class>/), or put every recording in a class folder "
+        "or none"
+    )
 
 
 def label_indices(labels: pd.Series) -> tuple[np.ndarray, list[str]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -87,6 +88,25 @@ def format_environment() -> str:
     return "\n".join(["environment (recorded with the results):", *lines])
 
 
+def check_params_file(params: Path, project: Path) -> None:
+    """``dvc repro`` in ``project`` runs the stages of its dvc.yaml, which read
+    ``project/params.yaml`` (their ``params:`` keys and every command's ``--params``): a preset
+    written into any other file would not be the settings that run, so that is refused."""
+    if not (project / "dvc.yaml").is_file():
+        raise ReproduceError(f"{project}: no dvc.yaml here; run bargan reproduce in the project")
+    expected = project / "params.yaml"
+    try:
+        same = os.path.samefile(params, expected)
+    except OSError:
+        same = False
+    if not same:
+        raise ReproduceError(
+            f"--params {params}: dvc repro runs the stages in {project / 'dvc.yaml'}, which "
+            f"read {expected}, so a preset written elsewhere would not be what runs; leave "
+            "out --params (or name that file), or use --dry-run to read another file"
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         params = parse_yaml(args.params.read_text())
@@ -105,6 +125,7 @@ def run(args: argparse.Namespace) -> int:
     refusal = cpu_refusal(plan, torch.cuda.is_available(), args.allow_cpu)
     if refusal:
         raise ReproduceError(refusal)
+    check_params_file(args.params, Path.cwd())
     if shutil.which("dvc") is None:
         raise ReproduceError("dvc is not on PATH (activate the project's .venv)")
     apply_reproduction(args.params, args.preset, plan.dataset)

@@ -16,6 +16,7 @@ from pipeline.audio.io import AudioError, scan_corpus, truncation_warning
 from pipeline.audio.warp import Timing, save_warp_map
 from pipeline.cache import ResultCache, file_digest, make_key
 from pipeline.code_deps import code_digest
+from pipeline.csv_rows import CsvRowsError, read_csv_rows
 from pipeline.data.splits import PublishedSplitError, read_published_splits
 from pipeline.fileio import write_csv_atomic
 from pipeline.overrides import OVERRIDE_COLUMNS, OVERRIDE_HEADER, OVERRIDES_FILE
@@ -133,23 +134,25 @@ def _digest_or_reason(path: Path) -> str:
 
 def read_overrides(root: Path) -> dict[str, Override]:
     """``<audio_dir>/overrides.csv``: path (relative to audio_dir), bpm, first_downbeat, meter.
+    Blank lines and lines starting with ``#`` are skipped.
 
-    Every problem is a StageError naming the file, the line and the column.
+    Every problem is a StageError naming the file, the line (as an editor counts it) and the
+    column.
     """
     path = root / OVERRIDES_FILE
     if not path.is_file():
         return {}
     try:
-        table = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except pd.errors.EmptyDataError as err:
-        raise StageError(f"{path}: empty file; the first line must be {OVERRIDE_HEADER}") from err
-    except (pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise StageError(f"{path}: not a readable CSV table ({err})") from err
+        table = read_csv_rows(path)
+    except CsvRowsError as err:
+        raise StageError(str(err)) from None
+    if not table.columns:
+        raise StageError(f"{path}: empty file; the first line must be {OVERRIDE_HEADER}")
     missing = set(OVERRIDE_COLUMNS) - set(table.columns)
     if missing:
         raise StageError(f"{path}: missing columns {sorted(missing)}; expected {OVERRIDE_HEADER}")
     overrides: dict[str, Override] = {}
-    for number, row in enumerate(table.to_dict("records"), start=2):
+    for number, row in table.rows:
         where = f"{path}: line {number}"
         track = row["path"].strip()
         if not track:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
@@ -17,9 +18,22 @@ from pipeline.audio.render import BarFilters, render_bars
 from pipeline.audio.warp import load_warp_map
 from pipeline.cache import ResultCache, file_digest, make_key
 from pipeline.code_deps import code_digest
-from pipeline.fileio import write_csv_atomic, write_npz_atomic
+from pipeline.fileio import (
+    in_place_of,
+    replace_dir,
+    staging_dir,
+    write_csv_atomic,
+    write_npz_atomic,
+)
 from pipeline.grid import GRID_FILE, BarGrid
-from pipeline.stages.common import StageError, log, parallel_map, run_stage, stage_parser
+from pipeline.stages.common import (
+    SOURCE_DTYPES,
+    StageError,
+    log,
+    parallel_map,
+    run_stage,
+    stage_parser,
+)
 
 CODE = code_digest(render, clips, grid_module)  # and every pipeline module they import
 
@@ -118,37 +132,35 @@ def main(args, params) -> None:
         dedupe_threshold=section["dedupe_threshold"],
         min_trust=section["min_trust"],
     )
-    tracks = pd.read_csv(args.analysis_dir / "tracks.csv", keep_default_na=False)
-    usable = tracks[tracks.status == "ok"].to_dict("records")
-    out_dir = None if args.only else args.out_dir
-    job = BarsJob(
-        args.audio_dir, args.analysis_dir / "warp", out_dir, grid, filters, args.cache_dir
+    tracks = pd.read_csv(
+        args.analysis_dir / "tracks.csv", keep_default_na=False, dtype=SOURCE_DTYPES
     )
+    usable = tracks[tracks.status == "ok"].to_dict("records")
     if args.only:
+        job = BarsJob(
+            args.audio_dir, args.analysis_dir / "warp", None, grid, filters, args.cache_dir
+        )
         fill_cache(args.only, tracks, usable, job)
         return
-    rows, rejects, reused = [], [], 0
-    for kept, rejected, cached in parallel_map(
-        partial(render_one, job=job), usable, section["jobs"], "bars"
-    ):
-        rows += kept
-        rejects += rejected
-        reused += cached
-    for row in tracks[tracks.status != "ok"].to_dict("records"):
-        source = {key: row[key] for key in ("track", "path", "label")}
-        rejects.append({**source, "bar_index": -1, "reason": f"analyze: {row['reason']}"})
-    reject_columns = ["track", "path", "label", "bar_index", "reason"]
-    rejects_path = args.out_dir / "rejects.csv"
-    write_csv_atomic(
-        rejects_path, pd.DataFrame(rejects, columns=None if rejects else reject_columns)
-    )
-    for row in rejects:
-        log.info("rejected %s bar %s: %s", row["path"], row["bar_index"], row["reason"])
-    manifest = pd.DataFrame(rows)
+    # Built in a new folder and swapped in whole: a run that stops part-way (a full disk, a
+    # vanished recording) leaves the previous result as it was, never new bars beside an old
+    # bars.csv, and a recording gone from the corpus leaves no bars behind.
+    staging = staging_dir(args.out_dir)
+    try:
+        job = BarsJob(
+            args.audio_dir, args.analysis_dir / "warp", staging, grid, filters, args.cache_dir
+        )
+        try:
+            manifest, n_rejects, reused = cut_bars(tracks, usable, job, section["jobs"])
+        except OSError as err:
+            raise in_place_of(err, staging, args.out_dir) from None
+        replace_dir(staging, args.out_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     if manifest.empty:
-        raise StageError(f"no usable bars; {rejects_path} lists the reason for every track")
-    grid.write(args.out_dir / GRID_FILE)
-    write_csv_atomic(args.out_dir / "bars.csv", manifest)
+        raise StageError(
+            f"no usable bars; {args.out_dir / 'rejects.csv'} lists the reason for every track"
+        )
     log.info(
         "%d bars of %d samples at %d Hz from %d tracks (%d tracks from cache; "
         "%d rejected bars or tracks) -> %s",
@@ -157,9 +169,36 @@ def main(args, params) -> None:
         grid.sample_rate,
         manifest.track.nunique(),
         reused,
-        len(rejects),
+        n_rejects,
         args.out_dir,
     )
+
+
+def cut_bars(
+    tracks: pd.DataFrame, usable: list[dict], job: BarsJob, jobs: int
+) -> tuple[pd.DataFrame, int, int]:
+    """Render every usable track into ``job.out_dir`` and write rejects.csv there, then, when
+    any bar was kept, the grid record and bars.csv. -> (manifest, rejects, tracks from cache)"""
+    rows, rejects, reused = [], [], 0
+    for kept, rejected, cached in parallel_map(partial(render_one, job=job), usable, jobs, "bars"):
+        rows += kept
+        rejects += rejected
+        reused += cached
+    for row in tracks[tracks.status != "ok"].to_dict("records"):
+        source = {key: row[key] for key in ("track", "path", "label")}
+        rejects.append({**source, "bar_index": -1, "reason": f"analyze: {row['reason']}"})
+    reject_columns = ["track", "path", "label", "bar_index", "reason"]
+    write_csv_atomic(
+        job.out_dir / "rejects.csv",
+        pd.DataFrame(rejects, columns=None if rejects else reject_columns),
+    )
+    for row in rejects:
+        log.info("rejected %s bar %s: %s", row["path"], row["bar_index"], row["reason"])
+    manifest = pd.DataFrame(rows)
+    if not manifest.empty:
+        job.grid.write(job.out_dir / GRID_FILE)
+        write_csv_atomic(job.out_dir / "bars.csv", manifest)
+    return manifest, len(rejects), reused
 
 
 def parser():

@@ -98,6 +98,11 @@ def track_id(path: Path, root: Path) -> str:
     return quote(path.relative_to(root).as_posix(), safe="")
 
 
+# the columns naming a recording in tracks.csv and bars.csv, read back as the text they are:
+# a class folder "01" is not the number 1, and "0" is not a missing class
+SOURCE_DTYPES = {"track": str, "path": str, "label": str, "published_split": str}
+
+
 def class_name(path: Path, root: Path) -> str:
     """The class label of a recording is its top-level folder under the corpus root."""
     parts = path.relative_to(root).parts

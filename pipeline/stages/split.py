@@ -9,10 +9,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.data.splits import SPLITS, SPLITS_FILE, assign_splits, label_indices
+from pipeline.data.splits import (
+    SPLITS,
+    SPLITS_FILE,
+    ClassLayoutError,
+    assign_splits,
+    check_class_layout,
+    label_indices,
+)
 from pipeline.fileio import write_csv_atomic, write_json_atomic, write_npz_atomic
 from pipeline.grid import GRID_FILE, BarGrid
-from pipeline.stages.common import StageError, log, run_stage, stage_parser
+from pipeline.stages.common import SOURCE_DTYPES, StageError, log, run_stage, stage_parser
 
 
 def load_bars(bars_dir: Path, manifest: pd.DataFrame) -> np.ndarray:
@@ -45,9 +52,13 @@ def published_assignment(manifest: pd.DataFrame, where: Path) -> pd.Series:
 def main(args, params) -> None:
     section = params["split"]
     grid = BarGrid.read(args.bars_dir / GRID_FILE)
-    manifest = pd.read_csv(args.bars_dir / "bars.csv", keep_default_na=False)
+    manifest = pd.read_csv(args.bars_dir / "bars.csv", keep_default_na=False, dtype=SOURCE_DTYPES)
     if manifest.empty:
         raise StageError(f"{args.bars_dir}/bars.csv has no bars")
+    try:
+        check_class_layout(manifest.path, manifest.label)
+    except ClassLayoutError as err:
+        raise StageError(f"{args.bars_dir}/bars.csv: {err}") from None
     if section["method"] == "published":
         manifest["split"] = published_assignment(manifest, args.bars_dir / "bars.csv")
     else:

@@ -82,6 +82,18 @@ def train_config(section: dict, bars: np.ndarray, sample_rate: int, n_classes: i
     )
 
 
+def check_labels(labels: np.ndarray, classes: list[str], train_file: Path) -> None:
+    """Every label names one of ``classes`` (the split stage's info.json), or a one-line
+    StageError: a conditional model has no embedding for any other."""
+    bad = (labels < 0) | (labels >= len(classes))
+    if bad.any():
+        raise StageError(
+            f"{train_file}: {int(bad.sum())} of {len(labels)} bars have a class label "
+            f"outside 0-{len(classes) - 1} (info.json lists {len(classes)} classes); "
+            "run the split stage again (every recording in a class folder, or none)"
+        )
+
+
 def run_folder(root: Path, config: TrainConfig, data_file: Path) -> Path:
     """A descriptive, resumable run folder: same config and data -> same folder.
 
@@ -137,6 +149,10 @@ def main(args, params) -> None:
     info = json.loads((args.splits_dir / "info.json").read_text())
     grid = BarGrid.read(args.splits_dir / GRID_FILE)
     n_classes = len(info["classes"]) if section["conditional"] else 0
+    if n_classes:
+        check_labels(labels, info["classes"], train_file)
+    elif section["conditional"]:
+        log.info("train.conditional: the corpus has no class folders; training unconditionally")
     config = train_config(section, bars, sample_rate, n_classes)
     run_dir = run_folder(args.checkpoint_root, config, train_file)
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -21,25 +21,18 @@ import pandas as pd
 import pytest
 import yaml
 
-from pipeline.audio.io import write_audio
 from pipeline.audio.warp import load_warp_map
-from pipeline.data.synth import SynthTrackSpec, render_track
-from tests.conftest import REPO, run, tiny_params, tool_env, write_params
+from tests.conftest import (
+    REPO,
+    make_track,
+    run,
+    tiny_params,
+    tool_env,
+    write_overrides,
+    write_params,
+)
 
 pytestmark = pytest.mark.integration
-SAMPLE_RATE = 22050
-
-
-def make_track(path: Path, bpm: float, style: str = "techno", seed: int = 0) -> None:
-    audio, _, _ = render_track(
-        SynthTrackSpec(style=style, bpm=bpm, n_bars=5, seed=seed), SAMPLE_RATE
-    )
-    write_audio(path, audio, SAMPLE_RATE)
-
-
-def write_overrides(corpus: Path, tempi: dict[str, float]) -> None:
-    lines = ["path,bpm,first_downbeat,meter", *(f"{p},{bpm},0,4" for p, bpm in tempi.items())]
-    (corpus / "overrides.csv").write_text("\n".join(lines) + "\n")
 
 
 def stage(root: Path, name: str, *args: str, preexec=None) -> subprocess.CompletedProcess:
@@ -129,8 +122,9 @@ def test_paths_that_flatten_alike_keep_their_own_warp_maps_and_bars(project):
         ("path,bpm,first_downbeat,meter\na.wav,120,0,4\na.wav,90,0,4\n", ["line 3", "second"]),
         ("path,bpm,meter\na.wav,120,4\n", ["missing columns", "first_downbeat"]),
         ("path,bpm,first_downbeat,meter\na.wav,0,0,4\n", ["line 2", "bpm 0 outside"]),
+        ("path,bpm,first_downbeat,meter\n\n# by ear\n\na.wav,x,0,4\n", ["line 5", "bpm 'x'"]),
     ],
-    ids=["text", "empty", "inf", "fractional-meter", "duplicate", "no-column", "zero"],
+    ids=["text", "empty", "inf", "fractional-meter", "duplicate", "no-column", "zero", "blanks"],
 )
 def test_bad_overrides_are_named_by_line_and_column(project, content, named):
     corpus = project / "corpus"
@@ -247,6 +241,40 @@ def test_an_unwritable_output_is_named(project, output):
 
 def test_a_missing_corpus_folder_is_named(project):
     assert_named_failure(analyze(project, corpus="no-such-folder"), "no-such-folder")
+
+
+# --- a hand re-run of bars replaces its folder whole, or leaves it as it was ------------------
+def _two_recordings_cut(project: Path) -> Path:
+    corpus = project / "corpus"
+    make_track(corpus / "a.wav", 120, seed=1)
+    make_track(corpus / "b.wav", 100, seed=2)
+    write_overrides(corpus, {"a.wav": 120, "b.wav": 100})
+    assert analyze(project).returncode == 0
+    assert bars(project).returncode == 0
+    return corpus
+
+
+def test_a_bars_run_that_stops_part_way_leaves_the_previous_result_whole(project):
+    corpus = _two_recordings_cut(project)
+    before = _digests(project / "bars")
+    params = tiny_params()
+    params["bars"]["bpm"] = 125  # every bar of a.wav, rendered first, changes
+    write_params(project, params)
+    (corpus / "b.wav").unlink()  # gone after analysis: the run stops at it
+    assert_named_failure(bars(project), "corpus/b.wav", "No such file")
+    assert _digests(project / "bars") == before  # no new bars beside the old bars.csv
+    assert not _leftover_temporaries(project)
+
+
+def test_a_bars_rerun_keeps_no_bars_of_a_recording_gone_from_the_corpus(project):
+    corpus = _two_recordings_cut(project)
+    (corpus / "b.wav").unlink()
+    write_overrides(corpus, {"a.wav": 120})
+    assert analyze(project).returncode == 0
+    assert bars(project).returncode == 0
+    assert set(pd.read_csv(project / "bars/bars.csv").path) == {"a.wav"}
+    assert [p.name for p in (project / "bars/audio").iterdir()] == ["a.wav.npz"]
+    assert not _leftover_temporaries(project)
 
 
 # --- 6 and 7. the executors: a corpus path with a space; bad params keep old outputs ----------

@@ -115,3 +115,30 @@ def test_reproduce_fetches_runs_the_graph_and_ends_with_the_papers_table(tmp_pat
     manifest = pd.read_csv(root / "data/splits/manifest.csv")
     assert set(manifest.split) == {"train", "valid", "test"}  # the publisher's split
     assert len(server.requests) == 1  # one download, verified once
+
+
+def test_a_preset_is_not_written_into_a_params_file_dvc_does_not_read(tmp_path):
+    """The stages in dvc.yaml read params.yaml: a preset applied to another file would run
+    with params.yaml's settings, so the command refuses in one line and changes nothing."""
+    root = make_project(tmp_path / "project", tiny_params())
+    (root / "presets").mkdir()
+    (root / "presets/tiny.yaml").write_text(yaml.safe_dump(TINY_PRESET, sort_keys=False))
+    data = b"never served"
+    (root / "datasets" / f"{NAME}.yaml").write_text(
+        yaml.safe_dump(entry("http://127.0.0.1:9/tinyloops.zip", data))
+    )
+    other = root / "my-params.yaml"
+    shutil.copy2(root / "params.yaml", other)
+    before = {name: (root / name).read_bytes() for name in ("params.yaml", "my-params.yaml")}
+    result = run(
+        ["python", "-m", "pipeline.cli", "reproduce", "tiny", "--params", str(other)],
+        root,
+        check=False,
+    )
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith(f"bargan reproduce: error: --params {other}: dvc repro runs")
+    assert f"which read {root / 'params.yaml'}" in error and "--dry-run" in error
+    assert "Running stage" not in result.stdout
+    assert {name: (root / name).read_bytes() for name in before} == before
+    assert not (root / "data").exists()

@@ -144,3 +144,21 @@ def test_a_reproduction_applies_the_preset_and_points_at_its_dataset_in_one_writ
 
 def _comments(text: str) -> list[str]:
     return [line[line.index("#") :] for line in text.splitlines() if "#" in line]
+
+
+def test_only_the_params_file_dvc_reads_takes_a_reproduction(tmp_path, monkeypatch):
+    from pipeline.reproduce.command import ReproduceError, check_params_file
+
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "dvc.yaml").write_text("stages: {}\n")
+    (project / "params.yaml").write_text("train: {}\n")
+    (project / "link.yaml").symlink_to(project / "params.yaml")
+    (tmp_path / "other.yaml").write_text("train: {}\n")
+    monkeypatch.chdir(project)
+    for same in (Path("params.yaml"), project / "params.yaml", Path("link.yaml")):
+        check_params_file(same, project)
+    with pytest.raises(ReproduceError, match=r"--params .*other.yaml: dvc repro runs the stages"):
+        check_params_file(tmp_path / "other.yaml", project)
+    with pytest.raises(ReproduceError, match=r"no dvc.yaml here"):
+        check_params_file(tmp_path / "other.yaml", tmp_path)
