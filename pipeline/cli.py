@@ -92,7 +92,7 @@ def add_generate_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    from pipeline.audio.io import write_audio
+    from pipeline.export.wav import write_bars_wav
     from pipeline.grid import BarGrid
     from pipeline.sample.track import TrackSpec, make_track
 
@@ -137,7 +137,14 @@ def run_generate(args: argparse.Namespace) -> int:
             "(Debian/Ubuntu package rubberband-cli)"
         ) from err
     try:
-        write_audio(args.out, track.audio, track.sample_rate)
+        write_bars_wav(
+            args.out,
+            track.audio,
+            track.sample_rate,
+            track.bar_samples,
+            track.bpm,
+            args.beats_per_bar,
+        )
     except OSError as err:
         raise CliError(f"cannot write {args.out}: {err}") from err
     seconds = track.audio.shape[1] / track.sample_rate
@@ -241,6 +248,19 @@ def resolve_class(
     return names.index(value)
 
 
+def class_names(
+    num_classes: int, classes_file: Path | None, checkpoint: Path, metadata: dict | None = None
+) -> list[str]:
+    """The generator's class names in index order: from ``--classes-file``, else as stored in
+    the generator file, else from ``data/splits/info.json`` beside the checkpoint's folder;
+    ``class0``, ``class1``, ... where none are found (or they do not match the generator)."""
+    stored = (metadata or {}).get("classes") or None
+    names = stored if classes_file is None and stored else _class_names(classes_file, checkpoint)
+    if names is None or len(names) != num_classes:
+        return [f"class{i}" for i in range(num_classes)]
+    return list(names)
+
+
 def _class_names(classes_file: Path | None, checkpoint: Path) -> list[str] | None:
     path = classes_file
     if path is None:
@@ -294,13 +314,28 @@ def run_doctor(args: argparse.Namespace) -> int:
     return doctor.run(args)
 
 
+def add_export_arguments(p: argparse.ArgumentParser) -> None:
+    from pipeline.export import command
+
+    command.add_arguments(p)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from pipeline.export import command
+
+    return command.run(args)
+
+
 COMMANDS: list[Command] = [
     ("generate", add_generate_arguments, run_generate),
+    ("export", add_export_arguments, run_export),
     ("reproduce", add_reproduce_arguments, run_reproduce),
     ("doctor", add_doctor_arguments, run_doctor),
 ]
 HELP = {
     "doctor": "is this environment ready? imports, models, Rubber Band, GPU, versions vs the lock",
+    "export": "a sample pack of loop-tagged WAVs (acid tempo, smpl loop points) with a metadata "
+    "table, as one zip",
     "generate": "generate a track (a latent walk, one bar per step) from a generator file",
     "reproduce": "a preset's published result: the plan (--dry-run), then fetch through evaluate",
 }
