@@ -335,7 +335,7 @@ COMMANDS: list[Command] = [
 HELP = {
     "doctor": "is this environment ready? imports, models, Rubber Band, GPU, versions vs the lock",
     "export": "a sample pack of loop-tagged WAVs (acid tempo, smpl loop points) with a metadata "
-    "table, as one zip",
+    "table, as one zip; or the generator as ONNX (--onnx)",
     "generate": "generate a track (a latent walk, one bar per step) from a generator file",
     "reproduce": "a preset's published result: the plan (--dry-run), then fetch through evaluate",
 }

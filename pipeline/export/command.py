@@ -1,4 +1,5 @@
-"""``bargan export``: a sample pack (loop-tagged WAVs, metadata table, one zip)."""
+"""``bargan export``: a sample pack (loop-tagged WAVs, metadata table, one zip) or, with
+``--onnx``, the generator as an ONNX model."""
 
 from __future__ import annotations
 
@@ -22,7 +23,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--out",
         type=Path,
         required=True,
-        help="the pack's zip (PACK.zip; its folder PACK/ is written beside it)",
+        help="the pack's zip (PACK.zip; its folder PACK/ is written beside it), or with --onnx "
+        "the model file (*.onnx)",
+    )
+    p.add_argument(
+        "--onnx",
+        action="store_true",
+        help="export the generator as ONNX instead: z (and labels) in, audio out; for "
+        "spectrogram models Griffin-Lim is part of the graph; the grid and classes are in its "
+        "metadata",
     )
     pack = p.add_argument_group("sample pack")
     pack.add_argument("--bars-per-class", type=int, default=8, help="bars per class (default 8)")
@@ -78,6 +87,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pipeline.cli import CliError
 
+    if args.onnx:
+        if args.out.suffix.lower() != ".onnx":
+            raise CliError(f"--out {args.out}: an ONNX model is written; name it *.onnx")
+        from pipeline.export.onnx_command import run_onnx
+
+        return run_onnx(args)
     if args.out.suffix.lower() != ".zip":
         raise CliError(f"--out {args.out}: a sample pack is written as a zip; name it *.zip")
     return run_pack(args)
