@@ -326,17 +326,32 @@ def run_export(args: argparse.Namespace) -> int:
     return command.run(args)
 
 
+def add_serve_arguments(p: argparse.ArgumentParser) -> None:
+    from pipeline.serve import command
+
+    command.add_arguments(p)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from pipeline.serve import command
+
+    return command.run(args)
+
+
 COMMANDS: list[Command] = [
     ("generate", add_generate_arguments, run_generate),
     ("export", add_export_arguments, run_export),
     ("reproduce", add_reproduce_arguments, run_reproduce),
     ("doctor", add_doctor_arguments, run_doctor),
+    ("serve", add_serve_arguments, run_serve),
 ]
 HELP = {
     "doctor": "is this environment ready? imports, models, Rubber Band, GPU, versions vs the lock",
     "export": "a sample pack of loop-tagged WAVs (acid tempo, smpl loop points) with a metadata "
     "table, as one zip; or the generator as ONNX (--onnx)",
     "generate": "generate a track (a latent walk, one bar per step) from a generator file",
+    "serve": "a local web page to explore a generator: pick a class, draw latents, hear a bar "
+    "looped, walk between two latents, set the tempo, download tagged WAVs",
     "reproduce": "a preset's published result: the plan (--dry-run), then fetch through evaluate",
 }
 
@@ -364,4 +379,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the module as imported (pipeline.cli), not this __main__ copy of it: the commands
+    # import CliError from pipeline.cli, and main must catch that class.
+    from pipeline.cli import main as cli_main
+
+    sys.exit(cli_main())
