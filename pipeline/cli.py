@@ -1,6 +1,9 @@
 """``bargan``: the project's command line for people outside the pipeline.
 
     bargan generate --checkpoint data/models/generator.pt --out track.wav --bars 16 --bpm 100
+    bargan export --checkpoint data/models/generator.pt --out packs/mine.zip --rate 44100
+    bargan export --onnx --checkpoint data/models/generator.pt --out generator.onnx
+    bargan serve --checkpoint data/models/generator.pt
     bargan reproduce wavegan --dry-run
     bargan doctor
 
