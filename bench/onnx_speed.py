@@ -4,8 +4,8 @@ side by side in one run on the same latents: seconds of audio made per second of
 For each architecture (params.yaml's default and WaveGAN, at params.yaml's grid and settings,
 random weights unless --checkpoint is given) and batch size, both run ``--repeats`` times after
 a warm-up; the median time counts. torch runs the generator as the pipeline does (SpecGAN:
-torchaudio's FFT Griffin-Lim), onnxruntime the exported graph (SpecGAN: Griffin-Lim as DFT
-convolutions). Prints one row each and the ratio; asserts nothing about time.
+torchaudio's FFT Griffin-Lim), onnxruntime the exported graph (SpecGAN: Griffin-Lim as DFT matrix
+products). Prints one row each and the ratio; asserts nothing about time.
 
     python bench/onnx_speed.py [--arch specgan wavegan] [--batch-sizes 1 16] [--repeats 5]
                                [--threads N] [--checkpoint data/models/generator.pt]
