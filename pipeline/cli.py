@@ -1,6 +1,9 @@
 """``bargan``: the project's command line for people outside the pipeline.
 
     bargan generate --checkpoint data/models/generator.pt --out track.wav --bars 16 --bpm 100
+    bargan export --checkpoint data/models/generator.pt --out packs/mine.zip --rate 44100
+    bargan export --onnx --checkpoint data/models/generator.pt --out generator.onnx
+    bargan serve --checkpoint data/models/generator.pt
     bargan reproduce wavegan --dry-run
     bargan doctor
 
@@ -92,7 +95,7 @@ def add_generate_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    from pipeline.audio.io import write_audio
+    from pipeline.export.wav import write_bars_wav
     from pipeline.grid import BarGrid
     from pipeline.sample.track import TrackSpec, make_track
 
@@ -137,7 +140,14 @@ def run_generate(args: argparse.Namespace) -> int:
             "(Debian/Ubuntu package rubberband-cli)"
         ) from err
     try:
-        write_audio(args.out, track.audio, track.sample_rate)
+        write_bars_wav(
+            args.out,
+            track.audio,
+            track.sample_rate,
+            track.bar_samples,
+            track.bpm,
+            args.beats_per_bar,
+        )
     except OSError as err:
         raise CliError(f"cannot write {args.out}: {err}") from err
     seconds = track.audio.shape[1] / track.sample_rate
@@ -241,6 +251,19 @@ def resolve_class(
     return names.index(value)
 
 
+def class_names(
+    num_classes: int, classes_file: Path | None, checkpoint: Path, metadata: dict | None = None
+) -> list[str]:
+    """The generator's class names in index order: from ``--classes-file``, else as stored in
+    the generator file, else from ``data/splits/info.json`` beside the checkpoint's folder;
+    ``class0``, ``class1``, ... where none are found (or they do not match the generator)."""
+    stored = (metadata or {}).get("classes") or None
+    names = stored if classes_file is None and stored else _class_names(classes_file, checkpoint)
+    if names is None or len(names) != num_classes:
+        return [f"class{i}" for i in range(num_classes)]
+    return list(names)
+
+
 def _class_names(classes_file: Path | None, checkpoint: Path) -> list[str] | None:
     path = classes_file
     if path is None:
@@ -294,14 +317,44 @@ def run_doctor(args: argparse.Namespace) -> int:
     return doctor.run(args)
 
 
+def add_export_arguments(p: argparse.ArgumentParser) -> None:
+    from pipeline.export import command
+
+    command.add_arguments(p)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from pipeline.export import command
+
+    return command.run(args)
+
+
+def add_serve_arguments(p: argparse.ArgumentParser) -> None:
+    from pipeline.serve import command
+
+    command.add_arguments(p)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from pipeline.serve import command
+
+    return command.run(args)
+
+
 COMMANDS: list[Command] = [
     ("generate", add_generate_arguments, run_generate),
+    ("export", add_export_arguments, run_export),
     ("reproduce", add_reproduce_arguments, run_reproduce),
     ("doctor", add_doctor_arguments, run_doctor),
+    ("serve", add_serve_arguments, run_serve),
 ]
 HELP = {
     "doctor": "is this environment ready? imports, models, Rubber Band, GPU, versions vs the lock",
+    "export": "a sample pack of loop-tagged WAVs (acid tempo, smpl loop points) with a metadata "
+    "table, as one zip; or the generator as ONNX (--onnx)",
     "generate": "generate a track (a latent walk, one bar per step) from a generator file",
+    "serve": "a local web page to explore a generator: pick a class, draw latents, hear a bar "
+    "looped, walk between two latents, set the tempo, download tagged WAVs",
     "reproduce": "a preset's published result: the plan (--dry-run), then fetch through evaluate",
 }
 
@@ -329,4 +382,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the module as imported (pipeline.cli), not this __main__ copy of it: the commands
+    # import CliError from pipeline.cli, and main must catch that class.
+    from pipeline.cli import main as cli_main
+
+    sys.exit(cli_main())

@@ -9,6 +9,8 @@
 #                                          SLURM services stay off (no /etc/slurm/slurm.conf).
 #                                          Also FluidSynth and the FluidR3 General MIDI
 #                                          SoundFont, which bench/dev_corpus.py renders with.
+#                                          And SoX, which decodes the exported sample packs
+#                                          in their test (a decoder that is not libsndfile).
 # As root it uses apt-get; otherwise it names the missing packages and fails.
 set -euo pipefail
 missing=()
@@ -28,6 +30,7 @@ if [ "${1:-}" = "--test" ]; then
     need mariadbd mariadb-server
     need fluidsynth fluidsynth
     need_file /usr/share/sounds/sf2/FluidR3_GM.sf2 fluid-soundfont-gm
+    need sox sox
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

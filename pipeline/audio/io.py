@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import re
 from dataclasses import dataclass
@@ -190,6 +191,20 @@ def write_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int) ->
         Path(path),
         lambda tmp: sf.write(tmp, frames, sample_rate, subtype="PCM_16", format="WAV"),
     )
+
+
+PCM_SUBTYPES = {16: "PCM_16", 24: "PCM_24"}
+
+
+def encode_wav(audio: np.ndarray, sample_rate: int, bits: int = 16) -> bytes:
+    """``[channels, frames]`` (or 1-D mono) audio as the bytes of a PCM WAV file of ``bits``
+    (16 or 24) bits, clipped to full scale as :func:`write_audio` does."""
+    if bits not in PCM_SUBTYPES:
+        raise ValueError(f"bit depth {bits}: 16 or 24 are written")
+    frames = np.clip(np.atleast_2d(audio).T, -1.0, 1.0)
+    buffer = io.BytesIO()
+    sf.write(buffer, frames, sample_rate, subtype=PCM_SUBTYPES[bits], format="WAV")
+    return buffer.getvalue()
 
 
 def to_channels(audio: np.ndarray, channels: int) -> np.ndarray:

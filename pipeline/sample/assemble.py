@@ -72,6 +72,16 @@ def loop_bar(
     return out
 
 
+def seamless_bar(
+    bar: np.ndarray, crossfade: int = 64, sample_rate: int | None = None
+) -> np.ndarray:
+    """A ``[channels, T]`` bar made to loop on its own: the second bar of :func:`loop_bar`
+    ``(bar, 2)``, whose start is crossfaded from the predicted continuation of the bar's end.
+    Played in a loop (a DAW's loop points at ``0`` and ``T - 1``) its wrap is that seam."""
+    length = bar.shape[-1]
+    return np.ascontiguousarray(loop_bar(bar, 2, crossfade, sample_rate)[:, length:])
+
+
 def equal_power_fades(n: int) -> tuple[np.ndarray, np.ndarray]:
     """``(fade_in, fade_out)`` over ``n`` samples: ``sin``/``cos`` of a raised-cosine ramp, so
     ``fade_in² + fade_out² = 1`` and both curves are flat where they meet the signals

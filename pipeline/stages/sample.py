@@ -1,5 +1,7 @@
 """sample: random bars, loops, latent walks (spherical and linear), the interpolation track at
-other tempos, and per-class bars (conditional models) from the trained generator."""
+other tempos, and per-class bars (conditional models) from the trained generator. Every WAV is
+tagged for a DAW (``acid`` tempo and beats, ``smpl`` loop over its whole bars:
+:mod:`pipeline.export.riff`)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.audio.io import write_audio
+from pipeline.export.wav import write_bars_wav
 from pipeline.fileio import write_json_atomic, write_npz_atomic
 from pipeline.grid import BarGrid, bar_samples_at
 from pipeline.sample.assemble import crossfade_samples
@@ -42,9 +44,9 @@ def main(args: argparse.Namespace, params: dict[str, Any]) -> None:
     files: list[dict[str, Any]] = []
 
     def write(relative: str, audio: np.ndarray, kind: str, title: str, **info: Any) -> None:
-        write_audio(out / relative, audio, sr)
         row = {"path": relative, "kind": kind, "title": title, "bar_samples": length, "bpm": bpm}
         row.update(info)
+        write_bars_wav(out / relative, audio, sr, row["bar_samples"], row["bpm"], beats_per_bar)
         files.append({**row, "bars": audio.shape[-1] // row["bar_samples"]})
 
     seed = section["seed"]
@@ -75,7 +77,7 @@ def main(args: argparse.Namespace, params: dict[str, Any]) -> None:
     for method, track in tracks.items():
         write(f"walks/{method}.wav", track, "walk", f"Latent walk ({method})", method=method)
     track = tracks[section["interpolation"]]
-    write_audio(out / "interpolation.wav", track, sr)
+    write_bars_wav(out / "interpolation.wav", track, sr, length, bpm, beats_per_bar)
 
     for target in section["retempo_bpm"]:
         new_length = bar_samples_at(sr, target, beats_per_bar)

@@ -233,3 +233,16 @@ def test_gpu_check_toy_mode_on_a_bare_image(tmp_path: Path) -> None:
     assert "librosa is not installed: mel filterbank from bench/compat.py" in text
     assert "Target: WaveGAN preset bf16 + compile >= 2x fp32 eager" in text
     assert "Target: the preset's Fréchet distance falls >= 3x from step 0" in text
+
+
+def test_onnx_speed_prints_torch_and_onnxruntime_side_by_side() -> None:
+    result = run(
+        [sys.executable, str(REPO / "bench/onnx_speed.py"), "--arch", "wavegan",
+         "--batch-sizes", "1", "2", "--repeats", "1", "--threads", "1"],
+        REPO,
+    )  # fmt: skip
+    rows = [line.split() for line in result.stdout.splitlines() if line.startswith("wavegan")]
+    assert [row[1] for row in rows] == ["1", "2"]
+    for _, _, rtf_torch, rtf_onnx, ratio in rows:
+        assert float(rtf_torch) > 0 and float(rtf_onnx) > 0
+        assert float(ratio) == pytest.approx(float(rtf_onnx) / float(rtf_torch), rel=0.02)

@@ -36,6 +36,7 @@ from pipeline.sample.track import TrackSpec, default_keyframes, make_track
 from pipeline.train.checkpoint import build_generator, save_generator
 from pipeline.train.config import TrainConfig
 from tests.conftest import seam_clicks_db, tiny_params
+from tests.wav_tags import read_wav_tags
 
 SR = 8000
 BAR = 4000  # 0.5 s bars
@@ -307,10 +308,19 @@ def test_sample_stage_writes_bars_loops_walks_tempos_and_classes(tmp_path: Path)
         audio, sr = read_audio(out / row["path"])
         assert sr == SR and audio.shape[1] == row["bars"] * row["bar_samples"]
         kinds[row["kind"]] = kinds.get(row["kind"], 0) + 1
+        # Tagged for a DAW: its tempo, its beats (1 per bar here) and a loop over all its bars.
+        tags = read_wav_tags(out / row["path"])
+        assert tags.acid["tempo"] == pytest.approx(row["bpm"], abs=1e-4), row
+        assert tags.acid["beats"] == row["bars"] and tags.acid["meter"] == (1, 4)
+        assert not tags.acid["one_shot"] and tags.acid["stretch"]
+        loop = tags.smpl["loops"]
+        assert loop == [dict(cue=0, type=0, start=0, end=audio.shape[1] - 1, fraction=0, count=0)]
+        assert tags.smpl["period_ns"] == 125_000  # 1e9 / 8000
     assert kinds == {"bar": 2, "loop": 2, "walk": 2, "tempo": 1, "class": 4}
     tempo_row = next(r for r in info["files"] if r["kind"] == "tempo")
     assert tempo_row["bar_samples"] == bar_samples_at(SR, 75, 1) and tempo_row["bars"] == 3
     assert (out / "classes" / "class_01" / "bar_001.wav").is_file()
     assert read_audio(out / "interpolation.wav")[0].shape == (1, 3 * BAR)
+    assert read_wav_tags(out / "interpolation.wav").acid["beats"] == 3
     with np.load(out / "generated.npz") as packed:
         assert packed["bars"].shape == (2, 1, BAR) and packed["labels"].tolist() == [0, 1]

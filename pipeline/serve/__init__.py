@@ -1,0 +1,1 @@
+"""``bargan serve``: a local web page to explore a trained generator."""
