@@ -9,10 +9,12 @@ import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # pandas costs 90 MB resident; bargan generate has no table to write
+    import pandas as pd
 
 
 def atomic_write(

@@ -6,9 +6,17 @@ line (``k * T`` -> ``k * T'``), so bar ``k`` of the result starts at ``k * T'`` 
 builds up over the track (a plain ``--tempo`` stretch rounds once and drifts). Stretching the
 assembled track rather than each bar keeps the crossfaded seams and the transients across them
 intact: Rubber Band sees the music continuously.
+
+A track longer than one segment (``SEGMENT_SAMPLES``) is streamed (:func:`retempo_stream`):
+each segment of whole bars is rendered with a few bars of the audio on either side and cut at
+its bar lines, so memory does not grow with the track and the joins fall where Rubber Band saw
+the music continuously.
 """
 
 from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 import pyrubberband
@@ -46,3 +54,42 @@ def retempo(
     if out.shape[1] < length:
         out = np.pad(out, ((0, 0), (0, length - out.shape[1])))
     return np.ascontiguousarray(out[:, :length])
+
+
+SEGMENT_SAMPLES = 1 << 23  # samples (all channels) of one Rubber Band call: 32 MB as float32
+CONTEXT_FRAMES = 16384  # audio rendered on either side of a segment and then dropped
+
+
+def segment_bars(bar_samples: int, channels: int) -> int:
+    """Bars of one streamed Rubber Band segment."""
+    return max(1, SEGMENT_SAMPLES // (bar_samples * channels))
+
+
+def retempo_stream(
+    pieces: Iterable[np.ndarray],
+    sample_rate: int,
+    bar_samples: int,
+    new_bar_samples: int,
+    segment: int | None = None,
+) -> Iterator[np.ndarray]:
+    """:func:`retempo` of the concatenation of ``pieces`` (each ``[channels, m*T]``, whole
+    bars), yielded as pieces of whole new bars. A track of at most ``segment`` bars (default
+    :func:`segment_bars`) plus one context goes through one call, exactly as :func:`retempo`;
+    a longer one is rendered ``segment`` bars at a time, each with the context bars around it."""
+    held: np.ndarray | None = None
+    lead = 0  # bars at the start of `held` that were yielded already (context before)
+    context = max(1, math.ceil(CONTEXT_FRAMES / bar_samples))
+    for piece in pieces:
+        piece = np.atleast_2d(np.asarray(piece, dtype=np.float32))
+        held = piece if held is None else np.concatenate([held, piece], axis=1)
+        if segment is None:
+            segment = segment_bars(bar_samples, held.shape[0])
+        while held.shape[1] // bar_samples > lead + segment + context:
+            window = held[:, : (lead + segment + context) * bar_samples]
+            out = retempo(window, sample_rate, bar_samples, new_bar_samples)
+            yield out[:, lead * new_bar_samples : (lead + segment) * new_bar_samples]
+            held = held[:, (lead + segment - context) * bar_samples :]
+            lead = context
+    if held is not None:
+        out = retempo(held, sample_rate, bar_samples, new_bar_samples)
+        yield out[:, lead * new_bar_samples :]
