@@ -9,9 +9,7 @@ import base64
 import hashlib
 import json
 import secrets
-import socket
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -20,31 +18,10 @@ import pytest
 import yaml
 
 from tests.conftest import REPO, make_project, run, tool_env
-from tests.processes import stop_process_group
+from tests.mlflow_server import free_port
+from tests.mlflow_server import mlflow_server as start_mlflow_server
 
 pytestmark = pytest.mark.integration
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until_healthy(url: str, server: subprocess.Popen, log: Path, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise AssertionError(
-                f"the MLflow server exited {server.returncode}:\n{log.read_text()}"
-            )
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as answer:
-                if answer.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise AssertionError(f"the MLflow server did not answer in {timeout} s:\n{log.read_text()}")
 
 
 ADMIN = ("admin", secrets.token_urlsafe(16))
@@ -70,20 +47,7 @@ def mlflow_server(tmp_path_factory):
     """scripts/mlflow_server.sh on a free port of 127.0.0.1, its store in a temporary folder,
     with the admin's first password from the environment and one ordinary user, the trainer."""
     store = tmp_path_factory.mktemp("shared") / "mlflow-server"
-    port = free_port()
-    log = store.parent / "server.log"
-    env = {**tool_env(REPO), "MLFLOW_PORT": str(port), "MLFLOW_AUTH_ADMIN_PASSWORD": ADMIN[1]}
-    with log.open("w") as out:
-        server = subprocess.Popen(
-            [str(REPO / "scripts/mlflow_server.sh"), str(store)],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # the script execs mlflow, which starts its workers
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_healthy(url, server, log)
+    with start_mlflow_server(store, MLFLOW_AUTH_ADMIN_PASSWORD=ADMIN[1]) as (url, log):
         status, answer = request(
             f"{url}/api/2.0/mlflow/users/create",
             {"username": TRAINER[0], "password": TRAINER[1]},
@@ -91,8 +55,6 @@ def mlflow_server(tmp_path_factory):
         )
         assert status == 200, f"creating a user: {status} {answer}\n{log.read_text()}"
         yield url, store
-    finally:
-        stop_process_group(server)
 
 
 def credentials(user: tuple[str, str]) -> dict[str, str]:
