@@ -182,7 +182,10 @@ def main(args, params) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     train_labels = labels if n_classes else None
     if not is_main_process():  # torchrun rank > 0: train only; rank 0 logs and writes outputs
-        train_gan(bars, train_labels, config, run_dir)
+        try:
+            train_gan(bars, train_labels, config, run_dir)
+        except ResumeMismatch as err:
+            raise StageError(resume_mismatch_line(run_dir, err)) from None
         return
     flat, experiment = flatten(params), section["experiment"]
     with (
