@@ -67,7 +67,8 @@ test: setup
 	@scripts/ensure_system_deps.sh --test
 	$(BIN)/python -m pytest
 
-# The shared tracking server (scripts/mlflow_server.sh: store in mlflow-server/, port 5000).
+# The shared tracking server (scripts/mlflow_server.sh: store in mlflow-server/, port 5000,
+# basic auth: the admin password of the first start is in mlflow-server/admin-password).
 mlflow-server: setup
 	scripts/mlflow_server.sh
 

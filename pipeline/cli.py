@@ -18,11 +18,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
 
     from pipeline.train.config import TrainConfig
@@ -95,9 +96,10 @@ def add_generate_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    from pipeline.export.wav import write_bars_wav
+    from pipeline.audio.wav_stream import container_for, free_bytes, wav_bytes, write_wav_stream
+    from pipeline.export.riff import loop_chunks, whole_bar_loop
     from pipeline.grid import BarGrid
-    from pipeline.sample.track import TrackSpec, make_track
+    from pipeline.sample.track import TrackSpec, track_layout, track_pieces
 
     if args.bars < 1:
         raise CliError(f"--bars must be at least 1, got {args.bars}")
@@ -130,8 +132,34 @@ def run_generate(args: argparse.Namespace) -> int:
         bpm=args.bpm,
         beats_per_bar=args.beats_per_bar,
     )
+    layout = track_layout(generator, config.sample_rate, spec)
+    size = wav_bytes(layout.frames, layout.channels)
+    container = container_for(layout.frames, layout.channels)
+    free = free_bytes(args.out)
+    if size > free:
+        raise CliError(
+            f"--out {args.out}: {args.bars} bars need {_size(size)}, "
+            f"{_size(free)} free there; use fewer --bars or another folder"
+        )
+    note = " as RF64 (a WAV holds at most 4 GiB)" if container == "RF64" else ""
+    print(
+        f"writing {args.out}: {args.bars} bars, {_duration(layout.seconds)}, {_size(size)}{note}",
+        flush=True,
+    )
+    tags = whole_bar_loop(
+        layout.frames, args.bars, layout.sample_rate, layout.bpm, args.beats_per_bar
+    )
     try:
-        track = make_track(generator, config.sample_rate, spec)
+        pieces = track_pieces(generator, config.sample_rate, spec)
+        with _progress(args.bars, args.out.name) as bar:
+            write_wav_stream(
+                args.out,
+                _counted(pieces, layout.bar_samples, bar),
+                layout.sample_rate,
+                layout.channels,
+                layout.frames,
+                chunks=loop_chunks(tags),
+            )
     except RuntimeError as err:
         if "rubberband" not in str(err).lower():
             raise
@@ -139,24 +167,46 @@ def run_generate(args: argparse.Namespace) -> int:
             f"--bpm {args.bpm:g} needs Rubber Band: install the rubberband command "
             "(Debian/Ubuntu package rubberband-cli)"
         ) from err
-    try:
-        write_bars_wav(
-            args.out,
-            track.audio,
-            track.sample_rate,
-            track.bar_samples,
-            track.bpm,
-            args.beats_per_bar,
-        )
     except OSError as err:
         raise CliError(f"cannot write {args.out}: {err}") from err
-    seconds = track.audio.shape[1] / track.sample_rate
     print(
-        f"wrote {args.out}: {args.bars} bars at {track.bpm:g} BPM "
-        f"(generator trained at {track.source_bpm:g} BPM, {args.beats_per_bar} beats per bar), "
-        f"{seconds:.1f} s, {track.sample_rate} Hz, {track.audio.shape[0]} channel(s)"
+        f"wrote {args.out}: {args.bars} bars at {layout.bpm:g} BPM "
+        f"(generator trained at {layout.source_bpm:g} BPM, {args.beats_per_bar} beats per bar), "
+        f"{layout.seconds:.1f} s, {layout.sample_rate} Hz, {layout.channels} channel(s)"
     )
     return 0
+
+
+def _progress(total: int, name: str):
+    from tqdm import tqdm
+
+    return tqdm(
+        total=total,
+        unit="bar",
+        desc=name,
+        file=sys.stderr,
+        mininterval=0.5 if sys.stderr.isatty() else 5.0,
+    )
+
+
+def _counted(pieces, bar_samples: int, bar) -> Iterator[np.ndarray]:
+    for piece in pieces:
+        yield piece
+        bar.update(piece.shape[-1] // bar_samples)
+
+
+def _size(n: int) -> str:
+    for unit, scale in (("TiB", 1 << 40), ("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} bytes"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes = round(seconds / 60)
+    return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"
 
 
 def resolve_device(name: str) -> torch.device:

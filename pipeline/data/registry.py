@@ -43,6 +43,7 @@ class Archive:
     size: int | None
     checksum: Checksum
     format: str
+    unpacked_size: int | None = None  # bytes of the files inside, where the entry declares it
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,7 @@ def parse_entry(path: Path) -> Dataset:
             size=a.get("size"),
             checksum=Checksum(**a["checksum"]),
             format=a["format"],
+            unpacked_size=a.get("unpacked_size"),
         )
         for a in data["archives"]
     )

@@ -48,8 +48,7 @@ class MlflowBatchLogger:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         self.flush()
-        status = "FINISHED" if exc_type is None else "FAILED"
-        self.client.set_terminated(self.run_id, status=status)
+        self.client.set_terminated(self.run_id, status=run_status(exc))
 
     def log(self, step: int, metrics: dict[str, float]) -> None:
         import time
@@ -85,3 +84,14 @@ class MlflowBatchLogger:
 
     def log_artifacts(self, folder: Path, artifact_path: str | None = None) -> None:
         self.client.log_artifacts(self.run_id, str(folder), artifact_path)
+
+
+def run_status(exc: BaseException | None) -> str:
+    """MLflow's status for a run that ended with ``exc``: KILLED when a signal stopped it (Ctrl-C,
+    or an exit carrying the ``signum`` it stopped on, as a SIGTERM stop does), FAILED on any
+    other exception, FINISHED without one."""
+    if exc is None:
+        return "FINISHED"
+    if isinstance(exc, KeyboardInterrupt) or getattr(exc, "signum", None):
+        return "KILLED"
+    return "FAILED"

@@ -42,15 +42,23 @@ def lerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 INTERPOLATIONS = {"slerp": slerp, "linear": lerp}
 
 
-def latent_walk(keyframes: torch.Tensor, n_steps: int, method: str = "slerp") -> torch.Tensor:
+def latent_walk(
+    keyframes: torch.Tensor,
+    n_steps: int,
+    method: str = "slerp",
+    start: int = 0,
+    stop: int | None = None,
+) -> torch.Tensor:
     """``n_steps`` latents passing through every keyframe ([k, dim]) in order, first and last
-    keyframes included (step ``i`` sits at keyframe position ``i * (k-1) / (n_steps-1)``)."""
+    keyframes included (step ``i`` sits at keyframe position ``i * (k-1) / (n_steps-1)``).
+    ``start``/``stop`` give steps ``[start, stop)`` of that walk alone, the same numbers as the
+    slice of the whole (a long walk is made a piece at a time)."""
     if method not in INTERPOLATIONS:
         raise ValueError(f"unknown interpolation {method!r}; known: {sorted(INTERPOLATIONS)}")
     k = keyframes.shape[0]
     if k < 2 or n_steps < 2:
         raise ValueError("a latent walk needs at least 2 keyframes and 2 steps")
-    position = torch.linspace(0, k - 1, n_steps, dtype=keyframes.dtype)
+    position = torch.linspace(0, k - 1, n_steps, dtype=keyframes.dtype)[start:stop]
     segment = position.floor().long().clamp(max=k - 2)
     fraction = position - segment
     return INTERPOLATIONS[method](keyframes[segment], keyframes[segment + 1], fraction)

@@ -41,7 +41,7 @@ from pipeline.data.provenance import (
 )
 from pipeline.data.registry import Dataset, RegistryError, load_dataset, registry_dir
 from pipeline.data.splits import SPLITS_FILE
-from pipeline.data.unpack import UnpackError, unpack
+from pipeline.data.unpack import UnpackError, size_limit, unpack
 from pipeline.fileio import replace_dir, staging_dir, write_csv_atomic, write_json_atomic
 from pipeline.overrides import OVERRIDES_FILE
 from pipeline.stages.common import StageError, log, run_stage, stage_parser
@@ -64,7 +64,7 @@ def main(args: argparse.Namespace, params: dict[str, Any]) -> None:
             write_json_atomic(staging / PROVENANCE_FILE, nothing_fetched())
             log.info("fetch.dataset is none: nothing to download -> %s", args.out_dir)
         else:
-            fill(dataset, args.download_dir, staging)
+            fill(dataset, args.download_dir, staging, section["max_unpacked_ratio"])
         fill_models(models, args.download_dir, models_staging)
         replace_dir(staging, args.out_dir)
         replace_dir(models_staging, args.models_dir)
@@ -112,15 +112,17 @@ def fill_models(models: list[Dataset], download_dir: Path, staging: Path) -> Non
         log.info("%s: %d weights files verified", model.name, len(model.archives))
 
 
-def fill(dataset: Dataset, download_dir: Path, staging: Path) -> None:
-    """Download, verify and unpack ``dataset`` into ``staging``."""
+def fill(dataset: Dataset, download_dir: Path, staging: Path, max_unpacked_ratio: float) -> None:
+    """Download, verify and unpack ``dataset`` into ``staging``; an archive may unpack to its
+    entry's ``unpacked_size`` (with a margin), or else ``max_unpacked_ratio`` times its size."""
     unpacked = staging.with_name(staging.name + ".unpacked")
     try:
         for archive in dataset.archives:
             try:
                 path = fetch_archive(archive, download_dir / dataset.name)
                 log.info("%s: %s verified", archive.filename, archive.checksum.algorithm)
-                unpack(path, unpacked, archive.format)
+                limit = size_limit(archive.unpacked_size, path.stat().st_size, max_unpacked_ratio)
+                unpack(path, unpacked, archive.format, limit)
             except (DownloadError, UnpackError) as err:
                 raise StageError(str(err)) from None
         try:

@@ -5,8 +5,11 @@ process trains its share of the batch, only rank 0 logs to MLflow and writes the
 
 One trainer per run folder: a second one on the same folder stops at once, naming the PID of
 the first. SIGTERM or Ctrl-C stops after the current step with a checkpoint (exit 143 or 130);
-on Linux the trainer also gets SIGTERM when the process that started it (``dvc repro``,
-torchrun) dies, so it does not run on orphaned.
+before the first step or after the last, SIGTERM stops where it is (exit 143). Either way one
+line says where it stopped and the MLflow run ends KILLED. On Linux the trainer also gets
+SIGTERM when the process that started it (``dvc repro``, torchrun) dies, so it does not run on
+orphaned. A run folder whose checkpoint was trained with other settings is one line naming the
+folder and the settings.
 """
 
 from __future__ import annotations
@@ -41,9 +44,46 @@ from pipeline.stages.common import StageError, log, run_stage, stage_parser
 from pipeline.train.checkpoint import RunFolderBusy, copy_generator, run_lock
 from pipeline.train.config import TrainConfig
 from pipeline.train.distributed import env_world_size, is_main_process
-from pipeline.train.loop import train_gan
+from pipeline.train.loop import ResumeMismatch, train_gan
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+class Stopped(SystemExit):
+    """SIGTERM outside the training loop (whose own handler finishes the step and checkpoints):
+    ends the stage as the signal would (exit 143) once the MLflow run is marked KILLED."""
+
+    def __init__(self, signum: int, where: str) -> None:
+        super().__init__(128 + signum)
+        self.signum = signum
+        self.where = where
+
+    def __str__(self) -> str:
+        name = signal.Signals(self.signum).name
+        return f"{name}: stopped {self.where}; run the same command to resume"
+
+
+class SigtermStop:
+    """While active, SIGTERM raises :class:`Stopped` saying ``where`` the stage was: before
+    training began, or after it ended (the training loop installs its own handler meanwhile)."""
+
+    def __init__(self) -> None:
+        self.where = "before training began (nothing trained in this run)"
+
+    @contextmanager
+    def active(self) -> Iterator[None]:
+        def handler(signum, frame):
+            signal.signal(signum, signal.SIG_IGN)  # a second one must not cut the clean-up short
+            raise Stopped(signum, self.where)
+
+        previous = signal.signal(signal.SIGTERM, handler)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+
+SIGTERM_STOP = SigtermStop()
 
 
 def train_config(section: dict, bars: np.ndarray, sample_rate: int, n_classes: int) -> TrainConfig:
@@ -158,7 +198,10 @@ def main(args, params) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     train_labels = labels if n_classes else None
     if not is_main_process():  # torchrun rank > 0: train only; rank 0 logs and writes outputs
-        train_gan(bars, train_labels, config, run_dir)
+        try:
+            train_gan(bars, train_labels, config, run_dir)
+        except ResumeMismatch as err:
+            raise StageError(resume_mismatch_line(run_dir, err)) from None
         return
     flat, experiment = flatten(params), section["experiment"]
     with (
@@ -184,8 +227,15 @@ def main(args, params) -> None:
             previews(step, generator)
             progress(step, generator)
 
-        result = train_gan(
-            bars, train_labels, config, run_dir, on_log=mlflow_log.log, on_preview=on_preview
+        try:
+            result = train_gan(
+                bars, train_labels, config, run_dir, on_log=mlflow_log.log, on_preview=on_preview
+            )
+        except ResumeMismatch as err:
+            raise StageError(resume_mismatch_line(run_dir, err)) from None
+        SIGTERM_STOP.where = (
+            f"after training ended at step {result.steps_done}, before its outputs were "
+            f"written; checkpoint saved to {result.checkpoint_path}"
         )
         args.out_dir.mkdir(parents=True, exist_ok=True)
         metadata = {**grid.timing(), "classes": info["classes"] if n_classes else []}
@@ -209,6 +259,14 @@ def main(args, params) -> None:
     log.info("generator -> %s; MLflow run %s", args.out_dir / "generator.pt", mlflow_log.run_id)
 
 
+def resume_mismatch_line(run_dir: Path, err: ResumeMismatch) -> str:
+    settings = "; ".join(f"{key} {old!r} there, {new!r} now" for key, old, new in err.differences)
+    return (
+        f"{run_dir}: cannot resume: its checkpoint was trained with other settings ({settings}); "
+        "restore them, or delete the folder to start again"
+    )
+
+
 def parser():
     p = stage_parser(__doc__)
     p.add_argument("--splits-dir", type=Path, required=True)
@@ -220,7 +278,11 @@ def parser():
 if __name__ == "__main__":
     exit_with_parent()
     try:
-        run_stage(main, parser())
+        with SIGTERM_STOP.active():
+            run_stage(main, parser())
+    except Stopped as stop:
+        log.warning("%s", stop)
+        sys.exit(stop.code)
     except KeyboardInterrupt:  # Ctrl-C outside the training loop, or a second one inside it
         log.error("interrupted: the last checkpoint is kept; run the same command to resume")
         sys.exit(130)

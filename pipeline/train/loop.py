@@ -51,6 +51,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from pipeline.fileio import remove_stale_temporaries
 from pipeline.models.registry import build_models_for
 from pipeline.train import distributed
 from pipeline.train.augment import add_noise_copies
@@ -122,6 +123,22 @@ class TrainingInterrupted(SystemExit):
 
 class NonFiniteLossError(RuntimeError):
     pass
+
+
+class ResumeMismatch(ValueError):
+    """A run folder's checkpoint was trained with other settings (or data) than these;
+    ``differences`` holds ``(what, in the checkpoint, now)`` for each."""
+
+    def __init__(self, path: Path, differences: list[tuple[str, object, object]]) -> None:
+        self.path = path
+        self.differences = differences
+        detail = "; ".join(f"{k}: checkpoint={old!r}, now={new!r}" for k, old, new in differences)
+        names = ", ".join(k for k, _, _ in differences)
+        may_change = ", ".join(sorted(TrainConfig.RESUMABLE_KEYS))
+        super().__init__(
+            f"cannot resume from {path}: the training config differs in {names} ({detail}). "
+            f"Use the original config or a new run directory (only {may_change} may change)."
+        )
 
 
 # --- helpers --------------------------------------------------------------------------------
@@ -485,30 +502,31 @@ class _Trainer:
 def _check_resumable(
     ckpt: dict, config: TrainConfig, data_shape: tuple[int, ...], path: Path
 ) -> None:
-    saved = TrainConfig.from_dict(ckpt["config"])
+    try:
+        saved = TrainConfig.from_dict(ckpt["config"])
+    except (TypeError, ValueError) as err:  # written by a version with other settings
+        raise ResumeMismatch(path, [("settings", str(err), "this version's")]) from None
     diff = config.diff(saved, ignore=TrainConfig.RESUMABLE_KEYS)
     if diff:
-        detail = "; ".join(
-            f"{k}: checkpoint={old!r}, now={new!r}" for k, (new, old) in sorted(diff.items())
-        )
-        raise ValueError(
-            f"cannot resume from {path}: the training config differs in "
-            f"{', '.join(sorted(diff))} ({detail}). Use the original config or a new run "
-            f"directory (only {', '.join(sorted(TrainConfig.RESUMABLE_KEYS))} may change)."
-        )
+        raise ResumeMismatch(path, [(k, old, new) for k, (new, old) in sorted(diff.items())])
     saved_shape = ckpt.get("extra", {}).get("data_shape")
     if saved_shape is not None and list(saved_shape) != list(data_shape):
-        raise ValueError(
-            f"cannot resume from {path}: checkpoint was trained on data of shape "
-            f"{tuple(saved_shape)}, got {tuple(data_shape)}"
-        )
+        raise ResumeMismatch(path, [("data shape", tuple(saved_shape), tuple(data_shape))])
 
 
 def _set_aside(skipped: list[tuple[Path, str]], *, resuming: bool, run_dir: Path) -> None:
     """Warn about each unusable checkpoint (file and reason) and rename it ``<name>.corrupt``,
-    so it neither takes a slot of the rotation nor is reported again."""
-    for path, reason in skipped:
+    so it neither takes a slot of the rotation nor is reported again. Only the newest one is
+    kept for inspection: older ``*.corrupt`` files are removed, so they cannot pile up."""
+    for i, (path, reason) in enumerate(skipped):  # newest first
+        if i:
+            path.unlink(missing_ok=True)
+            log.warning("unusable checkpoint %s: %s; removed (an older one)", path, reason)
+            continue
         aside = path.with_name(path.name + ".corrupt")
+        for old in run_dir.glob("*.corrupt"):
+            if old != aside:
+                old.unlink(missing_ok=True)
         os.replace(path, aside)
         log.warning("unusable checkpoint %s: %s; renamed %s", path, reason, aside.name)
     if skipped and not resuming:
@@ -578,6 +596,8 @@ def train_gan(
     try:
         if dist_info.is_main:
             lock.enter_context(run_lock(run_dir))
+            for stale in remove_stale_temporaries(run_dir):  # left by a killed trainer
+                log.info("removed %s, left by an earlier trainer that was killed", stale.name)
         data_t, labels_t = _prepare_data(data, labels, config)
         source_shape = tuple(data_t.shape)
         found = find_resumable(ckpt_path)

@@ -6,12 +6,14 @@ Weights files (fetch.models) are placed under data/pretrained/<entry>/ the same 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import re
 import resource
 import signal
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pandas as pd
@@ -228,6 +230,79 @@ def test_full_disk_leaves_nothing_half_written_and_the_next_run_resumes(tmp_path
 
         assert fetch(root).returncode == 0
     assert len(list((root / "data/raw/fetched").rglob("*.wav"))) == 3
+
+
+def with_member(data: bytes, name: str, content: bytes) -> bytes:
+    """The zip ``data`` with one more (deflated) member."""
+    buffer = io.BytesIO(data)
+    with zipfile.ZipFile(buffer, "a", zipfile.ZIP_DEFLATED) as handle:
+        handle.writestr(f"{NAME}/{name}", content)
+    return buffer.getvalue()
+
+
+def test_a_zip_bomb_is_refused_before_it_fills_the_disk(tmp_path, loops):
+    """256 MB of zeros deflate to 250 kB: the archive passes its checksum and would unpack to
+    a hundred times its size. The file-size limit stands in for a small disk: the refusal comes
+    before anything is written, not from the disk filling up."""
+    data = with_member(zipped(loops), "audio/zeros.wav", bytes(256 << 20))
+    with FileServer() as server:
+        server.files[f"{NAME}.zip"] = data
+        root = project(tmp_path, entry(server.url(f"{NAME}.zip"), data))
+        result = limited_fetch(root, len(data) + (1 << 20))
+    assert result.returncode == 1
+    [line] = error_lines(result)
+    archive = root / "data/downloads" / NAME / f"{NAME}.zip"
+    unpacked = sum(i.file_size for i in zipfile.ZipFile(io.BytesIO(data)).infolist())
+    assert f"data/downloads/{NAME}/{NAME}.zip: its members unpack to " in line
+    assert f"unpack to {unpacked / 1e6:.1f} MB, more than the {len(data) * 20 / 1e6:.1f} MB" in line
+    assert "allowed (fetch.max_unpacked_ratio: 20 times its" in line
+    assert line.endswith("refused, nothing unpacked")
+    assert sorted(p.name for p in (root / "data/raw").iterdir()) == []
+    assert sorted(p.name for p in archive.parent.iterdir()) == [
+        f"{NAME}.zip",
+        f"{NAME}.zip.verified",
+    ]
+
+    # an entry that declares what the archive unpacks to is believed, to 5 % and 1 MiB
+    declared = entry(server.url(f"{NAME}.zip"), data)
+    declared["archives"][0]["unpacked_size"] = 200_000_000
+    write_entry(root, declared)
+    result = fetch(root)
+    assert result.returncode == 1
+    [line] = error_lines(result)
+    assert "its registry entry's unpacked_size, 200.0 MB, and 5% more" in line
+
+
+def test_a_full_disk_while_unpacking_names_the_archive_and_the_member(tmp_path, loops):
+    data = with_member(zipped(loops), "padding.bin", bytes(8 << 20))
+    with FileServer() as server:
+        server.files[f"{NAME}.zip"] = data
+        root = project(tmp_path, entry(server.url(f"{NAME}.zip"), data))
+        result = limited_fetch(root, len(data) + (1 << 20))
+    assert result.returncode == 1
+    [line] = error_lines(result)
+    assert f"data/downloads/{NAME}/{NAME}.zip: cannot unpack {NAME}/padding.bin into " in line
+    assert "(File too large) after" in line and "<unknown file>" not in line
+    assert sorted(p.name for p in (root / "data/raw").iterdir()) == []
+
+
+def limited_fetch(root: Path, max_file_bytes: int) -> subprocess.CompletedProcess:
+    """The fetch stage unable to write any file larger than ``max_file_bytes`` (EFBIG, as a
+    full disk would fail it)."""
+
+    def small_files() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_bytes, max_file_bytes))
+
+    return subprocess.run(
+        [sys.executable, *FETCH[1:]],
+        cwd=root,
+        env=tool_env(root),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=small_files,
+    )
 
 
 def test_snakemake_fetches_and_prepares_the_same_bytes_as_dvc(tmp_path, loops):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 import torch
 from scipy.signal.windows import hann
 
@@ -18,6 +19,7 @@ from pipeline.grid import bar_samples_at
 from pipeline.train import TrainConfig, train_gan
 from pipeline.train.checkpoint import atomic_save, build_generator, save_generator
 from tests.conftest import REPO, run, seam_clicks_db, tiny_train_config
+from tests.wav_tags import read_wav_tags
 
 pytestmark = pytest.mark.integration
 
@@ -70,6 +72,11 @@ def test_generate_writes_a_16_bar_track_at_another_tempo_without_clicks(smooth, 
     assert new_bar == 19200 and sr == SR
     assert audio.shape == (1, 16 * new_bar)
     assert np.abs(audio).max() > 0.05  # real audio, not silence
+    # tagged as one loop of 16 bars at the new tempo, as a DAW reads it
+    tags = read_wav_tags(out)
+    assert tags.acid["tempo"] == 100 and tags.acid["beats"] == 64 and tags.acid["stretch"]
+    assert tags.acid["meter"] == (4, 4)
+    assert [(loop["start"], loop["end"]) for loop in tags.smpl["loops"]] == [(0, 16 * new_bar - 1)]
     crossfaded = seam_clicks_db(audio, sr, new_bar)
     assert crossfaded.max() < CLICK_THRESHOLD_DB, crossfaded
 
@@ -177,3 +184,64 @@ def test_generator_metadata_is_stored_and_read(tmp_path, capsys):
     )
     assert code == 0
     assert "160 BPM, 4 beats per bar" in capsys.readouterr().out
+
+
+# --- long tracks: streamed to disk --------------------------------------------------------------
+PEAK_RSS = "peak-rss-kib"
+MEASURED = (
+    "import resource, sys\n"
+    "from pipeline.cli import main\n"
+    "code = main(sys.argv[1:])\n"
+    f"print('{PEAK_RSS}', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+    "sys.exit(code)\n"
+)
+
+
+@pytest.fixture(scope="module")
+def long_bars(tmp_path_factory) -> Path:
+    """An (untrained) generator of 2 s bars at 16 kHz, cheap enough to make thousands."""
+    config = TrainConfig(sample_rate=16000, length=32000, latent_dim=8, model_dim=2)
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("long") / "generator.pt"
+    return save_generator(path, build_generator(config), config)
+
+
+def generate_measured(checkpoint: Path, out: Path, bars: int):
+    """``bargan generate`` in its own process: the result and the process's peak RSS in MiB."""
+    args = ["generate", "--checkpoint", str(checkpoint), "--out", str(out), "--bars", str(bars)]
+    result = run([sys.executable, "-c", MEASURED, *args], REPO)
+    line = next(x for x in result.stdout.splitlines() if x.startswith(PEAK_RSS))
+    return result, int(line.split()[1]) / 1024
+
+
+def test_a_long_track_is_streamed_to_disk_with_its_size_first_and_progress(long_bars, tmp_path):
+    short, short_peak = generate_measured(long_bars, tmp_path / "short.wav", 64)
+    out = tmp_path / "long.wav"
+    long, long_peak = generate_measured(long_bars, out, 2000)
+    # 2000 bars are 64 million samples: 244 MiB as float32, which one copy of the whole track
+    # in memory would add; made a piece at a time, the peak stays where 64 bars put it
+    assert long_peak - short_peak < 60, (short_peak, long_peak)
+    assert sf.info(str(out)).frames == 2000 * 32000
+    tags = read_wav_tags(out)  # streamed, then tagged in place: 2000 bars of 4 beats at 120
+    assert (tags.frames, tags.acid["beats"], tags.acid["tempo"]) == (2000 * 32000, 8000, 120)
+    assert tags.smpl["loops"][0]["end"] == 2000 * 32000 - 1
+    lines = long.stdout.splitlines()
+    size = 44 + 2000 * 32000 * 2
+    assert lines[0] == f"writing {out}: 2000 bars, 1 h 7 min, {size / 2**20:.1f} MiB"
+    assert lines[1].startswith(f"wrote {out}: 2000 bars at 120 BPM")
+    assert "2000/2000" in long.stderr  # the progress bar, on stderr
+    assert short.stdout.startswith(f"writing {tmp_path / 'short.wav'}: 64 bars, 2 min,")
+
+
+def test_a_track_larger_than_the_free_space_is_refused_in_one_line(long_bars, tmp_path, capsys):
+    out = tmp_path / "huge.wav"
+    args = ["generate", "--checkpoint", str(long_bars), "--out", str(out)]
+    assert main([*args, "--bars", str(10**10)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    size = (44 + 10**10 * 32000 * 2) / 2**40
+    assert err.startswith(
+        f"bargan generate: error: --out {out}: 10000000000 bars need {size:.1f} TiB"
+    )
+    assert "free there; use fewer --bars or another folder" in err
+    assert not out.exists() and list(tmp_path.iterdir()) == []

@@ -1,6 +1,8 @@
 """The train and sample stages under faults, as real processes with real signals: a second
-trainer on the same run folder, SIGTERM to the trainer or to the program that started it, and
-a truncated generator file. Every failure is one line naming the file; no traceback."""
+trainer on the same run folder, SIGTERM to the trainer (in the training loop, before it, after
+it) or to the program that started it, a run folder holding a checkpoint of other settings, and
+a truncated generator file. Every failure is one line naming the file; no traceback; a stopped
+training's MLflow run ends KILLED."""
 
 from __future__ import annotations
 
@@ -20,6 +22,8 @@ from pipeline.fileio import write_npz_atomic
 from pipeline.grid import BarGrid
 from pipeline.train import load_checkpoint
 from tests.conftest import REPO, tiny_params, tiny_train_config, tool_env, write_params
+from tests.mlflow_server import mlflow_server
+from tests.tcp_proxy import HoldingProxy
 
 pytestmark = pytest.mark.integration
 
@@ -70,8 +74,17 @@ def _train_cmd() -> list[str]:
     ]
 
 
-def _start(cmd: list[str], root: Path, stderr) -> subprocess.Popen:
-    return subprocess.Popen(cmd, cwd=root, env=_env(), stdout=subprocess.DEVNULL, stderr=stderr)
+def _start(cmd: list[str], root: Path, stderr, **env: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        cmd, cwd=root, env={**_env(), **env}, stdout=subprocess.DEVNULL, stderr=stderr
+    )
+
+
+def _run_status(tracking_uri: str, run_dir: Path) -> str:
+    from mlflow.tracking import MlflowClient
+
+    run_id = (run_dir / "mlflow_run_id").read_text().strip()
+    return MlflowClient(tracking_uri).get_run(run_id).info.status
 
 
 def _wait_for_checkpoint(root: Path, proc: subprocess.Popen, timeout: float = 120) -> Path:
@@ -129,6 +142,8 @@ def test_a_second_trainer_stops_at_once_and_sigterm_checkpoints(project: Path) -
     finally:
         first.kill()
     _assert_stopped_with_checkpoint(project, log.read_text())
+    # stopped by a signal: KILLED, as MLflow calls it, not FAILED
+    assert _run_status(f"sqlite:///{project / 'mlflow.db'}", run_dir) == "KILLED"
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux-only")
@@ -162,6 +177,101 @@ def test_the_trainer_stops_when_the_program_that_started_it_dies(project: Path) 
             os.kill(trainer, signal.SIGKILL)
         parent.kill()
     _assert_stopped_with_checkpoint(project, log.read_text())
+
+
+@pytest.fixture(scope="module")
+def server_port(tmp_path_factory) -> int:
+    """A real MLflow server (scripts/mlflow_server.sh, no authentication, on 127.0.0.1)."""
+    with mlflow_server(tmp_path_factory.mktemp("server") / "store", MLFLOW_AUTH="none") as (
+        url,
+        _,
+    ):
+        yield int(url.rsplit(":", 1)[1])
+
+
+def _stopped_at_request(project: Path, server_port: int, request: bytes, log: Path) -> int:
+    """Train through a proxy to the server that holds the first request containing ``request``;
+    SIGTERM the trainer while it waits for that answer, then let the request through. Returns
+    the trainer's exit status."""
+    proxy = HoldingProxy(server_port, request)
+    try:
+        with log.open("w") as err:
+            trainer = _start(_train_cmd(), project, err, MLFLOW_TRACKING_URI=proxy.url)
+        try:
+            while not proxy.held.wait(timeout=0.5):
+                assert trainer.poll() is None, log.read_text()
+            trainer.send_signal(signal.SIGTERM)
+            proxy.release()
+            return trainer.wait(timeout=120)
+        finally:
+            trainer.kill()
+    finally:
+        proxy.close()
+
+
+def test_sigterm_before_training_began_is_the_stop_line(project: Path, server_port: int) -> None:
+    log = project / "trainer.log"
+    # the trainer's first look at the MLflow experiment, before the training loop
+    assert _stopped_at_request(project, server_port, b"experiments/get-by-name", log) == 143
+    lines = _lines(log.read_text())
+    assert "Traceback" not in log.read_text()
+    assert lines[-1].endswith(
+        "SIGTERM: stopped before training began (nothing trained in this run); "
+        "run the same command to resume"
+    ), lines
+
+
+def test_sigterm_after_training_ended_is_the_stop_line_and_the_run_is_killed(
+    project: Path, server_port: int
+) -> None:
+    params = tiny_params()
+    params["train"].update(steps=6, checkpoint_every=5, preview_every=0, log_every=50)
+    write_params(project, params)
+    log = project / "trainer.log"
+    # losses.csv is uploaded once training has ended, before train_run.json is written
+    assert _stopped_at_request(project, server_port, b"losses.csv", log) == 143
+    text = log.read_text()
+    assert "Traceback" not in text
+    [run_dir] = (project / "checkpoints").iterdir()
+    checkpoint = run_dir.relative_to(project) / "checkpoint.pt"
+    assert _lines(text)[-1].endswith(
+        "SIGTERM: stopped after training ended at step 6, before its outputs were written; "
+        f"checkpoint saved to {checkpoint}; run the same command to resume"
+    ), text
+    assert not (project / "models/train_run.json").exists()
+    assert _run_status(f"http://127.0.0.1:{server_port}", run_dir) == "KILLED"
+
+
+def test_a_run_folder_with_a_checkpoint_of_other_settings_is_one_line(project: Path) -> None:
+    """A checkpoint from other settings in the run folder these settings name (copied there,
+    or written by another version): one line naming the folder and the settings."""
+    params = tiny_params()
+    params["train"].update(steps=2, checkpoint_every=1, preview_every=0)
+    folders = []
+    for lr_g in (1e-4, 2e-4):
+        params["train"]["lr_g"] = lr_g
+        write_params(project, params)
+        done = subprocess.run(
+            _train_cmd(), cwd=project, env=_env(), capture_output=True, text=True, timeout=300
+        )
+        assert done.returncode == 0, done.stderr
+        new = set((project / "checkpoints").iterdir()) - set(folders)
+        folders += sorted(new)
+    first, second = folders
+    for path in second.glob("checkpoint*.pt"):
+        path.unlink()
+    (second / "checkpoint.pt").write_bytes((first / "checkpoint.pt").read_bytes())
+    result = subprocess.run(
+        _train_cmd(), cwd=project, env=_env(), capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 1
+    lines = [line for line in _lines(result.stderr) if line.startswith("ERROR")]
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert lines[0].endswith(
+        f"{second.relative_to(project)}: cannot resume: its checkpoint was trained with other "
+        "settings (lr_g 0.0001 there, 0.0002 now); restore them, or delete the folder to start "
+        "again"
+    ), lines[0]
 
 
 def test_a_truncated_generator_file_is_one_line_from_the_sample_stage(

@@ -153,7 +153,45 @@ def test_no_usable_checkpoint_starts_again_naming_the_files(
     last = _warnings(caplog)[-1]
     assert "no usable checkpoint" in last and "starts again from step 0" in last
     assert all(path.name in last for path in damaged), last
-    assert {p.name for p in tmp_path.glob("*.corrupt")} == {f"{p.name}.corrupt" for p in damaged}
+    # the newest is kept for inspection, the older ones are removed
+    assert [p.name for p in tmp_path.glob("*.corrupt")] == ["checkpoint.pt.corrupt"]
+
+
+def test_unusable_checkpoints_do_not_pile_up(data: np.ndarray, tmp_path: Path) -> None:
+    _truncate(_interrupted_run(data, tmp_path))  # step 8 damaged: resumes from step 4
+    assert train_gan(data, None, _config(), tmp_path).resumed_from == 4
+    assert [p.name for p in tmp_path.glob("*.corrupt")] == ["checkpoint.pt.corrupt"]
+    # the two newest damaged: one .corrupt still, the newest one's bytes
+    newest, older = tmp_path / "checkpoint.pt", tmp_path / "checkpoint.1.pt"
+    _truncate(newest)
+    older.write_bytes(b"")
+    assert train_gan(data, None, _config(steps=16), tmp_path).steps_done == 16
+    assert [p.name for p in tmp_path.glob("*.corrupt")] == ["checkpoint.pt.corrupt"]
+    assert (tmp_path / "checkpoint.pt.corrupt").stat().st_size > 0
+
+
+def test_temporary_files_a_killed_trainer_left_are_removed_at_start(
+    data: np.ndarray, tmp_path: Path
+) -> None:
+    """SIGKILL during an atomic write leaves its temporary file; the next trainer, holding the
+    folder's lock, removes those of atomic_write's naming in its run folder and nothing else."""
+    newest = _interrupted_run(data, tmp_path)
+    stale = [
+        tmp_path / ".checkpoint.pt.k3x9_q0a.tmp",  # a checkpoint cut short
+        tmp_path / ".generator.pt.ab12cd34.tmp",
+        tmp_path / ".progress.csv.zz99yy88.tmp",
+    ]
+    for path in stale:
+        path.write_bytes(newest.read_bytes()[:100])
+    kept = [tmp_path / "notes.tmp", tmp_path / ".keep.tmp", tmp_path / "sub"]
+    kept[0].write_text("mine")
+    kept[1].write_text("mine")
+    kept[2].mkdir()
+    (kept[2] / ".checkpoint.pt.k3x9_q0a.tmp").write_text("not this folder")
+    assert train_gan(data, None, _config(), tmp_path).resumed_from == 8
+    assert not any(path.exists() for path in stale)
+    assert all(path.exists() for path in kept)
+    assert (kept[2] / ".checkpoint.pt.k3x9_q0a.tmp").exists()
 
 
 def test_truncated_generator_file_names_the_file_and_reason(reference, tmp_path: Path) -> None:

@@ -31,8 +31,8 @@ from pipeline.sample.generate import (
     walk_bars,
 )
 from pipeline.sample.latent import latent_walk, lerp, slerp
-from pipeline.sample.tempo import retempo
-from pipeline.sample.track import TrackSpec, default_keyframes, make_track
+from pipeline.sample.tempo import retempo, retempo_stream
+from pipeline.sample.track import TrackSpec, default_keyframes, make_track, track_pieces
 from pipeline.train.checkpoint import build_generator, save_generator
 from pipeline.train.config import TrainConfig
 from tests.conftest import seam_clicks_db, tiny_params
@@ -279,6 +279,58 @@ def test_retempo_keeps_channels_and_checks_whole_bars():
     np.testing.assert_array_equal(retempo(stereo, SR, 8000, 8000), stereo)
     with pytest.raises(ValueError, match="whole number"):
         retempo(stereo[:, :-1], SR, 8000, 9000)
+
+
+def test_retempo_stream_renders_a_long_track_in_segments_on_the_grid():
+    old, new, n = bar_samples_at(SR, 120, 4), bar_samples_at(SR, 100, 4), 13
+    track = hard_cut(drum_bars(n, old, SR, seed=4))
+    whole = retempo(track, SR, old, new)
+    pieces = [track[:, i : i + 3 * old] for i in range(0, track.shape[1], 3 * old)]
+    # within one segment (plus its context): one Rubber Band call, exactly retempo's result
+    one = list(retempo_stream(pieces, SR, old, new, segment=n))
+    assert len(one) == 1
+    np.testing.assert_array_equal(one[0], whole)
+    # segments of 4 bars, each rendered with 2 bars of context on either side
+    segmented = list(retempo_stream(pieces, SR, old, new, segment=4))
+    assert [p.shape[1] // new for p in segmented] == [4, 4, 5]
+    out = np.concatenate(segmented, axis=1)
+    assert out.shape == whole.shape and out.dtype == np.float32
+    np.testing.assert_array_equal(out[:, : 4 * new], whole[:, : 4 * new])
+    errors = downbeat_errors_ms(out, SR, new, n)
+    assert np.abs(errors).max() <= 10.0, errors
+    # two renders meet out of phase at a join; tonal bars (crossfaded, no clicks of their own)
+    # hear it: 28 dB when the joins were cut, not crossfaded
+    tonal = concatenate_bars(tonal_bars(n, old, SR, seed=2), crossfade_samples(SR, 5.0), SR)
+    parts = [tonal[:, i : i + 3 * old] for i in range(0, tonal.shape[1], 3 * old)]
+    joined = np.concatenate(list(retempo_stream(parts, SR, old, new, segment=4)), axis=1)
+    joins = seam_clicks_db(joined, SR, new)[[3, 7]]  # the seams at bars 4 and 8
+    assert joins.max() < CLICK_THRESHOLD_DB, joins
+
+
+def test_track_pieces_are_the_track_made_in_one_pass():
+    """The streamed track (pieces of 64 bars, Rubber Band in one call up to a segment) has the
+    same samples as the whole walk generated, crossfaded and re-tempoed at once."""
+    generator = _generator(num_classes=3)
+    fade = crossfade_samples(SR, 5.0)
+    for spec in (
+        TrackSpec(n_bars=150, bpm=100, beats_per_bar=1, class_index=2, seed=1),
+        TrackSpec(n_bars=130, method="linear", beats_per_bar=1, n_keyframes=7),
+        TrackSpec(n_bars=1, seed=4),
+    ):
+        pieces = list(track_pieces(generator, SR, spec))
+        if spec.n_bars == 1:
+            bars = random_bars(generator, 1, spec.seed, 0)
+        else:
+            keyframes = spec.n_keyframes or default_keyframes(spec.n_bars)
+            bars = walk_bars(
+                generator, spec.n_bars, keyframes, spec.method, spec.seed, spec.class_index
+            )
+        expected = concatenate_bars(bars, fade, SR)
+        if spec.bpm is not None:
+            expected = retempo(expected, SR, BAR, bar_samples_at(SR, spec.bpm, 1))
+        if spec.bpm is None:  # generated and crossfaded 64 bars at a time
+            assert len(pieces) == -(-spec.n_bars // 64)
+        np.testing.assert_array_equal(np.concatenate(pieces, axis=1), expected)
 
 
 # --- the sample stage --------------------------------------------------------------------------
