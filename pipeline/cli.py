@@ -92,6 +92,12 @@ def add_generate_arguments(p: argparse.ArgumentParser) -> None:
         default=5.0,
         help="equal-power crossfade at each bar seam, in ms (default 5; 0 = hard cuts)",
     )
+    p.add_argument(
+        "--rf64",
+        action="store_true",
+        help="write a track larger than a WAV can hold (4 GiB) as RF64 instead of refusing it "
+        "(same samples, 64-bit sizes; fewer programs read it, and it carries no loop tags)",
+    )
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
 
 
@@ -135,6 +141,11 @@ def run_generate(args: argparse.Namespace) -> int:
     layout = track_layout(generator, config.sample_rate, spec)
     size = wav_bytes(layout.frames, layout.channels)
     container = container_for(layout.frames, layout.channels)
+    if container == "RF64" and not args.rf64:
+        raise CliError(
+            f"--bars {args.bars}: the track would take {_size(size)}, more than a WAV file can "
+            "hold (4 GiB); use fewer --bars, or --rf64 to write it as RF64"
+        )
     free = free_bytes(args.out)
     if size > free:
         raise CliError(

@@ -233,9 +233,21 @@ def test_a_long_track_is_streamed_to_disk_with_its_size_first_and_progress(long_
     assert short.stdout.startswith(f"writing {tmp_path / 'short.wav'}: 64 bars, 2 min,")
 
 
+def test_a_track_larger_than_a_wav_is_refused_in_one_line_unless_rf64(long_bars, tmp_path, capsys):
+    out = tmp_path / "long.wav"
+    args = ["generate", "--checkpoint", str(long_bars), "--out", str(out)]
+    assert main([*args, "--bars", "100000"]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "bargan generate: error: --bars 100000: the track would take 6.0 GiB, more than a WAV "
+        "file can hold (4 GiB); use fewer --bars, or --rf64 to write it as RF64\n"
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_track_larger_than_the_free_space_is_refused_in_one_line(long_bars, tmp_path, capsys):
     out = tmp_path / "huge.wav"
-    args = ["generate", "--checkpoint", str(long_bars), "--out", str(out)]
+    args = ["generate", "--checkpoint", str(long_bars), "--out", str(out), "--rf64"]
     assert main([*args, "--bars", str(10**10)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Traceback" not in err
