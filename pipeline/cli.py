@@ -35,14 +35,19 @@ class CliError(Exception):
     """A problem the user can fix; printed as ``bargan <command>: error: <message>``."""
 
 
-# --- generate --------------------------------------------------------------------------------
-def add_generate_arguments(p: argparse.ArgumentParser) -> None:
+def add_checkpoint_argument(p: argparse.ArgumentParser) -> None:
+    """``--checkpoint``: the generator file every command that generates reads."""
     p.add_argument(
         "--checkpoint",
         type=Path,
         required=True,
         help="generator file written by training (data/models/generator.pt)",
     )
+
+
+# --- generate --------------------------------------------------------------------------------
+def add_generate_arguments(p: argparse.ArgumentParser) -> None:
+    add_checkpoint_argument(p)
     p.add_argument("--out", type=Path, required=True, help="output .wav file")
     p.add_argument("--bars", type=int, default=16, help="number of bars (default 16)")
     p.add_argument(

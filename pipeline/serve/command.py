@@ -14,12 +14,9 @@ DEFAULT_PORT = 7860
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--checkpoint",
-        type=Path,
-        required=True,
-        help="generator file written by training (data/models/generator.pt)",
-    )
+    from pipeline.cli import add_checkpoint_argument
+
+    add_checkpoint_argument(p)
     p.add_argument(
         "--host",
         default=DEFAULT_HOST,
