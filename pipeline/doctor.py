@@ -26,11 +26,13 @@ from pipeline.environment import (
     lock_mismatches,
     lock_paths,
     normalize,
+    stale_requirements,
     torch_build,
     unlocked_packages,
 )
 
 MIN_PYTHON = (3, 11)
+LOCK_FIX = "make lock, then make setup (it rebuilds .venv from the new lock)"
 RUBBERBAND_FIX = "scripts/ensure_system_deps.sh (or: apt-get install rubberband-cli)"
 # imported by the stages; each is checked on its own so that one failure names one package
 STAGE_MODULES = (
@@ -88,6 +90,9 @@ def check_lock() -> Check:
         return Check(
             "lock", False, f"no {LOCK_FILES[0]} in the project", f"git checkout -- {LOCK_FILES[0]}"
         )
+    stale = stale_requirements()
+    if stale:
+        return Check("lock", False, f"pyproject.toml asks for more: {'; '.join(stale)}", LOCK_FIX)
     mismatches = lock_mismatches()
     digest = lock_digest()[:16]
     if not mismatches:

@@ -110,6 +110,33 @@ def unlocked_packages(
     return sorted(name for name in installed if name not in locked and name != PROJECT)
 
 
+def stale_requirements(
+    pyproject: Path = REPO_ROOT / "pyproject.toml", locked: dict[str, str] | None = None
+) -> list[str]:
+    """The requirements of ``pyproject.toml`` (its dependencies and every extra) that the lock
+    does not satisfy: a dependency added or changed there without ``make lock``."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    locked = locked_versions() if locked is None else locked
+    project = tomllib.loads(Path(pyproject).read_text(encoding="utf-8"))["project"]
+    texts = list(project.get("dependencies", []))
+    for extra in project.get("optional-dependencies", {}).values():
+        texts.extend(extra)
+    stale = []
+    for text in texts:
+        requirement = Requirement(text)
+        if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
+            continue
+        version = locked.get(normalize(requirement.name))
+        if version is None:
+            stale.append(f"{requirement.name} is not in the lock")
+        elif not requirement.specifier.contains(version, prereleases=True):
+            stale.append(f"{requirement} is not met by the lock's {version}")
+    return stale
+
+
 def lock_digest(paths: list[Path] | None = None) -> str:
     """sha256 over the lock files' bytes, in LOCK_FILES order ("none" without a lock)."""
     paths = lock_paths() if paths is None else paths

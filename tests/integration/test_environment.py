@@ -118,7 +118,8 @@ def test_make_run_stops_at_the_doctor_before_any_stage(broken_pair, tmp_path):
             shutil.copytree(source, target)
         else:
             shutil.copy2(source, target)
-    (broken_pair / ".bargan-installed").touch()  # newer than the lock: make leaves it as it is
+    for stamp in (".bargan-installed", ".bargan-project"):  # newer than the lock and
+        (broken_pair / stamp).touch()  # pyproject.toml: make leaves the environment as it is
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAKE")}
     result = subprocess.run(
         ["make", "run", f"VENV={broken_pair}"],

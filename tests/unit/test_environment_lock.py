@@ -12,6 +12,7 @@ from pipeline.environment import (
     lock_mismatches,
     locked_versions,
     mlflow_tags,
+    stale_requirements,
     unlocked_packages,
 )
 from tests.conftest import REPO
@@ -86,3 +87,23 @@ def test_fingerprint_of_this_environment():
         }
     )
     assert lines[-1].startswith("WARNING: the installed packages differ from the lock (torchaudio")
+
+
+def test_requirements_the_lock_does_not_meet_are_named(tmp_path):
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text(
+        '[project]\nname = "x"\ndependencies = ["torch==2.11.0", "mlflow[auth]>=3.0,<4"]\n'
+        '[project.optional-dependencies]\ndev = ["pytest>=8", "ruff"]\n'
+    )
+    locked = {"torch": "2.11.0", "mlflow": "3.17.2", "pytest": "9.2.0", "ruff": "0.17.6"}
+    assert stale_requirements(pyproject, locked) == []
+    locked.update(torch="2.12.0")
+    del locked["ruff"]
+    assert stale_requirements(pyproject, locked) == [
+        "torch==2.11.0 is not met by the lock's 2.12.0",
+        "ruff is not in the lock",
+    ]
+
+
+def test_this_projects_lock_meets_its_pyproject():
+    assert stale_requirements() == []
