@@ -25,6 +25,7 @@ from pipeline.environment import (
     lock_digest,
     lock_mismatches,
     lock_paths,
+    locked_versions,
     normalize,
     stale_requirements,
     torch_build,
@@ -90,13 +91,14 @@ def check_lock() -> Check:
         return Check(
             "lock", False, f"no {LOCK_FILES[0]} in the project", f"git checkout -- {LOCK_FILES[0]}"
         )
-    stale = stale_requirements()
+    locked, installed = locked_versions(), installed_versions()
+    stale = stale_requirements(locked=locked)
     if stale:
         return Check("lock", False, f"pyproject.toml asks for more: {'; '.join(stale)}", LOCK_FIX)
-    mismatches = lock_mismatches()
+    mismatches = lock_mismatches(locked, installed)
     digest = lock_digest()[:16]
     if not mismatches:
-        extra = unlocked_packages()
+        extra = unlocked_packages(locked, installed)
         if extra:
             return Check(
                 "lock",
