@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 
 from pipeline.audio import beats as beat_grid
-from pipeline.audio import downbeats, tracker, trust
+from pipeline.audio import downbeats, loops, tracker, trust
 from pipeline.audio import meter as meter_module
-from pipeline.audio.activations import FPS, compute_activations
+from pipeline.audio.activations import FPS, TrackActivations, compute_activations
 from pipeline.audio.asd import (
     AppleDoubleStub,
     AsdError,
@@ -21,7 +21,7 @@ from pipeline.audio.asd import (
     warp_points,
 )
 from pipeline.audio.io import AudioError, dbfs, probe_audio, read_audio, stream_rms_dbfs
-from pipeline.audio.warp import MAX_BEATS_PER_BAR, Timing, WarpMap
+from pipeline.audio.warp import MAX_BEATS_PER_BAR, Section, Timing, WarpMap
 
 SILENCE_DBFS = -60.0
 
@@ -118,30 +118,93 @@ def track_with_madmom(path: Path, options: AnalyzeOptions) -> tuple[Timing, dict
     """Streamed activations, then sections of bars (pipeline.audio.tracker) and their trust."""
     acts = compute_activations(path)
     _refuse_silence(path, acts.rms_dbfs)
+    return track_activations(acts, options)
+
+
+def track_activations(
+    acts: TrackActivations, options: AnalyzeOptions
+) -> tuple[Timing, dict[str, Any]]:
+    """Sections of bars and their trust from a recording's activations (no audio read).
+
+    A recording that reads as a loop (pipeline.audio.loops) gets the loop's grid instead of
+    the tracked sections: bar line at the file start, whole bars."""
     evidence = tracker.Evidence(
         FPS, acts.beat, acts.downbeat, acts.onset_low, acts.chroma, acts.onset
     )
-    tracking = tracker.track_sections(
-        evidence, acts.duration, tuple(options.meters), options.min_bpm, options.max_bpm
-    )
-    timing = Timing(tuple(s.span for s in tracking.sections))
-    activation = evidence.any_beat
-    bar_rows = _bar_trust(tracking, evidence, activation, acts.onset, acts.duration)
+    meters = tuple(options.meters)
+    limits = (meters, options.min_bpm, options.max_bpm)
+    try:
+        tracking = tracker.track_sections(evidence, acts.duration, *limits)
+    except ValueError:
+        loop = loops.fit_loop(acts.duration, None, None, acts.onset, FPS, *limits)
+        if loop is None:
+            raise
+        return _loop_timing(acts, evidence, loop, tracking=None)
     longest = max(tracking.sections, key=lambda s: s.span.end - s.span.start)
+    loop = loops.fit_loop(
+        acts.duration, tracking.beat_times, longest.meter, acts.onset, FPS, *limits
+    )
+    if loop is not None:
+        return _loop_timing(acts, evidence, loop, tracking)
+    spans = [s.span for s in tracking.sections]
+    phase = [trust.phase_confidence(s.phase_margin) for s in tracking.sections]
+    bar_rows = _bar_trust(spans, evidence, acts.onset, acts.duration, phase)
     lines = longest.span.bar_starts(acts.duration)
     bar_bpm = 60.0 * longest.meter / np.diff(lines) if len(lines) >= 2 else np.zeros(0)
-    confidence = float(np.mean(beat_grid.evidence_at(activation, tracking.beat_times, FPS)))
-    trust_values = np.array([row["trust"] for row in bar_rows])
-    return timing, {
-        "method": "madmom",
+    return Timing(tuple(spans)), {
+        **_tracking_info(tracking, evidence),
         "bpm": longest.bpm,
         "meter": longest.meter,
         "tempo_cv": float(np.std(bar_bpm) / np.median(bar_bpm)) if len(bar_bpm) else 0.0,
         "tempo_drift": float((bar_bpm[-1] - bar_bpm[0]) / np.median(bar_bpm))
         if len(bar_bpm)
         else 0.0,
-        "confidence": confidence,
-        "n_sections": len(tracking.sections),
+        "n_sections": len(spans),
+        "phase_margin": longest.phase_margin,
+        "loop": False,
+        "loop_reason": "",
+        **_trust_info(bar_rows, spans, acts.duration),
+    }
+
+
+def _loop_timing(
+    acts: TrackActivations,
+    evidence: tracker.Evidence,
+    loop: loops.LoopFit,
+    tracking: tracker.Tracking | None,
+) -> tuple[Timing, dict[str, Any]]:
+    """The loop's grid: one steady section from the file start to its end."""
+    warp = WarpMap.constant_tempo(loop.bpm, 0.0, loop.meter, acts.duration)
+    spans = [Section(warp, 0.0, acts.duration)]
+    bar_rows = _bar_trust(spans, evidence, acts.onset, acts.duration, phase=None)
+    beats = warp.seconds_at(np.arange(loop.bars * loop.meter))
+    untracked = {
+        "method": "madmom",
+        "confidence": float(np.mean(beat_grid.evidence_at(evidence.any_beat, beats, FPS))),
+        "section_summary": "",
+        "steady": True,
+        "octave_changed": False,
+        "offbeat_ratio": 1.0,
+    }
+    return Timing(tuple(spans)), {
+        **(untracked if tracking is None else _tracking_info(tracking, evidence)),
+        "bpm": loop.bpm,
+        "meter": loop.meter,
+        "tempo_cv": 0.0,
+        "tempo_drift": 0.0,
+        "n_sections": 1,
+        "loop": True,
+        "loop_reason": loop.reason,
+        **_trust_info(bar_rows, spans, acts.duration),
+    }
+
+
+def _tracking_info(tracking: tracker.Tracking, evidence: tracker.Evidence) -> dict[str, Any]:
+    """What the tracker saw, whichever grid is used."""
+    beat_evidence = beat_grid.evidence_at(evidence.any_beat, tracking.beat_times, FPS)
+    return {
+        "method": "madmom",
+        "confidence": float(np.mean(beat_evidence)),
         "section_summary": "; ".join(
             f"{s.span.start:.2f}-{s.span.end:.2f}s {s.bpm:.2f} BPM, {s.meter} beats a bar"
             for s in tracking.sections
@@ -149,8 +212,16 @@ def track_with_madmom(path: Path, options: AnalyzeOptions) -> tuple[Timing, dict
         "steady": all(s.steady for s in tracking.sections),
         "octave_changed": tracking.octave_changed,
         "offbeat_ratio": tracking.offbeat_ratio,
+    }
+
+
+def _trust_info(
+    bar_rows: list[dict[str, float]], spans: list[Section], duration: float
+) -> dict[str, Any]:
+    trust_values = np.array([row["trust"] for row in bar_rows])
+    return {
         "trust": float(np.median(trust_values)) if len(trust_values) else 0.0,
-        "n_bar_lines": int(sum(len(s.bar_starts(acts.duration)) for s in timing.sections)),
+        "n_bar_lines": int(sum(len(s.bar_starts(duration)) for s in spans)),
         "bar_trust": bar_rows,
     }
 
@@ -182,41 +253,55 @@ def _refuse_silence(path: Path, rms_dbfs: float) -> None:
 
 
 def _bar_trust(
-    tracking: tracker.Tracking,
+    spans: list[Section],
     evidence: tracker.Evidence,
-    activation: np.ndarray,
     onset: np.ndarray,
     duration: float,
+    phase: list[float] | None,
 ) -> list[dict[str, float]]:
-    """Trust of every bar line of every section (pipeline.audio.trust), one row each."""
+    """Trust of every bar line of every section (pipeline.audio.trust), one row each.
+    ``phase``: per section, the confidence in its bar phase as a whole, which caps the
+    downbeat clarity of each of its bars; None for a loop, whose bar lines come from the file
+    itself: its downbeat evidence is not asked."""
     frame_times = np.arange(len(onset)) / FPS
-    bpm_per_frame = np.full(len(onset), tracking.sections[0].bpm)
-    for section in tracking.sections:
-        bpm_per_frame[frame_times >= section.span.start] = section.bpm
+    bpm_per_frame = np.full(len(onset), _median_bpm(spans[0]))
+    for span in spans:
+        bpm_per_frame[frame_times >= span.start] = _median_bpm(span)
     other = trust.independent_beats(onset, FPS, bpm_per_frame)
     rows = []
-    for section in tracking.sections:
-        warp = section.span.warp
-        lines = section.span.bar_starts(duration)
+    for index, span in enumerate(spans):
+        warp = span.warp
+        lines = span.bar_starts(duration)
         if len(lines) < 2:
             continue
-        beat_positions = np.round(warp.beat_at(lines))[:, None] + np.arange(section.meter)
+        beat_positions = np.round(warp.beat_at(lines))[:, None] + np.arange(warp.beats_per_bar)
         bar_beats = warp.seconds_at(beat_positions)
         score = meter_module.downbeat_evidence(
             bar_beats.ravel(), FPS, evidence.downbeat, evidence.onset_low, evidence.chroma
         ).reshape(bar_beats.shape)
-        parts = trust.bar_trust(bar_beats, activation, FPS, other, score)
+        parts = trust.bar_trust(bar_beats, evidence.any_beat, FPS, other, score)
+        if phase is None:
+            downbeat = np.ones(len(lines))
+        else:
+            downbeat = np.minimum(parts.downbeat, phase[index])
+        bar = np.minimum(np.minimum(parts.beat_support, parts.agreement), downbeat)
         for i, start in enumerate(lines):
             rows.append(
                 {
                     "start_s": float(start),
-                    "trust": float(parts.trust[i]),
+                    "trust": float(bar[i]),
                     "beat_support": float(parts.beat_support[i]),
                     "agreement": float(parts.agreement[i]),
-                    "downbeat_clarity": float(parts.downbeat[i]),
+                    "downbeat_clarity": float(downbeat[i]),
                 }
             )
     return rows
+
+
+def _median_bpm(span: Section) -> float:
+    """A section's typical tempo: 60 over its warp map's median beat length."""
+    seconds, beats = span.warp.seconds, span.warp.beats
+    return 60.0 / float(np.median(np.diff(seconds) / np.diff(beats)))
 
 
 def find_asd(audio_path: Path) -> Path | None:

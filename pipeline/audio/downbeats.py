@@ -31,10 +31,18 @@ def track_madmom(
 ) -> BeatTracking:
     """madmom's RNNDownBeatProcessor + DBNDownBeatTrackingProcessor on a mono signal."""
     from madmom.audio.signal import Signal
-    from madmom.features.downbeats import DBNDownBeatTrackingProcessor
 
     signal = resample(mono.astype(np.float32), sample_rate, MADMOM_SAMPLE_RATE)
     activations = downbeat_network()(Signal(signal, sample_rate=MADMOM_SAMPLE_RATE))
+    return track_madmom_activations(activations, meters, min_bpm, max_bpm)
+
+
+def track_madmom_activations(
+    activations: np.ndarray, meters: list[int], min_bpm: float, max_bpm: float
+) -> BeatTracking:
+    """madmom's DBN on the RNN's ``[frames, 2]`` (beat, downbeat) activations."""
+    from madmom.features.downbeats import DBNDownBeatTrackingProcessor
+
     tracker = DBNDownBeatTrackingProcessor(
         beats_per_bar=list(meters), fps=MADMOM_FPS, min_bpm=min_bpm, max_bpm=max_bpm
     )

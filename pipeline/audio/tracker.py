@@ -7,7 +7,7 @@ map, so a tempo change or a meter change never averages two kinds of bars into o
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -41,6 +41,7 @@ class Evidence:
 class TrackedSection:
     span: Section  # the section's warp map; its bars lie inside [span.start, span.end]
     steady: bool  # its beats are one straight line
+    phase_margin: float = 0.0  # meter.phase_margin of its bar lines over the other phases
 
     @property
     def meter(self) -> int:
@@ -126,7 +127,8 @@ def track_sections(
         if hi - lo >= min_bars * run.meter:
             section = _section(regular, lo, hi, run, steady_flags[lo], duration)
             if section is not None:
-                sections.append(section)
+                margin = meter.phase_margin(score[lo:hi], run.meter, (run.phase - lo) % run.meter)
+                sections.append(replace(section, phase_margin=margin))
     if not sections:
         raise ValueError("no section of at least one bar with a steady meter")
     return Tracking(sections, regular, offbeat_ratio, octave_changed)

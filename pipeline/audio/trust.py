@@ -30,6 +30,11 @@ FULL_SUPPORT = 0.6  # share of the activation's typical peak at which a beat is 
 PEAK_PERCENTILE = 95  # the typical peak: this percentile of the activation over the track
 DOWNBEAT_CONTEXT_BARS = 4  # bars on either side pooled for the downbeat evidence
 DOWNBEAT_LEAD = 0.5  # a downbeat leading the next-best beat by this much is fully clear
+# A section's bar phase (meter.phase_margin, over the whole section) is doubted below
+# PHASE_MARGIN_FULL and not believed at PHASE_MARGIN_NONE: calibrated on the development
+# corpora (bench/prep_accuracy.py), where a whole track with every bar line on the wrong beat
+# keeps a clear downbeat bar by bar but not a clear lead over the section.
+PHASE_MARGIN_NONE, PHASE_MARGIN_FULL = 0.5, 1.5
 
 
 @dataclass(frozen=True)
@@ -98,3 +103,10 @@ def _downbeat_clarity(score: np.ndarray) -> np.ndarray:
         mean = (cumulative[hi] - cumulative[lo]) / (hi - lo)
         out[bar] = np.clip((mean[0] - mean[1:].max()) / DOWNBEAT_LEAD, 0.0, 1.0)
     return out
+
+
+def phase_confidence(margin: float) -> float:
+    """0..1 from a section's phase margin: 0 at PHASE_MARGIN_NONE or less, 1 at
+    PHASE_MARGIN_FULL or more, linear between."""
+    span = PHASE_MARGIN_FULL - PHASE_MARGIN_NONE
+    return float(np.clip((margin - PHASE_MARGIN_NONE) / span, 0.0, 1.0))

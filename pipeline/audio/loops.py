@@ -1,0 +1,147 @@
+"""Loops as loops: a short recording that lasts a whole number of bars, or that repeats, has
+its bar line at the file start.
+
+Sample packs ship loops cut on the bar: the first sample is the downbeat and the length is a
+whole number of bars. A beat tracker knows neither fact and, on one or two bars, often locks to
+the off-beats or puts the bar line on beat 3. Here the tracked tempo only proposes how many
+beats the file holds; the grid is then the file itself (bar lines at ``0, D/B, 2D/B, ..., D``),
+exact in tempo and phase.
+
+A recording is taken as a loop when all of these hold:
+
+* it is short (at most ``MAX_LOOP_BARS`` bars at the tracked tempo) or it repeats (its onset
+  envelope shifted by ``D / k`` for some ``k`` in 2..``MAX_TILES`` matches itself);
+* ``B`` bars of ``m`` beats fill it within ``LENGTH_TOLERANCE`` of the tracked tempo (or of
+  twice or half of it, when that is the only fit in the tempo range);
+* it starts with a sound: the onset envelope in its first ``HEAD_SECONDS`` reaches
+  ``HEAD_SHARE`` of the envelope's typical peak (a silent lead-in says the file was not cut on
+  a bar line).
+
+Strong evidence against the grid, tracked beats that fall between the grid's beats and
+half-beats throughout, makes it not a loop (:func:`phase_offset`). A file too short for the
+tracker to find bars in (a bar or two) is read as the likeliest loop its length allows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+MAX_LOOP_BARS = 8  # a single loop; tiled copies of one are found by repetition
+MAX_TILES = 8
+LENGTH_TOLERANCE = 0.04  # a file this close to B bars at the tracked tempo holds B bars
+REPEAT_CORRELATION = 0.8  # onset envelope against itself one tile later
+HEAD_SECONDS = 0.05
+HEAD_SHARE = 0.25
+PEAK_PERCENTILE = 95
+MAX_PHASE_OFFSET = 0.12  # beats: tracked beats further than this from the grid disagree
+UNTRACKED_MAX_SECONDS = 6.0
+# What a sample-pack loop too short to track most likely is, in order: (bars, beats per bar)
+UNTRACKED_PRIOR = ((1, 4), (2, 4), (1, 3), (2, 3), (4, 4), (1, 2))
+BAR_COUNTS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32)  # whole loops, single or tiled
+
+
+@dataclass(frozen=True)
+class LoopFit:
+    bars: int
+    meter: int
+    bpm: float  # exact: 60 * bars * meter / duration
+    reason: str
+
+
+def repeats(onset: np.ndarray, fps: float, duration: float) -> int:
+    """The largest number of tiles ``k`` (2..MAX_TILES) for which the recording is ``k``
+    copies of one piece, judged on its smoothed onset envelope; 1 when it does not repeat."""
+    envelope = np.convolve(onset, np.ones(3) / 3, mode="same")
+    best = 1
+    for tiles in range(2, MAX_TILES + 1):
+        lag = round(duration / tiles * fps)
+        if lag < fps or len(envelope) - lag < fps:
+            continue
+        a, b = envelope[:-lag], envelope[lag:]
+        if np.std(a) < 1e-9 or np.std(b) < 1e-9:
+            continue
+        if float(np.corrcoef(a, b)[0, 1]) >= REPEAT_CORRELATION:
+            best = tiles
+    return best
+
+
+def starts_with_sound(onset: np.ndarray, fps: float) -> bool:
+    head = onset[: max(1, round(HEAD_SECONDS * fps))]
+    peak = max(float(np.percentile(onset, PEAK_PERCENTILE)), 1e-9)
+    return float(head.max()) >= HEAD_SHARE * peak
+
+
+def phase_offset(beat_times: np.ndarray, beat_seconds: float) -> float:
+    """Median distance (in beats) of tracked beats from the grid's beats or its half-beats:
+    near 0 when the tracker followed the grid, or locked to its off-beats, or to twice or half
+    its tempo; near 0.25 when the grid is not the music's."""
+    phase = np.mod(np.asarray(beat_times) / beat_seconds, 1.0)
+    distance = np.minimum.reduce([phase, np.abs(phase - 0.5), 1.0 - phase])
+    return float(np.median(distance)) if len(distance) else 1.0
+
+
+def fit_loop(
+    duration: float,
+    tracked_beats: np.ndarray | None,
+    tracked_meter: int | None,
+    onset: np.ndarray,
+    fps: float,
+    meters: tuple[int, ...],
+    min_bpm: float,
+    max_bpm: float,
+) -> LoopFit | None:
+    """The loop reading of a recording, or None when it is not a loop (see the module text).
+    ``tracked_beats`` None: the tracker found no bars (a loop of a bar or two often gives it
+    too little to go on), and a file short enough is read as the likeliest loop."""
+    if duration <= 0 or not starts_with_sound(onset, fps):
+        return None
+    if tracked_beats is None or tracked_meter is None or len(tracked_beats) < 2:
+        return _untracked_loop(duration, meters, min_bpm, max_bpm)
+    tracked_bpm = 60.0 / float(np.median(np.diff(tracked_beats)))
+    tracked_bars = duration * tracked_bpm / 60.0 / tracked_meter
+    tiles = repeats(onset, fps, duration)
+    short = tracked_bars <= MAX_LOOP_BARS * (1 + LENGTH_TOLERANCE)
+    if not short and tiles == 1:
+        return None
+    candidates = []
+    for meter in meters:
+        for bars in BAR_COUNTS:
+            bpm = 60.0 * bars * meter / duration
+            if not min_bpm <= bpm <= max_bpm:
+                continue
+            for octave in (1.0, 2.0, 0.5):
+                off = abs(np.log(bpm / (tracked_bpm * octave)))
+                if off <= np.log1p(LENGTH_TOLERANCE):
+                    candidates.append(
+                        (octave != 1.0, bars % tiles != 0, meter != tracked_meter, off, bars, meter)
+                    )
+    if not candidates:
+        return None
+    *_, bars, meter = min(candidates)
+    bpm = 60.0 * bars * meter / duration
+    if phase_offset(tracked_beats, 60.0 / bpm) > MAX_PHASE_OFFSET:
+        return None
+    why = f"repeats {tiles} times" if tiles > 1 else f"short ({tracked_bars:.1f} tracked bars)"
+    reason = (
+        f"{why}; {bars} bar(s) of {meter} beats fill its {duration:.3f} s at {bpm:.2f} BPM "
+        f"(tracked {tracked_bpm:.2f} BPM, beats on the grid); starts with a sound"
+    )
+    return LoopFit(bars, meter, bpm, reason)
+
+
+def _untracked_loop(
+    duration: float, meters: tuple[int, ...], min_bpm: float, max_bpm: float
+) -> LoopFit | None:
+    if duration > UNTRACKED_MAX_SECONDS:
+        return None
+    for bars, meter in UNTRACKED_PRIOR:
+        bpm = 60.0 * bars * meter / duration
+        if meter in meters and min_bpm <= bpm <= max_bpm:
+            reason = (
+                f"short ({duration:.3f} s, too short to track); read as {bars} bar(s) of "
+                f"{meter} beats at {bpm:.2f} BPM, the likeliest loop; starts with a sound"
+            )
+            return LoopFit(bars, meter, bpm, reason)
+    return None
