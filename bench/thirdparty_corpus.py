@@ -82,7 +82,7 @@ from bench import dev_corpus as dc
 SAMPLE_RATE = 44100
 CAP_SECONDS = 180.0
 LEAD_SECONDS = (0.3, 1.2)  # silence before a full track's first note (chosen per file)
-CHUNK = 16  # libopenmpt render block (frames) between position queries
+CHUNK = 256  # libopenmpt lookahead block (frames), see render_module
 FORBIDDEN = ("lmms", "hydrogen", "blupi", "fretsonfire", "frets-on-fire", "fof", "nexuiz")
 
 SOUND_SETS: dict[str, tuple[Path, str]] = {
@@ -246,9 +246,27 @@ def wad_music(path: Path) -> list[tuple[str, bytes]]:
     return out
 
 
+MODULE_COMPOSERS: tuple[tuple[bytes, str], ...] = (
+    (b"Joseph Toscano", "Joseph Toscano"),
+    (b"H. Matthew Smith", "H. Matthew Smith"),
+    (b"Yuri R. Sucupira", "Yuri R. Sucupira"),
+    (b"Matt Simmonds", "Matt Simmonds (arr.), Craig Timpany"),
+    (b"Beno", "Benoit Charcosset (MAF)"),
+    (b"jarkko rotsten", "Jarkko Rotsten"),
+    (b"REG & ZBB", "Regis Parret (Reg) and ZBB, TLK Games"),
+    (b"regis parret", "Regis Parret (Reg), TLK Games"),
+    (b"reg from tlk", "Regis Parret (Reg), TLK Games"),
+    (b"music from reg", "Regis Parret (Reg), TLK Games"),
+)
+
+
 def module_composer(data: bytes, default: str) -> str:
-    m = re.search(rb"\(c\)\s*\d{4}\s+([A-Za-z][A-Za-z .'-]{2,30})", data)
-    return m.group(1).decode().strip() if m else default
+    """The composer named in a module's sample/instrument names or message, else ``default``."""
+    lower = data.lower()
+    for needle, name in MODULE_COMPOSERS:
+        if needle.lower() in lower:
+            return name
+    return default
 
 
 def discover(origin: str) -> list[Item]:
@@ -583,6 +601,15 @@ class OpenMPT:
             fn.argtypes, fn.restype = [vp, i32], vp
         lib.openmpt_free_string.argtypes = [vp]
         lib.openmpt_module_set_repeat_count.argtypes = [vp, i32]
+        lib.openmpt_module_ext_create_from_memory.restype = vp
+        lib.openmpt_module_ext_create_from_memory.argtypes = (
+            lib.openmpt_module_create_from_memory2.argtypes
+        )
+        lib.openmpt_module_ext_get_module.argtypes = [vp]
+        lib.openmpt_module_ext_get_module.restype = vp
+        lib.openmpt_module_ext_get_interface.argtypes = [vp, ctypes.c_char_p, vp, ctypes.c_size_t]
+        lib.openmpt_module_ext_get_interface.restype = ctypes.c_int
+        lib.openmpt_module_ext_destroy.argtypes = [vp]
         self.lib = lib
 
     def load(self, data: bytes) -> int:
@@ -594,6 +621,34 @@ class OpenMPT:
             raise ValueError(f"libopenmpt cannot load the module (error {error.value})")
         return mod
 
+    def load_muted(self, data: bytes, keep: set[int]) -> tuple[int, int]:
+        """(module_ext, module) with every instrument (or sample) but ``keep`` (1-based, as
+        patterns number them) muted through libopenmpt's "interactive" extension."""
+        error = ctypes.c_int(0)
+        ext = self.lib.openmpt_module_ext_create_from_memory(
+            data, len(data), None, None, None, None, ctypes.byref(error), None, None
+        )
+        if not ext:
+            raise ValueError(f"libopenmpt cannot load the module (error {error.value})")
+        iface = _Interactive()
+        if (
+            self.lib.openmpt_module_ext_get_interface(
+                ext, b"interactive", ctypes.byref(iface), ctypes.sizeof(iface)
+            )
+            == 0
+        ):
+            raise RuntimeError("libopenmpt has no interactive extension")
+        mute = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_int32, ctypes.c_int)(
+            iface.set_instrument_mute_status
+        )
+        mod = self.lib.openmpt_module_ext_get_module(ext)
+        count = self.lib.openmpt_module_get_num_instruments(mod) or (
+            self.lib.openmpt_module_get_num_samples(mod)
+        )
+        for index in range(count):
+            mute(ext, index, int(index + 1 not in keep))
+        return ext, mod
+
     def string(self, pointer: int | None) -> str:
         if not pointer:
             return ""
@@ -603,6 +658,32 @@ class OpenMPT:
 
     def metadata(self, mod: int, key: str) -> str:
         return self.string(self.lib.openmpt_module_get_metadata(mod, key.encode()))
+
+
+class _Interactive(ctypes.Structure):
+    """libopenmpt_ext.h's openmpt_module_ext_interface_interactive (function pointers)."""
+
+    _fields_ = [
+        (name, ctypes.c_void_p)
+        for name in (
+            "set_current_speed",
+            "set_current_tempo",
+            "set_tempo_factor",
+            "get_tempo_factor",
+            "set_pitch_factor",
+            "get_pitch_factor",
+            "set_global_volume",
+            "get_global_volume",
+            "set_channel_volume",
+            "get_channel_volume",
+            "set_channel_mute_status",
+            "get_channel_mute_status",
+            "set_instrument_mute_status",
+            "get_instrument_mute_status",
+            "play_note",
+            "stop_note",
+        )
+    ]
 
 
 _MPT: OpenMPT | None = None
@@ -640,56 +721,81 @@ class ModuleRender:
     speed_tempo: list[tuple[int, int]]  # per visited row
 
 
-def render_module(data: bytes, max_seconds: float) -> ModuleRender:
-    """Render with libopenmpt (no repeat), recording the play position per 16-frame block;
-    row start times are libopenmpt's exact position times where they agree with the block
-    clock."""
+def render_module(data: bytes, max_seconds: float, keep: set[int] | None = None) -> ModuleRender:
+    """Render with libopenmpt (no repeat) and find the sample where every row starts.
+
+    Two instances play in lockstep: a leader reads ``CHUNK`` frames ahead; where its
+    order/row changed within the chunk, the follower (whose audio is kept) steps through that
+    chunk frame by frame. After reading ``n`` frames libopenmpt reports the row of frame
+    ``n - 1``, so a row first reported after ``n`` frames starts at frame ``n - 1``: row times
+    are exact to the sample of the rendered audio (libopenmpt's own position clock,
+    ``openmpt_module_set_position_order_row``, drifts from the render by up to tens of ms
+    over a song at tempos whose tick is not a whole number of samples). ``keep``: render only
+    these instruments (1-based), e.g. the drums for a drum loop."""
     api = mpt()
     lib = api.lib
-    mod = api.load(data)
-    probe = api.load(data)
+    lead = api.load(data)
+    ext = None
+    if keep is None:
+        follow = api.load(data)
+    else:  # only the instruments in ``keep`` sound; timing is the unmuted module's
+        ext, follow = api.load_muted(data, keep)
+    read = lib.openmpt_module_read_interleaved_float_stereo
+
+    def position(mod: int) -> tuple[int, int]:
+        return lib.openmpt_module_get_current_order(mod), lib.openmpt_module_get_current_row(mod)
+
     try:
-        lib.openmpt_module_set_repeat_count(mod, 0)
-        mod_type = api.metadata(mod, "type")
-        buf = np.zeros(2 * CHUNK, np.float32)
+        for mod in (lead, follow):
+            lib.openmpt_module_set_repeat_count(mod, 0)
+        mod_type = api.metadata(follow, "type")
+        big = np.zeros(2 * CHUNK, np.float32)
+        one = np.zeros(2, np.float32)
         chunks: list[np.ndarray] = []
-        n = 0
         rows: list[tuple[float, int, int, int]] = []
         speed_tempo: list[tuple[int, int]] = []
-        last = None
+
+        def mark(frame: int) -> None:
+            order, row = position(follow)
+            rows.append(
+                (frame / SAMPLE_RATE, order, lib.openmpt_module_get_current_pattern(follow), row)
+            )
+            speed_tempo.append(
+                (
+                    lib.openmpt_module_get_current_speed(follow),
+                    lib.openmpt_module_get_current_tempo(follow),
+                )
+            )
+
+        mark(0)
+        current = position(follow)
+        n = 0
         limit = int(max_seconds * SAMPLE_RATE)
         while n < limit:
-            order = lib.openmpt_module_get_current_order(mod)
-            row = lib.openmpt_module_get_current_row(mod)
-            if (order, row) != last:
-                block_t = n / SAMPLE_RATE
-                exact = lib.openmpt_module_set_position_order_row(probe, order, row)
-                t = (
-                    exact
-                    if -CHUNK / SAMPLE_RATE <= block_t - exact <= 1e-9 + CHUNK / SAMPLE_RATE
-                    else block_t
-                )
-                pattern = lib.openmpt_module_get_current_pattern(mod)
-                rows.append((t, order, pattern, row))
-                speed_tempo.append(
-                    (
-                        lib.openmpt_module_get_current_speed(mod),
-                        lib.openmpt_module_get_current_tempo(mod),
-                    )
-                )
-                last = (order, row)
-            got = lib.openmpt_module_read_interleaved_float_stereo(
-                mod, SAMPLE_RATE, CHUNK, buf.ctypes.data
-            )
+            got = read(lead, SAMPLE_RATE, CHUNK, big.ctypes.data)
             if got == 0:
                 break
-            chunks.append(buf[: 2 * got].copy())
-            n += got
+            if position(lead) == current:
+                done = read(follow, SAMPLE_RATE, got, big.ctypes.data)
+                chunks.append(big[: 2 * done].copy())
+                n += done
+                continue
+            for _ in range(got):
+                if read(follow, SAMPLE_RATE, 1, one.ctypes.data) == 0:
+                    break
+                chunks.append(one.copy())
+                n += 1
+                if position(follow) != current:
+                    current = position(follow)
+                    mark(n - 1)
         audio = np.concatenate(chunks).reshape(-1, 2) if chunks else np.zeros((0, 2), np.float32)
         return ModuleRender(audio, rows, mod_type, speed_tempo)
     finally:
-        lib.openmpt_module_destroy(mod)
-        lib.openmpt_module_destroy(probe)
+        lib.openmpt_module_destroy(lead)
+        if ext is None:
+            lib.openmpt_module_destroy(follow)
+        else:
+            lib.openmpt_module_ext_destroy(ext)
 
 
 def it_highlight(data: bytes) -> tuple[int, int] | None:
@@ -955,6 +1061,9 @@ def tiled_truth(
     (``length`` samples per tile, the loop's exact sample length)."""
     one_down = [timeline.downbeats[i] - offset for i in range(first, first + bars)]
     one_beats = [b - offset for i in range(first, first + bars) for b in timeline.beats[i]]
+    # on the sample grid (the cut is): within half a sample of the source's times
+    one_down = [round(d * SAMPLE_RATE) / SAMPLE_RATE for d in one_down]
+    one_beats = [round(b * SAMPLE_RATE) / SAMPLE_RATE for b in one_beats]
     span = length / SAMPLE_RATE
     down = [d + k * span for k in range(tiles) for d in one_down] + [tiles * span]
     beats = [b + k * span for k in range(tiles) for b in one_beats] + [tiles * span]
@@ -1044,6 +1153,11 @@ def build_midi(
     return rows, ""
 
 
+def loop_lengths(wanted: int) -> list[int]:
+    """Loop lengths to try: the one drawn, then shorter ones."""
+    return [n for n in (8, 4, 2, 1) if n <= wanted]
+
+
 def midi_loops(
     item: Item,
     grid: MidiGrid,
@@ -1074,22 +1188,24 @@ def midi_loops(
     rows: list[dict] = []
     used: set[int] = set()
     for k in range(count):
-        bars = int(rng.choice([1, 2, 4, 8], p=[0.2, 0.35, 0.35, 0.1]))
+        wanted = int(rng.choice([1, 2, 4, 8], p=[0.2, 0.35, 0.35, 0.1]))
         tiles = int(rng.choice([1, 2, 3, 4], p=[0.4, 0.3, 0.1, 0.2]))
-        good = []
-        for i in range(n_bars - bars + 1):
-            span = range(i, i + bars)
-            if any(j in used for j in span):
-                continue
-            a, b = starts[i], starts[i + bars]
-            beats_in = (b - a) / grid.ppq
-            if not all(on_down[j] and hits[j] >= 2 * len(timeline.beats[j]) for j in span):
-                continue
-            if any(a < t < b for t in tempo_ticks):
-                continue
-            if len({timeline.signature[j] for j in span}) != 1 or beats_in <= 0:
-                continue
-            good.append(i)
+        good: list[int] = []
+        for bars in loop_lengths(wanted):
+            for i in range(n_bars - bars + 1):
+                span = range(i, i + bars)
+                if any(j in used for j in span):
+                    continue
+                a, b = starts[i], starts[i + bars]
+                if not all(on_down[j] and hits[j] >= 2 * len(timeline.beats[j]) for j in span):
+                    continue
+                if any(a < t < b for t in tempo_ticks):
+                    continue
+                if len({timeline.signature[j] for j in span}) != 1:
+                    continue
+                good.append(i)
+            if good:
+                break
         if not good:
             continue
         first = int(good[int(rng.integers(len(good)))])
@@ -1132,9 +1248,7 @@ def module_timeline(item: Item, render: ModuleRender) -> tuple[Timeline | None, 
         rpb, rpm = 4, 16
         basis = "row-convention-verified"
     patterns, drums = module_notes(item.data)
-    ok, verify = module_phase_check(
-        render.rows, patterns, drums, rpb, rpm, 1.0 if hl else 1.05
-    )
+    ok, verify = module_phase_check(render.rows, patterns, drums, rpb, rpm, 1.0 if hl else 1.05)
     if not ok:
         return None, None, f"row grid {rpb}/{rpm} not confirmed by the notes ({verify})"
     rows = render.rows
@@ -1185,11 +1299,12 @@ def module_timeline(item: Item, render: ModuleRender) -> tuple[Timeline | None, 
 
 
 def build_module(item: Item, out_dir: Path, loops: int) -> tuple[list[dict], str]:
+    """The full-track render of a module and ``loops`` drum loops (drum-only renders: every
+    instrument but the drum-named ones muted). Returns (truth rows, rejection reason)."""
     render = render_module(item.data, CAP_SECONDS + 30)
     timeline, n_bars, why = module_timeline(item, render)
-    if timeline is None:
+    if timeline is None or n_bars is None:
         return [], why
-    # first/last onsets from the audio
     level = np.abs(render.audio).max(axis=1) if len(render.audio) else np.zeros(1)
     loud = np.flatnonzero(level > 1e-3)
     if not len(loud):
@@ -1206,27 +1321,105 @@ def build_module(item: Item, out_dir: Path, loops: int) -> tuple[list[dict], str
         limit_bar=n_bars,
     )
     patterns, drums_named = module_notes(item.data)
-    has_drums = any(inst in drums_named for notes in patterns.values() for _, _, inst in notes)
+    by_row: dict[tuple[int, int], list[int]] = {}
+    for pattern, notes in patterns.items():
+        for row_, _, inst in notes:
+            by_row.setdefault((pattern, row_), []).append(inst)
+    used = {inst for insts in by_row.values() for inst in insts}
+    drum_insts = drums_named & used
+    index_of = {r[0]: k for k, r in enumerate(render.rows)}
+    rpb = int(timeline.beat_unit.split("-")[0])
+    rpm = rpb * len(timeline.beats[0])
+    bar_hits, bar_down, off_hits, all_hits = [], [], 0, 0
+    for bar in range(n_bars):
+        k0 = index_of[timeline.downbeats[bar]]
+        hits = 0
+        for k in range(k0, k0 + rpm):
+            _, _, pattern, row_ = render.rows[k]
+            n = sum(inst in drum_insts for inst in by_row.get((pattern, row_), []))
+            hits += n
+            all_hits += n
+            if rpb % 2 == 0 and row_ % rpb == rpb // 2:
+                off_hits += n
+        bar_hits.append(hits)
+        k0_p, k0_r = render.rows[k0][2], render.rows[k0][3]
+        bar_down.append(any(inst in drum_insts for inst in by_row.get((k0_p, k0_r), [])))
+    share = round(off_hits / all_hits, 3) if all_hits else float("nan")
     rel = f"{item.origin}/{item.name}__module.wav"
     duration = _write_wav(out_dir / rel, seg)
     style = style_of(item.title, item.name)
-    row = truth_row(
-        item,
-        timeline,
-        first,
-        last,
-        offset,
-        path=rel,
-        style=style,
-        kind="track",
-        loop_bars=0,
-        tiles=1,
-        drums=has_drums if drums_named else "unknown",
-        offbeat_share=float("nan"),
-        sound_set="module",
-        duration=round(duration, 6),
-    )
-    return [row], ""
+    drums: object = bool(drum_insts) if drum_insts else ("" if not drums_named else False)
+    rows = [
+        truth_row(
+            item,
+            timeline,
+            first,
+            last,
+            offset,
+            path=rel,
+            style=style,
+            kind="track",
+            loop_bars=0,
+            tiles=1,
+            drums=drums,
+            offbeat_share=share,
+            sound_set="module",
+            duration=round(duration, 6),
+        )
+    ]
+    if loops and drum_insts:
+        beats_per_bar = len(timeline.beats[0])
+        good = [b for b in range(n_bars) if bar_down[b] and bar_hits[b] >= 2 * beats_per_bar]
+        drum_render = None
+        loop_rng = np.random.default_rng(_seed("loops", item.origin, item.name))
+        taken: set[int] = set()
+        for _ in range(loops):
+            wanted = int(loop_rng.choice([1, 2, 4, 8], p=[0.2, 0.35, 0.35, 0.1]))
+            tiles = int(loop_rng.choice([1, 2, 3, 4], p=[0.4, 0.3, 0.1, 0.2]))
+            bar_s = np.diff(timeline.downbeats[: n_bars + 1])
+            starts: list[int] = []
+            for bars in loop_lengths(wanted):
+                starts = [
+                    b
+                    for b in good
+                    if b + bars <= n_bars
+                    and all(j in good and j not in taken for j in range(b, b + bars))
+                    and np.ptp(bar_s[b : b + bars]) < 1e-3
+                ]
+                if starts:
+                    break
+            if not starts:
+                continue
+            b0 = int(starts[int(loop_rng.integers(len(starts)))])
+            taken.update(range(b0, b0 + bars))
+            if drum_render is None:
+                drum_render = render_module(item.data, CAP_SECONDS + 30, keep=drum_insts)
+                if [r[0] for r in drum_render.rows[: len(render.rows)]] != [
+                    r[0] for r in render.rows[: len(drum_render.rows)]
+                ]:
+                    raise RuntimeError("muted render's rows differ from the full render's")
+            loop, loop_offset = loop_cut(drum_render.audio, timeline, b0, bars, tiles)
+            rel = f"{item.origin}/loop_{item.name}__b{b0}_{bars}x{tiles}__module.wav"
+            duration = _write_wav(out_dir / rel, loop)
+            rows.append(
+                tiled_truth(
+                    item,
+                    timeline,
+                    b0,
+                    bars,
+                    tiles,
+                    loop_offset,
+                    len(loop) // tiles,
+                    path=rel,
+                    style=style,
+                    kind="loop",
+                    drums=True,
+                    offbeat_share=share,
+                    sound_set="module",
+                    duration=round(duration, 6),
+                )
+            )
+    return rows, ""
 
 
 def music21_rows(out_dir: Path, tracks: Sequence[str], jobs: int) -> list[dict]:
