@@ -81,6 +81,7 @@ from bench import dev_corpus as dc
 
 SAMPLE_RATE = 44100
 CAP_SECONDS = 180.0
+BPM_RANGE = (55.0, 215.0)  # a beat outside it is likely a subdivision or a double beat
 LEAD_SECONDS = (0.3, 1.2)  # silence before a full track's first note (chosen per file)
 CHUNK = 256  # libopenmpt lookahead block (frames), see render_module
 FORBIDDEN = ("lmms", "hydrogen", "blupi", "fretsonfire", "frets-on-fire", "fof", "nexuiz")
@@ -430,7 +431,7 @@ def midi_grid(data: bytes) -> MidiGrid:
         while index + 1 < len(sig_map) and sig_map[index + 1][0] <= tick:
             index += 1
         num, den = sig_map[index][1]
-        per_bar, beat = beat_of(num, den, ppq)
+        _, beat = beat_of(num, den, ppq)
         bars.append((tick, num, den, beat))
         length = num * 4 * ppq // den
         nxt = tick + length
@@ -465,7 +466,7 @@ def midi_phase_check(grid: MidiGrid) -> tuple[bool, str]:
         i = int(np.searchsorted(starts, tick, side="right")) - 1
         if i < 0 or i >= len(grid.bars) - 1:
             continue
-        bar_tick, num, den, beat = grid.bars[i]
+        bar_tick, _, _, beat = grid.bars[i]
         per_bar = (starts[i + 1] - bar_tick) // beat if beat else 0
         rel = tick - bar_tick
         q, r = divmod(rel, beat)
@@ -488,7 +489,7 @@ def midi_phase_check(grid: MidiGrid) -> tuple[bool, str]:
     best = int(np.argmax(weights))
     margin = weights[0] / max(1e-9, max(np.delete(weights, 0)))
     beat_ratio = on / max(off, 1e-9)
-    ok = best == 0 and margin >= 1.05 and beat_ratio >= 1.2
+    ok = best == 0 and margin >= 1.05 and beat_ratio >= 1.1
     return ok, f"bar-phase margin {margin:.2f}, on/off-beat {beat_ratio:.1f}"
 
 
@@ -929,7 +930,7 @@ def truth_row(
     """Truth over bars [first, last) of ``timeline``; file time = source time - offset."""
     downbeats = [timeline.downbeats[i] - offset for i in range(first, last + 1)]
     beats = [b - offset for i in range(first, last) for b in timeline.beats[i]] + [downbeats[-1]]
-    sections, bpms = sections_of(timeline, first, last, offset)
+    sections, _ = sections_of(timeline, first, last, offset)
     meters = [len(timeline.beats[i]) for i in range(first, last)]
     sigs = sorted(set(timeline.signature[first:last]), key=timeline.signature.index)
     first_sec = sections.split(";")[0].split(":")
@@ -1281,6 +1282,18 @@ def module_timeline(item: Item, render: ModuleRender) -> tuple[Timeline | None, 
         closing = last_rows[-1][0] + step
     else:
         closing = 0.0
+    # a bar far slower or faster than the song's usual bar (e.g. a speed-255 "stop" at the
+    # end) ends the truth before it
+    if beats:
+        lengths = np.diff([*downbeats, closing])
+        usual = float(np.median(lengths))
+        odd = np.flatnonzero((lengths > 2.0 * usual) | (lengths < 0.5 * usual))
+        if len(odd):
+            cut = int(odd[0])
+            irregular = irregular or f"bar {cut} lasts {lengths[cut]:.2f} s (usual {usual:.2f} s)"
+            closing = downbeats[cut]
+            del downbeats[cut:]
+            del beats[cut:]
     if len(beats) < 4:
         return None, None, f"fewer than 4 whole bars ({irregular or 'short'})"
     downbeats.append(float(closing))
@@ -1495,6 +1508,19 @@ def write_truth(out_dir: Path, rows: list[dict]) -> pd.DataFrame:
     return truth
 
 
+def out_of_range(rows: list[dict]) -> str:
+    """Why the rows' tempo is outside BPM_RANGE (every section), or ""."""
+    for row in rows:
+        for part in row["sections"].split(";"):
+            bpm = float(part.split(":")[1])
+            if not BPM_RANGE[0] <= bpm <= BPM_RANGE[1]:
+                return (
+                    f"beat tempo {bpm:.1f} BPM outside {BPM_RANGE[0]:.0f}-{BPM_RANGE[1]:.0f} "
+                    f"({row['truth_basis']}: the notated beat is likely a subdivision)"
+                )
+    return ""
+
+
 def write_sources(out_dir: Path, truth: pd.DataFrame, rejected: dict[str, str]) -> None:
     lines = [
         "# Sources of the third-party development corpus",
@@ -1528,10 +1554,11 @@ SOUND_ROTATION = ("FluidR3_GM", "TimGM6mb", "MuseScore_General_Lite", "OPL3_FM")
 
 
 def plan_sound_sets(origin: str, index: int) -> list[str]:
-    """MIDI sound sets per file: rotate over the four; every fifth file also in a second set."""
+    """MIDI sound sets per file: rotate over the four; every eighth file also in a second set
+    (the same music in two sound sets)."""
     first = SOUND_ROTATION[(index + (1 if origin == "freedoom" else 0)) % len(SOUND_ROTATION)]
     sets = [first]
-    if index % 5 == 0:
+    if index % 8 == 0:
         sets.append(SOUND_ROTATION[(SOUND_ROTATION.index(first) + 2) % len(SOUND_ROTATION)])
     return sets
 
@@ -1556,6 +1583,13 @@ def build(
         old = pd.read_csv(out_dir / "truth.csv", keep_default_na=False)
         rows = [r for r in old.to_dict("records") if r["origin"] not in origins]
     rejected: dict[str, str] = {}
+    if (out_dir / "left_out.csv").is_file():
+        old_left = pd.read_csv(out_dir / "left_out.csv", keep_default_na=False)
+        rejected = {
+            r["file"]: r["reason"]
+            for r in old_left.to_dict("records")
+            if r["file"].split("/")[0] not in origins
+        }
     for origin in origins:
         started = time.perf_counter()
         if origin == "music21":
@@ -1568,7 +1602,7 @@ def build(
                 ThreadPoolExecutor(jobs) as pool,
             ):
 
-                def one(args: tuple[int, Item]) -> tuple[list[dict], str]:
+                def one(args: tuple[int, Item], origin: str = origin) -> tuple[list[dict], str]:
                     index, item = args
                     try:
                         if item.kind == "midi":
@@ -1584,12 +1618,19 @@ def build(
                         return [], f"failed: {error}"
 
                 for item, (got, why) in zip(items, pool.map(one, enumerate(items)), strict=True):
-                    new.extend(got)
+                    why = why or out_of_range(got)
                     if why:
                         rejected[f"{origin}/{item.name}"] = why
+                        for row in got:
+                            (out_dir / row["path"]).unlink(missing_ok=True)
+                    else:
+                        new.extend(got)
         rows.extend(new)
         truth = write_truth(out_dir, rows)
         write_sources(out_dir, truth, rejected)
+        left = pd.DataFrame(sorted(rejected.items()), columns=["file", "reason"], dtype=str)
+        left.to_csv(out_dir / "left_out.csv.tmp", index=False)
+        os.replace(out_dir / "left_out.csv.tmp", out_dir / "left_out.csv")
         log(
             f"{origin}: {len(new)} files, {sum(r['duration'] for r in new) / 60:.1f} min "
             f"({sum(1 for k in rejected if k.startswith(origin + '/'))} left out) in "

@@ -177,24 +177,40 @@ def test_midi_track_and_loop_onsets_on_truth(tmp_path):
 
 
 @needs_module
-def test_module_rows_exact_and_bars_on_onsets():
+def test_module_rows_exact_and_onsets_on_rows():
     """A ProTracker module (speed 6, tempo 125: 6 ticks of 882 samples per row): libopenmpt's
-    rows start every 5292 samples exactly, the first note sounds at sample 0, and the row
-    convention (4 rows per beat, 16 per bar) is confirmed by the notes; bar lines sit on
-    onsets."""
+    rows start every 5292 samples exactly; an instrument rendered alone (the others muted)
+    starts sounding within 1 ms of the row that triggers it after a silence; the row
+    convention (4 rows per beat, 16 per bar) is confirmed by the notes."""
     item = next(i for i in tc.discover("tecnoballz") if i.name == "high_score")
-    render = tc.render_module(item.data, 20.0)
+    render = tc.render_module(item.data, 12.0)
     starts = np.round(np.array([r[0] for r in render.rows]) * tc.SAMPLE_RATE).astype(int)
     assert set(render.speed_tempo) == {(6, 125)}
     np.testing.assert_array_equal(np.diff(starts), 5292)
-    level = np.abs(render.audio).max(axis=1)
-    assert int(np.argmax(level > 1e-3)) < 0.0005 * tc.SAMPLE_RATE
     timeline, n_bars, why = tc.module_timeline(item, render)
-    assert not why and timeline.basis == "row-convention-verified" and n_bars >= 8
-    downbeats = np.array(timeline.downbeats[:n_bars])
-    offsets = onset_offsets(render.audio, tc.SAMPLE_RATE, downbeats[1:], window=0.02)
-    print(f"median onset offset at bar lines {1000 * np.median(offsets):+.2f} ms")
-    assert abs(np.median(offsets)) < 0.002
+    assert not why and timeline.basis == "row-convention-verified" and n_bars >= 4
+    assert timeline.downbeats[1] == pytest.approx(16 * 5292 / tc.SAMPLE_RATE, abs=1e-9)
+    patterns, _ = tc.module_notes(item.data)
+    triggers: dict[tuple[int, int], set[int]] = {}
+    for pattern, notes in patterns.items():
+        for row, _, inst in notes:
+            triggers.setdefault((pattern, row), set()).add(inst)
+    offsets = []
+    for inst in sorted({i for insts in triggers.values() for i in insts}):
+        alone = tc.render_module(item.data, 12.0, keep={inst})
+        assert [r[0] for r in alone.rows] == [r[0] for r in render.rows]
+        level = np.abs(alone.audio).max(axis=1)
+        for t, _, pattern, row in alone.rows:
+            i = round(t * tc.SAMPLE_RATE)
+            if (
+                inst in triggers.get((pattern, row), ())
+                and i > 441
+                and level[i - 441 : i].max() < 1e-4
+            ):
+                offsets.append(int(np.argmax(level[i : i + 4410] > 1e-3)))
+    print(f"isolated note onsets after their rows (samples): {sorted(set(offsets))}")
+    assert len(offsets) >= 10
+    assert max(offsets) < 0.001 * tc.SAMPLE_RATE
 
 
 def test_corpus_truth_columns(tmp_path: Path):
