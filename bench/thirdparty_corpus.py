@@ -31,16 +31,21 @@ Truth, per kind of source:
   file that fails is left out (listed in SOURCES.md). Rendered by FluidSynth with one of four
   sound sets (FluidR3 GM, TimGM6mb, MuseScore General Lite, OPL-3 FM), its latency cut as in
   ``bench/dev_corpus.py`` (``FLUIDSYNTH_LATENCY_SAMPLES``).
-* Tracker modules: libopenmpt (through ctypes on ``libopenmpt.so.0``) renders the module and
-  reports which order/row plays at each 16-sample block; each row's start is then the exact
-  time libopenmpt's ``openmpt_module_set_position_order_row`` computes for it (the block time
-  when the two disagree by more than a block, e.g. on a revisited row). IT modules carry the
-  composer's row highlights (rows per beat, rows per measure; ``it-highlight``); for MOD, XM
-  and S3M the convention of 4 rows per beat and 16 per bar is used only where the notes
-  confirm it (``row-convention-verified``): most note weight (low notes count more) on rows
-  0 mod rows-per-beat, and the most on the bar's first beat. Bars count from each pattern's
-  first row; a bar that a pattern break or an odd pattern length cuts short ends the truth
-  there (the audio is cut on the last whole bar). Speed/tempo changes become sections.
+* Tracker modules: libopenmpt (through ctypes on ``libopenmpt.so.0``) renders the module with
+  its own samples; two instances play in lockstep so that the sample where every row starts
+  is known exactly (:func:`render_module`; libopenmpt's ``set_position_order_row`` clock
+  drifts from the render by tens of ms over a song when a tick is not a whole number of
+  samples, so it is not used). IT modules carry the composer's row highlights (rows per
+  beat, rows per measure; ``it-highlight``); for MOD, XM and S3M the convention of 4 rows per
+  beat and 16 per bar is used only where the notes confirm it (``row-convention-verified``):
+  most note weight (low notes and drum-named instruments count more) on rows 0 mod
+  rows-per-beat, and the most on the bar's first beat. Bars count from each pattern's first
+  row; a bar that a pattern break or an odd pattern length cuts short, or one far slower or
+  faster than the song's usual bar (a speed-255 stop), ends the truth there (the audio is cut
+  on the last whole bar). Speed/tempo changes become sections. ``drums`` is left empty where
+  no instrument is named like a drum (MOD files without sample names).
+* Every file whose beat tempo leaves ``BPM_RANGE`` anywhere is left out (a highlight of 4
+  rows per beat at speed 3 gives a 250 BPM "beat" that is a subdivision).
 * ``music21``: the dev corpus's own exact truth (``generated-midi``).
 
 Loops (``kind`` = ``loop``) are drum-only renders (MIDI channel 10 only) cut on bar lines:
@@ -52,7 +57,14 @@ on a bar line and start at a short silence before their first note.
 
 writes ``OUT_DIR/<origin>/<name>.wav`` (44.1 kHz, 16-bit, stereo), ``OUT_DIR/truth.csv``
 (rewritten atomically after every origin, with the rows of every file rendered so far) and
-``OUT_DIR/SOURCES.md``. The build is deterministic.
+``OUT_DIR/SOURCES.md`` (every file's origin, package, composer, licence; the files left out
+and why, also in ``OUT_DIR/left_out.csv``). The build is deterministic. Columns beyond
+bench/dev_corpus.py's: ``origin``, ``package``, ``composer``, ``licence``, ``source_file``,
+``kind`` (track | loop), ``loop_bars`` and ``tiles`` (loops), ``time_signature`` (one or more,
+space-separated), ``beat_unit`` (quarter, dotted-quarter, ... or ``N-rows`` for modules),
+``offbeat_share`` (share of drum hits halfway between beats: evidence for off-beat-heavy
+styles; ``style`` is only tagged where a title says it, else ``unknown``), ``sound_set``,
+``truth_basis`` and ``verify`` (the numbers of the grid check).
 """
 
 from __future__ import annotations
