@@ -13,8 +13,9 @@
 #                                          in their test (a decoder that is not libsndfile).
 #                                          And, for bench/thirdparty_corpus.py's test,
 #                                          libopenmpt (tracker modules), OpenMSX's MIDI files
-#                                          (openttd-openmsx) and TecnoballZ's modules
-#                                          (tecnoballz-data).
+#                                          (openttd-openmsx), TecnoballZ's modules
+#                                          (tecnoballz-data) and the corpus's other sound
+#                                          sets (TimGM6mb, MuseScore General Lite, OPL-3 FM).
 # As root it uses apt-get; otherwise it names the missing packages and fails.
 set -euo pipefail
 missing=()
@@ -40,6 +41,9 @@ if [ "${1:-}" = "--test" ]; then
     need_lib libopenmpt.so.0 libopenmpt0
     need_file /usr/share/games/openttd/baseset/openmsx/openmsx.obm openttd-openmsx
     need_file /usr/share/games/tecnoballz/musics/high-score.mod tecnoballz-data
+    need_file /usr/share/sounds/sf2/TimGM6mb.sf2 timgm6mb-soundfont
+    need_file /usr/share/sounds/sf3/MuseScore_General_Lite.sf3 musescore-general-soundfont-small
+    need_file /usr/share/sounds/sf2/OPL-3_FM_128M.sf2 opl3-soundfont
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
