@@ -113,7 +113,7 @@ SOUND_SETS: dict[str, tuple[Path, str]] = {
     ),
     "OPL3_FM": (
         Path("/usr/share/sounds/sf2/OPL-3_FM_128M.sf2"),
-        "opl3-soundfont, GPL-3+ (see its copyright file)",
+        "opl3-soundfont, Zandro Reveille, CC-BY-SA-4.0",
     ),
 }
 
@@ -1675,8 +1675,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--limit", type=int, default=None, help="at most N files per origin")
     parser.add_argument("--origins", nargs="*", default=list(ORIGINS))
-    parser.add_argument("--loops", type=int, default=1, help="drum loops per MIDI file")
+    parser.add_argument("--loops", type=int, default=1, help="drum loops per source file")
+    parser.add_argument(
+        "--sources-only",
+        action="store_true",
+        help="only rewrite SOURCES.md from truth.csv and left_out.csv",
+    )
     args = parser.parse_args(argv)
+    if args.sources_only:
+        left = pd.read_csv(args.out_dir / "left_out.csv", keep_default_na=False)
+        truth = pd.read_csv(args.out_dir / "truth.csv", keep_default_na=False)
+        write_sources(args.out_dir, truth, dict(zip(left["file"], left["reason"], strict=True)))
+        return 0
     truth = build(args.out_dir, args.origins, args.limit, args.jobs, args.loops)
     print(
         f"{len(truth)} files, {truth['duration'].sum() / 60:.1f} min, "
