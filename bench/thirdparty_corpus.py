@@ -1312,15 +1312,15 @@ def module_timeline(item: Item, render: ModuleRender) -> tuple[Timeline | None, 
         closing = last_rows[-1][0] + step
     else:
         closing = 0.0
-    # a bar far slower or faster than the song's usual bar (e.g. a speed-255 "stop" at the
-    # end) ends the truth before it
+    # a bar whose beat tempo leaves BPM_RANGE (e.g. a speed-255 "stop" at the end) ends the
+    # truth before it; tempo changes within the range are sections
     if beats:
         lengths = np.diff([*downbeats, closing])
-        usual = float(np.median(lengths))
-        odd = np.flatnonzero((lengths > 2.0 * usual) | (lengths < 0.5 * usual))
+        bpms = np.array([60 * len(b) for b in beats]) / lengths
+        odd = np.flatnonzero((bpms < BPM_RANGE[0]) | (bpms > BPM_RANGE[1]))
         if len(odd):
             cut = int(odd[0])
-            irregular = irregular or f"bar {cut} lasts {lengths[cut]:.2f} s (usual {usual:.2f} s)"
+            irregular = irregular or f"bar {cut} at {bpms[cut]:.1f} BPM (outside the range)"
             closing = downbeats[cut]
             del downbeats[cut:]
             del beats[cut:]
