@@ -1583,12 +1583,18 @@ def write_sources(out_dir: Path, truth: pd.DataFrame, rejected: dict[str, str]) 
 SOUND_ROTATION = ("FluidR3_GM", "TimGM6mb", "MuseScore_General_Lite", "OPL3_FM")
 
 
-def plan_sound_sets(origin: str, index: int) -> list[str]:
-    """MIDI sound sets per file: rotate over the four; every eighth file also in a second set
-    (the same music in two sound sets)."""
+def plan_sound_sets(origin: str, index: int, data: bytes | None = None) -> list[str]:
+    """MIDI sound sets per file: rotate over the four; every tenth file, and every file not
+    all in 4/4 (rarer meters), also in a second set (the same music in two sound sets)."""
     first = SOUND_ROTATION[(index + (1 if origin == "freedoom" else 0)) % len(SOUND_ROTATION)]
     sets = [first]
-    if index % 8 == 0:
+    other_meter = False
+    if data is not None:
+        try:
+            other_meter = any((b[1], b[2]) != (4, 4) for b in midi_grid(data).bars)
+        except (ValueError, OSError, EOFError):
+            other_meter = False
+    if index % 10 == 0 or other_meter:
         sets.append(SOUND_ROTATION[(SOUND_ROTATION.index(first) + 2) % len(SOUND_ROTATION)])
     return sets
 
@@ -1640,7 +1646,7 @@ def build(
                                 item,
                                 out_dir,
                                 Path(tmp),
-                                plan_sound_sets(origin, index),
+                                plan_sound_sets(origin, index, item.data),
                                 loops_per_file,
                             )
                         return build_module(item, out_dir, loops_per_file)
