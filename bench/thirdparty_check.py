@@ -102,6 +102,44 @@ def spectrogram_png(root: Path, row: pd.Series, out: Path) -> None:
     plt.close(fig)
 
 
+def validate(root: Path, truth: pd.DataFrame) -> list[str]:
+    """Problems with the truth table's rows against their files (empty if none): the file
+    exists at 44.1 kHz 16-bit stereo with the row's duration; downbeats rise, number n_bars + 1
+    and lie inside the file (a loop's closing one at its end); every downbeat is a beat; the
+    sections parse; a loop lasts loop_bars x tiles bars."""
+    problems = []
+    for row in truth.to_dict("records"):
+        path = root / row["path"]
+        if not path.is_file():
+            problems.append(f"{row['path']}: missing")
+            continue
+        info = sf.info(path)
+        if (info.samplerate, info.channels, info.subtype) != (44100, 2, "PCM_16"):
+            problems.append(
+                f"{row['path']}: {info.samplerate} Hz {info.channels} ch {info.subtype}"
+            )
+        if abs(info.duration - row["duration"]) > 1e-3:
+            problems.append(f"{row['path']}: duration {info.duration} != {row['duration']}")
+        down = np.array([float(t) for t in row["downbeats"].split()])
+        beats = np.array([float(t) for t in row["beats"].split()])
+        if len(down) != row["n_bars"] + 1 or np.any(np.diff(down) <= 0):
+            problems.append(f"{row['path']}: downbeats do not rise or count n_bars + 1")
+        if down[0] < 0 or down[-1] > info.duration + 1e-6:
+            problems.append(f"{row['path']}: downbeats outside the file")
+        if row["kind"] == "loop":
+            if abs(down[-1] - info.duration) > 1e-5 or down[0] != 0.0:
+                problems.append(f"{row['path']}: loop not cut on its bar lines")
+            if row["n_bars"] != row["loop_bars"] * row["tiles"]:
+                problems.append(f"{row['path']}: n_bars != loop_bars x tiles")
+        if np.min(np.abs(beats[None, :] - down[:, None]), axis=1).max() > 1e-5:
+            problems.append(f"{row['path']}: a downbeat that is not a beat")
+        try:
+            [tuple(map(float, part.split(":"))) for part in row["sections"].split(";")]
+        except ValueError:
+            problems.append(f"{row['path']}: sections do not parse")
+    return problems
+
+
 def summary(truth: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for origin, group in truth.groupby("origin"):
@@ -139,7 +177,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     truth = pd.read_csv(args.corpus / "truth.csv")
-    lines = ["# Third-party corpus sanity check", "", summary(truth).to_markdown(index=False), ""]
+    problems = validate(args.corpus, truth)
+    lines = [
+        "# Third-party corpus sanity check",
+        "",
+        summary(truth).to_markdown(index=False),
+        "",
+        f"Truth table: {len(truth)} rows, {len(problems)} problems"
+        + (":\n" + "\n".join(f"* {p}" for p in problems) if problems else "."),
+        "",
+    ]
     results = []
     rng = np.random.default_rng(args.seed)
     for origin, group in truth.groupby("origin"):
