@@ -29,8 +29,9 @@ HOP = 0.01
 def flux_envelope(path: Path) -> tuple[np.ndarray, float]:
     """Half-wave rectified log-magnitude spectral flux, one value per 10 ms; (envelope, hop s)."""
     audio, rate = sf.read(path, always_2d=True, dtype="float32")
-    mono = audio.mean(axis=1)
     hop = int(HOP * rate)
+    # a hop of silence first, so that an onset at sample 0 (a loop's) shows as a rise
+    mono = np.concatenate([np.zeros(hop, np.float32), audio.mean(axis=1)])
     _, _, spec = scipy.signal.stft(mono, rate, nperseg=2048, noverlap=2048 - hop, boundary=None)
     mag = np.log1p(100 * np.abs(spec))
     flux = np.maximum(0, np.diff(mag, axis=1)).sum(axis=0)
@@ -41,7 +42,7 @@ def flux_envelope(path: Path) -> tuple[np.ndarray, float]:
 def peaks_at(
     envelope: np.ndarray, hop: float, times: np.ndarray, window: float = 0.025
 ) -> np.ndarray:
-    centre = 1024 / 44100  # half the STFT window
+    centre = 1024 / 44100 - HOP  # half the STFT window, less the hop of silence
     out = []
     for t in times:
         i0 = max(0, round((t - window - centre) / hop))
