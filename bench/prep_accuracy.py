@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib
 import json
 import sys
 import tempfile
@@ -36,10 +37,10 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.corpus import bench_specs, build
-from pipeline.audio import downbeats, trust
-from pipeline.audio.activations import TrackActivations, compute_activations
+from pipeline.audio import downbeats
+from pipeline.audio.activations import HEAD_SECONDS, TrackActivations, compute_activations
 from pipeline.audio.analysis import AnalyzeOptions, analyze_track, track_activations
-from pipeline.audio.io import read_audio
+from pipeline.audio.io import head_rms_dbfs, read_audio
 from pipeline.audio.render import BarFilters, BarGrid, render_bars
 from pipeline.yamlio import parse_yaml
 
@@ -145,6 +146,8 @@ def activations(path: Path, cache: Path | None) -> TrackActivations:
     if stored.is_file():
         with np.load(stored) as data:
             arrays = {name: data[name] for name in data.files}
+        if "head_dbfs" not in arrays:  # cached before the head level was recorded
+            arrays["head_dbfs"] = np.array(head_rms_dbfs(path, HEAD_SECONDS))
         scalars = {name: arrays.pop(name).item() for name in SCALARS}
         return TrackActivations(**arrays, **scalars)
     acts = compute_activations(path)
@@ -157,7 +160,7 @@ def activations(path: Path, cache: Path | None) -> TrackActivations:
 
 
 ARRAYS = ("beat", "downbeat", "onset", "onset_low", "chroma")
-SCALARS = ("duration", "sample_rate", "channels", "rms_dbfs")
+SCALARS = ("duration", "sample_rate", "channels", "rms_dbfs", "head_dbfs")
 
 
 def ours(path: Path, acts: TrackActivations, truth: np.ndarray, sections, min_trust) -> dict:
@@ -356,11 +359,12 @@ def main() -> None:
     parser.add_argument("--min-bpm", type=float, default=AnalyzeOptions.min_bpm)
     parser.add_argument("--max-bpm", type=float, default=AnalyzeOptions.max_bpm)
     parser.add_argument(
-        "--phase-margin",
-        nargs=2,
-        type=float,
-        metavar=("NONE", "FULL"),
-        help="calibration: trust.PHASE_MARGIN_NONE and _FULL for this run",
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="MODULE.NAME=VALUE",
+        help="calibration: set a constant of a pipeline.audio module for this run, "
+        "e.g. meter.SWITCH_PENALTY=16 trust.PHASE_MARGIN_FULL=2",
     )
     parser.add_argument("--cache", type=Path, help="keep each recording's activations here")
     parser.add_argument("--out", type=Path, help="also write the tables here (Markdown)")
@@ -368,8 +372,13 @@ def main() -> None:
     parser.add_argument("--tracks", type=Path, help="also write per-recording results (CSV)")
     args = parser.parse_args()
     OPTIONS = replace(OPTIONS, min_bpm=args.min_bpm, max_bpm=args.max_bpm)
-    if args.phase_margin:  # worker processes are forked: they see the module as set here
-        trust.PHASE_MARGIN_NONE, trust.PHASE_MARGIN_FULL = args.phase_margin
+    for setting in args.set:  # worker processes are forked: they see the modules as set here
+        name, value = setting.split("=", 1)
+        module, constant = name.rsplit(".", 1)
+        target = importlib.import_module(f"pipeline.audio.{module}")
+        if not hasattr(target, constant):
+            sys.exit(f"--set {setting}: pipeline.audio.{module} has no {constant}")
+        setattr(target, constant, type(getattr(target, constant))(float(value)))
     min_trust = trust_thresholds()
     report, every = [], []
     by_corpus = {}

@@ -32,7 +32,7 @@ import scipy.fft
 import soundfile as sf
 from scipy.signal import resample_poly
 
-from pipeline.audio.io import AudioError, dbfs, probe_audio, read_blocks
+from pipeline.audio.io import AudioError, dbfs, head_rms_dbfs, probe_audio, read_blocks
 
 FPS = 100
 SAMPLE_RATE = 44_100  # madmom's networks are trained at 44.1 kHz
@@ -44,6 +44,7 @@ LOW_BAND_HZ = 200.0  # onset_low: bands centred below this (kicks, bass notes)
 CHROMA_FMIN, CHROMA_FMAX = 65.0, 2100.0  # C2 .. C7, from the 4096-sample spectrum
 _MAX_HALF_WINDOW = max(FRAME_SIZES) // 2
 _DIFF_CONTEXT = 4  # frames before a chunk for madmom's spectral differences (lag <= 2)
+HEAD_SECONDS = 0.05
 _BLOCK_FRAMES = 1024  # STFT frames per FFT batch
 _READ_BLOCK = 1 << 16  # file frames per soundfile read
 
@@ -61,6 +62,7 @@ class TrackActivations:
     sample_rate: int  # of the file
     channels: int  # of the file
     rms_dbfs: float  # whole-file RMS level over all channels
+    head_dbfs: float = -np.inf  # RMS level of the first HEAD_SECONDS (loops start with a sound)
 
     @property
     def frames(self) -> int:
@@ -111,6 +113,7 @@ def compute_activations(
         sample_rate=reader.sample_rate,
         channels=reader.channels,
         rms_dbfs=rms_dbfs,
+        head_dbfs=head_rms_dbfs(path, HEAD_SECONDS),
     )
 
 

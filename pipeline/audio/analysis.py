@@ -133,16 +133,17 @@ def track_activations(
     )
     meters = tuple(options.meters)
     limits = (meters, options.min_bpm, options.max_bpm)
+    level = (acts.head_dbfs, acts.rms_dbfs)
     try:
         tracking = tracker.track_sections(evidence, acts.duration, *limits)
     except ValueError:
-        loop = loops.fit_loop(acts.duration, None, None, acts.onset, FPS, *limits)
+        loop = loops.fit_loop(acts.duration, None, None, acts.onset, FPS, level, *limits)
         if loop is None:
             raise
         return _loop_timing(acts, evidence, loop, tracking=None)
     longest = max(tracking.sections, key=lambda s: s.span.end - s.span.start)
     loop = loops.fit_loop(
-        acts.duration, tracking.beat_times, longest.meter, acts.onset, FPS, *limits
+        acts.duration, tracking.beat_times, longest.meter, acts.onset, FPS, level, *limits
     )
     if loop is not None:
         return _loop_timing(acts, evidence, loop, tracking)

@@ -151,6 +151,18 @@ def stream_rms_dbfs(path: str | os.PathLike) -> float:
     return dbfs(np.sqrt(total / max(count, 1)))
 
 
+def head_rms_dbfs(path: str | os.PathLike, seconds: float) -> float:
+    """RMS level in dBFS of the file's first ``seconds`` (how it starts: a loop cut on the bar
+    starts with its downbeat's sound, a recording with a lead-in with silence)."""
+    try:
+        with sf.SoundFile(str(path)) as handle:
+            frames = max(1, min(handle.frames, round(seconds * handle.samplerate)))
+            head = np.concatenate(list(read_blocks(handle, path, 0, frames)) or [np.zeros((1, 1))])
+    except (sf.LibsndfileError, RuntimeError) as err:
+        raise AudioError(path, f"unreadable audio ({err})") from err
+    return dbfs(float(np.sqrt(np.mean(np.square(head, dtype=np.float64)))))
+
+
 def dbfs(rms: float) -> float:
     """An RMS level in dBFS (a silent signal gives -240 dB, not minus infinity)."""
     return float(20 * np.log10(rms + 1e-12))

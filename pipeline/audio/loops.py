@@ -13,9 +13,8 @@ A recording is taken as a loop when all of these hold:
   envelope shifted by ``D / k`` for some ``k`` in 2..``MAX_TILES`` matches itself);
 * ``B`` bars of ``m`` beats fill it within ``LENGTH_TOLERANCE`` of the tracked tempo (or of
   twice or half of it, when that is the only fit in the tempo range);
-* it starts with a sound: the onset envelope in its first ``HEAD_SECONDS`` reaches
-  ``HEAD_SHARE`` of the envelope's typical peak (a silent lead-in says the file was not cut on
-  a bar line).
+* it starts with a sound: its first 50 ms are at most ``HEAD_BELOW_DB`` quieter than the
+  whole file (a silent lead-in says the file was not cut on a bar line).
 
 Strong evidence against the grid, tracked beats that fall between the grid's beats and
 half-beats throughout, makes it not a loop (:func:`phase_offset`). A file too short for the
@@ -32,9 +31,8 @@ MAX_LOOP_BARS = 8  # a single loop; tiled copies of one are found by repetition
 MAX_TILES = 8
 LENGTH_TOLERANCE = 0.04  # a file this close to B bars at the tracked tempo holds B bars
 REPEAT_CORRELATION = 0.8  # onset envelope against itself one tile later
-HEAD_SECONDS = 0.05
-HEAD_SHARE = 0.25
-PEAK_PERCENTILE = 95
+HEAD_BELOW_DB = 20.0
+RANGE_SLACK = 1.1  # the tempo settings are a soft prior: a loop's exact tempo may lie this far out
 MAX_PHASE_OFFSET = 0.12  # beats: tracked beats further than this from the grid disagree
 UNTRACKED_MAX_SECONDS = 6.0
 # What a sample-pack loop too short to track most likely is, in order: (bars, beats per bar)
@@ -67,10 +65,9 @@ def repeats(onset: np.ndarray, fps: float, duration: float) -> int:
     return best
 
 
-def starts_with_sound(onset: np.ndarray, fps: float) -> bool:
-    head = onset[: max(1, round(HEAD_SECONDS * fps))]
-    peak = max(float(np.percentile(onset, PEAK_PERCENTILE)), 1e-9)
-    return float(head.max()) >= HEAD_SHARE * peak
+def starts_with_sound(head_dbfs: float, rms_dbfs: float) -> bool:
+    """The file's first moments (``head_dbfs``) are not far below its level (``rms_dbfs``)."""
+    return head_dbfs >= rms_dbfs - HEAD_BELOW_DB
 
 
 def phase_offset(beat_times: np.ndarray, beat_seconds: float) -> float:
@@ -88,15 +85,18 @@ def fit_loop(
     tracked_meter: int | None,
     onset: np.ndarray,
     fps: float,
+    level: tuple[float, float],
     meters: tuple[int, ...],
     min_bpm: float,
     max_bpm: float,
 ) -> LoopFit | None:
     """The loop reading of a recording, or None when it is not a loop (see the module text).
     ``tracked_beats`` None: the tracker found no bars (a loop of a bar or two often gives it
-    too little to go on), and a file short enough is read as the likeliest loop."""
-    if duration <= 0 or not starts_with_sound(onset, fps):
+    too little to go on), and a file short enough is read as the likeliest loop.
+    ``level``: (the first 50 ms's, the whole file's) RMS level in dBFS."""
+    if duration <= 0 or not starts_with_sound(*level):
         return None
+    min_bpm, max_bpm = min_bpm / RANGE_SLACK, max_bpm * RANGE_SLACK
     if tracked_beats is None or tracked_meter is None or len(tracked_beats) < 2:
         return _untracked_loop(duration, meters, min_bpm, max_bpm)
     tracked_bpm = 60.0 / float(np.median(np.diff(tracked_beats)))

@@ -17,7 +17,9 @@ import numpy as np
 from pipeline.audio.beats import evidence_at
 
 WEIGHTS = {"downbeat": 1.0, "low_onset": 0.5, "harmony": 0.5}
-SWITCH_PENALTY = 24.0  # standardised evidence units, about nine bars: a steady track keeps its phase
+SWITCH_PENALTY = (
+    24.0  # standardised evidence units, about nine bars: a steady track keeps its phase
+)
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,12 @@ def pattern(bpm: float, bars: int, meter: int = 4) -> np.ndarray:
     return np.arange(bars * meter * 2) * beat / 2
 
 
-def fit(duration, beats, meter, onset, meters=(3, 4)):
-    return loops.fit_loop(duration, beats, meter, onset, FPS, meters, 80.0, 180.0)
+LOUD_START = (-12.0, -15.0)  # first 50 ms, whole file: dBFS
+SILENT_START = (-90.0, -15.0)
+
+
+def fit(duration, beats, meter, onset, level=LOUD_START, meters=(3, 4)):
+    return loops.fit_loop(duration, beats, meter, onset, FPS, level, meters, 80.0, 180.0)
 
 
 def test_a_two_bar_loop_gets_its_bar_lines_from_the_file():
@@ -53,7 +57,9 @@ def test_a_silent_lead_in_means_the_file_was_not_cut_on_a_bar_line():
     bpm, bars = 124.0, 2
     duration = bars * 4 * 60 / bpm + 0.3
     onset = onset_envelope(duration, pattern(bpm, bars), lead=0.3)
-    assert fit(duration, np.arange(0.3, duration, 60 / bpm), 4, onset) is None
+    beats = np.arange(0.3, duration, 60 / bpm)
+    assert fit(duration, beats, 4, onset, SILENT_START) is None
+    assert not loops.starts_with_sound(*SILENT_START)
 
 
 def test_beats_between_the_grid_and_its_half_beats_say_it_is_not_a_loop():
@@ -89,9 +95,11 @@ def test_tiles_decide_the_meter_when_the_length_fits_both():
 def test_a_file_too_short_to_track_is_read_as_one_bar_of_four():
     duration = 1.9  # one bar at 126 BPM
     onset = onset_envelope(duration, pattern(126.3, 1))
-    result = loops.fit_loop(duration, None, None, onset, FPS, (3, 4), 80.0, 180.0)
+    result = loops.fit_loop(duration, None, None, onset, FPS, LOUD_START, (3, 4), 80.0, 180.0)
     assert result is not None and (result.bars, result.meter) == (1, 4)
-    assert loops.fit_loop(7.5, None, None, onset_envelope(7.5, [0.0]), FPS, (4,), 80, 180) is None
+    long = onset_envelope(7.5, [0.0])
+    assert loops.fit_loop(7.5, None, None, long, FPS, LOUD_START, (4,), 80, 180) is None
+    assert loops.fit_loop(duration, None, None, onset, FPS, SILENT_START, (4,), 80, 180) is None
 
 
 def test_phase_offset_is_small_on_the_grid_its_half_beats_and_octaves():
