@@ -23,7 +23,7 @@ import soundfile as sf
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_RSS_GB = 1.5  # at 60 minutes
-TARGET_SPEED = 25.0  # audio seconds per CPU second
+TARGET_SPEED = 40.0  # audio seconds per CPU second (issue "Bars that start on the downbeat")
 SAMPLE_RATE = 44_100
 
 

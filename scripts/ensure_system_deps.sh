@@ -15,7 +15,9 @@
 #                                          libopenmpt (tracker modules), OpenMSX's MIDI files
 #                                          (openttd-openmsx), TecnoballZ's modules
 #                                          (tecnoballz-data) and the corpus's other sound
-#                                          sets (TimGM6mb, MuseScore General Lite, OPL-3 FM).
+#                                          sets (TimGM6mb, MuseScore General Lite, OPL-3 FM);
+#                                          Freedoom's WADs (freedoom) for the downbeat
+#                                          regression tests.
 # As root it uses apt-get; otherwise it names the missing packages and fails.
 set -euo pipefail
 missing=()
@@ -41,6 +43,7 @@ if [ "${1:-}" = "--test" ]; then
     need_lib libopenmpt.so.0 libopenmpt0
     need_file /usr/share/games/openttd/baseset/openmsx/openmsx.obm openttd-openmsx
     need_file /usr/share/games/tecnoballz/musics/high-score.mod tecnoballz-data
+    need_file /usr/share/games/doom/freedoom1.wad freedoom
     need_file /usr/share/sounds/sf2/TimGM6mb.sf2 timgm6mb-soundfont
     need_file /usr/share/sounds/sf3/MuseScore_General_Lite.sf3 musescore-general-soundfont-small
     need_file /usr/share/sounds/sf2/OPL-3_FM_128M.sf2 opl3-soundfont

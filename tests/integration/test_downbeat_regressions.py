@@ -22,7 +22,11 @@ from bench.prep_accuracy import BAR_TOLERANCE, kept_starts, trust_thresholds
 from pipeline.audio.analysis import AnalyzeOptions, analyze_track
 
 needs_sources = pytest.mark.skipif(
-    (shutil.which("fluidsynth") is None or not tc.OPENMSX_DIR.is_dir())
+    (
+        shutil.which("fluidsynth") is None
+        or not tc.OPENMSX_DIR.is_dir()
+        or not all(wad.is_file() for wad in tc.FREEDOOM_WADS)
+    )
     and not os.environ.get("CI"),
     reason="needs fluidsynth, the sound sets and openttd-openmsx / freedoom",
 )
