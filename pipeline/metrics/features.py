@@ -21,6 +21,8 @@ import numpy as np
 import scipy.fft
 import torch
 
+from pipeline.grid import DEFAULT_BEATS_PER_BAR
+
 # Levels in dB relative to a full-scale sinusoid, floored 80 dB below it: detail quieter than that
 # (dither, an inverter's residue between hits) is inaudible in a mix and must not move the features.
 DB_FLOOR = -80.0
@@ -192,11 +194,15 @@ def _chunk_features(mono: torch.Tensor, context: tuple) -> tuple[torch.Tensor, t
     return log_mel.transpose(1, 2).contiguous(), embedding
 
 
+# The option of every metric on these features, and its default.
+OPTIONS: dict[str, Any] = {"n_mels": 64}
+
+
 def features_for(bars: np.ndarray, options: dict[str, Any]) -> BarFeatures:
     """:func:`bar_features` with the evaluation's options, cached per bar set."""
     sample_rate = int(options["sample_rate"])
-    beats_per_bar = int(options.get("beats_per_bar", 4))
-    n_mels = int(options.get("n_mels", 64))
+    beats_per_bar = int(options.get("beats_per_bar", DEFAULT_BEATS_PER_BAR))
+    n_mels = int(options.get("n_mels", OPTIONS["n_mels"]))
     key = ("features", *array_key(bars), sample_rate, beats_per_bar, n_mels)
     return cached(
         options, key, lambda: bar_features(bars, sample_rate, beats_per_bar, n_mels=n_mels)

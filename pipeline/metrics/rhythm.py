@@ -39,6 +39,7 @@ from scipy.signal import find_peaks
 
 from pipeline.grid import DEFAULT_BEATS_PER_BAR, tempo_of
 from pipeline.metrics.features import array_key, cached
+from pipeline.metrics.spec import NOT_COMPARABLE, QUALITY, Headline, MetricSpec
 
 WINDOW_MS = 32.0  # analysis window; rounded to a power of two in samples
 HOP_MS = 1.0
@@ -50,6 +51,8 @@ ONSET_THRESHOLD = 3.0  # onset strength peaks at least this many times the bar's
 ONSET_CONTRAST = 20.0  # ... and this many times its median
 FLUX_FLOOR = 0.01  # mean strength (band-relative rises summed over bands) of a steady bar
 GRID_TOLERANCE_MS = 15.0
+
+OPTIONS: dict[str, Any] = {"tempo_tolerance": 0.04, "downbeat_tolerance_ms": 30.0}
 
 
 def _fft_size(sample_rate: int) -> int:
@@ -259,9 +262,11 @@ def rhythm_scores(
         "sample_rate": sample_rate,
         "bpm": bpm,
         "beats_per_bar": beats_per_bar,
-        "tempo_tolerance": float(options.get("tempo_tolerance", 0.04)),
-        "downbeat_tolerance_ms": float(options.get("downbeat_tolerance_ms", 30.0)),
-        "grid_tolerance_ms": float(options.get("grid_tolerance_ms", GRID_TOLERANCE_MS)),
+        "tempo_tolerance": float(options.get("tempo_tolerance", OPTIONS["tempo_tolerance"])),
+        "downbeat_tolerance_ms": float(
+            options.get("downbeat_tolerance_ms", OPTIONS["downbeat_tolerance_ms"])
+        ),
+        "grid_tolerance_ms": GRID_TOLERANCE_MS,
     }
     sixteenth_ms = 1000.0 * length / sample_rate / (4 * beats_per_bar)
     result: dict[str, float] = {
@@ -279,3 +284,17 @@ def rhythm_scores(
         values = cached(options, key, lambda bars=bars: rhythm_of(bars, **kwargs))
         result.update({f"{name}.{k}": v for k, v in values.items()})
     return result
+
+
+SPEC = MetricSpec(
+    name="rhythm",
+    function=rhythm_scores,
+    options=OPTIONS,
+    protocol=f"ours: onset, tempo and 16th-grid statistics of looped bars; {NOT_COMPARABLE}",
+    role=QUALITY,
+    headlines=(
+        Headline("fraction_downbeat_onset", "higher", band=0.2),
+        Headline("grid_alignment", "higher", band=0.25, relative=True),
+        Headline("fraction_tempo_ok_octave", "higher", band=0.25),
+    ),
+)

@@ -31,6 +31,7 @@ from pipeline.data.splits import load_split
 from pipeline.environment import fingerprint, mlflow_tags
 from pipeline.fileio import write_csv_atomic
 from pipeline.grid import GRID_FILE, BarGrid
+from pipeline.models.generator_file import copy_generator
 from pipeline.monitoring.previews import preview_logger
 from pipeline.monitoring.progress import (
     PROGRESS_FILE,
@@ -41,10 +42,10 @@ from pipeline.monitoring.progress import (
 from pipeline.monitoring.runs import training_run, write_run_record
 from pipeline.params import flatten
 from pipeline.stages.common import StageError, log, run_stage, stage_parser
-from pipeline.train.checkpoint import RunFolderBusy, copy_generator, run_lock
 from pipeline.train.config import TrainConfig
 from pipeline.train.distributed import env_world_size, is_main_process
 from pipeline.train.loop import ResumeMismatch, train_gan
+from pipeline.train.run_lock import RunFolderBusy, run_lock
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
