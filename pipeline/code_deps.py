@@ -28,7 +28,7 @@ from typing import Any
 
 PACKAGE = "pipeline"
 STAGE_PACKAGE = f"{PACKAGE}.stages"
-LAZY_IMPORTS = "LAZY_IMPORTS"
+LAZY_IMPORTS_NAME = "LAZY_IMPORTS"
 REPO_ROOT = Path(__file__).resolve().parents[1]
 _STAGE_MODULE = re.compile(rf"\bpython3?\s+-m\s+({PACKAGE}(?:\.\w+)+)")
 
@@ -125,7 +125,7 @@ def _lazy_imports(tree: ast.Module, root: Path) -> list[str]:
     """The modules a top-level ``LAZY_IMPORTS = {"package": ..., "declaring": ...}`` names."""
     for node in tree.body:
         if isinstance(node, ast.Assign) and any(
-            isinstance(target, ast.Name) and target.id == LAZY_IMPORTS for target in node.targets
+            isinstance(target, ast.Name) and target.id == LAZY_IMPORTS_NAME for target in node.targets
         ):
             declared = ast.literal_eval(node.value)
             return declaring_modules(declared["package"], declared["declaring"], root)
