@@ -125,7 +125,8 @@ def _lazy_imports(tree: ast.Module, root: Path) -> list[str]:
     """The modules a top-level ``LAZY_IMPORTS = {"package": ..., "declaring": ...}`` names."""
     for node in tree.body:
         if isinstance(node, ast.Assign) and any(
-            isinstance(target, ast.Name) and target.id == LAZY_IMPORTS_NAME for target in node.targets
+            isinstance(target, ast.Name) and target.id == LAZY_IMPORTS_NAME
+            for target in node.targets
         ):
             declared = ast.literal_eval(node.value)
             return declaring_modules(declared["package"], declared["declaring"], root)

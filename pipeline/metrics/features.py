@@ -21,6 +21,7 @@ import numpy as np
 import scipy.fft
 import torch
 
+from pipeline.audio.mel import mel_filterbank
 from pipeline.grid import DEFAULT_BEATS_PER_BAR
 
 # Levels in dB relative to a full-scale sinusoid, floored 80 dB below it: detail quieter than that
@@ -74,9 +75,7 @@ def fft_size(length: int, n_frames: int) -> int:
 
 
 def _mel_filters(sample_rate: int, n_fft: int, n_mels: int) -> torch.Tensor:
-    import librosa  # imported here: librosa's import is slow and only the filterbank is used
-
-    return torch.from_numpy(librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels))
+    return torch.from_numpy(mel_filterbank(sample_rate, n_fft, n_mels))
 
 
 def _contrast_bands(sample_rate: int, n_fft: int) -> list[tuple[int, int]]:

@@ -30,13 +30,13 @@ within half a frame, because a short transient shows in a 32 ms frame before it 
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
 import torch
 from scipy.signal import find_peaks
 
+from pipeline.audio.mel import mel_filterbank
 from pipeline.grid import DEFAULT_BEATS_PER_BAR, tempo_of
 from pipeline.metrics.features import array_key, cached
 from pipeline.metrics.spec import NOT_COMPARABLE, QUALITY, Headline, MetricSpec
@@ -65,8 +65,6 @@ def onset_detection(
     """Onset strength of looped bars ``[N, C, T]`` -> (``[N, P]`` over one loop period, in units
     of its mean (at least ``FLUX_FLOOR``), and the time in samples within the bar of each of the
     ``P`` points)."""
-    import librosa  # imported here: librosa's import is slow and only the filterbank is used
-
     mono = torch.from_numpy(np.asarray(bars, dtype=np.float32).mean(axis=1))
     length = mono.shape[1]
     n_points = max(8, round(length / (HOP_MS * sample_rate / 1000.0)))
@@ -74,9 +72,7 @@ def onset_detection(
     n_fft = _fft_size(sample_rate)
     index = torch.from_numpy((centres[:, None] + np.arange(n_fft) - n_fft // 2) % length)
     window = torch.hann_window(n_fft, periodic=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # empty mel bands at low rates
-        bands = torch.from_numpy(librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=N_BANDS))
+    bands = torch.from_numpy(mel_filterbank(sample_rate, n_fft, N_BANDS))  # some empty at low rates
     out = np.empty((len(mono), n_points))
     for start in range(0, len(mono), chunk_size):
         power = torch.fft.rfft(mono[start : start + chunk_size, index] * window).abs().square()
