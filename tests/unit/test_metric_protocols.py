@@ -14,7 +14,6 @@ from pipeline.grid import GRID_FILE, BarGrid
 from pipeline.metrics.classifier import PROTOCOLS as CLASSIFIER_PROTOCOLS
 from pipeline.metrics.fad import SKIPPED
 from pipeline.metrics.headline import compute_headline
-from pipeline.metrics.ladder import drum_bars
 from pipeline.metrics.ndb import PROTOCOLS as NDB_PROTOCOLS
 from pipeline.metrics.registry import (
     METRICS,
@@ -28,6 +27,7 @@ from pipeline.params import load_params
 from pipeline.stages import evaluate
 from pipeline.stages.common import StageError
 from pipeline.stages.evaluate import log_metrics
+from tests.metric_ladder import drum_bars
 
 REPO = Path(__file__).resolve().parents[2]
 SR = 8000
