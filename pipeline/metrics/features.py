@@ -91,7 +91,7 @@ def _contrast_bands(sample_rate: int, n_fft: int) -> list[tuple[int, int]]:
 def bar_features(
     bars: np.ndarray,
     sample_rate: int,
-    beats_per_bar: int = 4,
+    beats_per_bar: int = DEFAULT_BEATS_PER_BAR,
     n_mels: int = 64,
     frames_per_16th: int = FRAMES_PER_16TH,
     chunk_size: int = 256,

@@ -182,7 +182,7 @@ def rhythm_of(
     bars: np.ndarray,
     sample_rate: int,
     bpm: float,
-    beats_per_bar: int = 4,
+    beats_per_bar: int = DEFAULT_BEATS_PER_BAR,
     tempo_tolerance: float = 0.04,
     downbeat_tolerance_ms: float = 30.0,
     onset_threshold: float = ONSET_THRESHOLD,

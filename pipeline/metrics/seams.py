@@ -39,7 +39,7 @@ def seam_click_db(
     sample_rate: int,
     window_ms: float = 2.0,
     highpass_hz: float = 4000.0,
-    beats_per_bar: int = 4,
+    beats_per_bar: int = DEFAULT_BEATS_PER_BAR,
     chunk_size: int = 64,
 ) -> np.ndarray:
     """Per bar of ``[N, C, T]``: high-pass energy around the seam over the larger of its mean
