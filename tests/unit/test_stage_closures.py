@@ -79,6 +79,14 @@ def test_stages_that_read_a_model_file_do_not_import_the_trainer() -> None:
         assert "pipeline/models/generator_file.py" in closure or stage == "report"
 
 
+def test_the_cli_reads_model_files_without_the_trainer() -> None:
+    """bargan generate, export and serve read generator.pt through pipeline.models."""
+    from pipeline.code_deps import module_closure
+
+    for module in ("pipeline.cli", "pipeline.export.command", "pipeline.serve.command"):
+        assert not [p for p in module_closure(module, REPO) if p.startswith("pipeline/train/")]
+
+
 def test_importing_the_sample_stage_imports_no_training_module() -> None:
     script = (
         "import sys\n"
