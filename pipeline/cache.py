@@ -9,7 +9,8 @@ an option or the code recomputes everything it touches.
 :func:`cached_track` is the one pattern of the per-track stages (analyze, bars): look the track's
 result up by its key, else compute and store it; DVC's stage maps it over every track with a
 process pool, Snakemake's per-track jobs call it for one track to fill the cache
-(:func:`require_cache`), and the aggregate job then finds every result there.
+(``--only``, :func:`pipeline.stages.common.add_per_track_arguments`), and the aggregate job
+then finds every result there.
 """
 
 from __future__ import annotations
@@ -101,10 +102,3 @@ def cached_track(
         cache.put_arrays(key, computed)
     cache.put_json(key, result)
     return result, computed, False
-
-
-def require_cache(cache_dir: Path | None) -> Path:
-    """A per-track job (``--only``) writes only to the cache: it needs one."""
-    if cache_dir is None:
-        raise ValueError("--only needs --cache-dir: the per-track result goes to the cache")
-    return cache_dir

@@ -16,7 +16,7 @@ from pipeline.audio.clips import render_clip
 from pipeline.audio.io import AudioError, read_audio
 from pipeline.audio.render import BarFilters, render_bars
 from pipeline.audio.warp import load_warp_map
-from pipeline.cache import ResultCache, cached_track, file_digest, make_key, require_cache
+from pipeline.cache import ResultCache, cached_track, file_digest, make_key
 from pipeline.code_deps import code_digest
 from pipeline.fileio import (
     in_place_of,
@@ -29,8 +29,10 @@ from pipeline.grid import GRID_FILE, BarGrid
 from pipeline.stages.common import (
     SOURCE_DTYPES,
     StageError,
+    add_per_track_arguments,
     log,
     parallel_map,
+    require_cache_dir,
     run_stage,
     stage_parser,
 )
@@ -95,10 +97,7 @@ def render_one(track: dict, job: BarsJob) -> tuple[list[dict], list[dict], bool]
 
 def fill_cache(only: str, tracks: pd.DataFrame, usable: list[dict], job: BarsJob) -> None:
     """Snakemake's per-track job: render one track into the cache, write no outputs."""
-    try:
-        require_cache(job.cache_dir)
-    except ValueError as err:
-        raise StageError(str(err)) from None
+    require_cache_dir(job.cache_dir)
     if only not in set(tracks.path):
         raise StageError(f"{only}: not in the analysis table")
     for track in usable:
@@ -199,15 +198,9 @@ def cut_bars(
 
 def parser():
     p = stage_parser(__doc__)
-    p.add_argument("--audio-dir", type=Path, required=True)
+    add_per_track_arguments(p, "render")
     p.add_argument("--analysis-dir", type=Path, required=True)
     p.add_argument("--out-dir", type=Path, required=True)
-    p.add_argument("--cache-dir", type=Path, default=None, help="per-track result cache")
-    p.add_argument(
-        "--only",
-        help="render this one track (path under --audio-dir) into the "
-        "cache and write nothing else; Snakemake's per-track jobs use it",
-    )
     return p
 
 
