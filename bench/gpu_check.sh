@@ -16,7 +16,7 @@
 # scoring (about 3 min of WaveGAN training, bf16, + compile where the table shows it pays).
 #
 # Nothing is installed from the network. Missing packages are named in the results file;
-# librosa (mel filterbank), soundfile and jsonschema get stand-ins (bench/compat.py), and without
+# soundfile and jsonschema get stand-ins (bench/compat.py; the metrics need no librosa), and without
 # madmom / Rubber Band the demo bars are rendered straight onto the grid (bench/demo_splits.py).
 # Wheels in $GPU_CHECK_WHEELS (a folder) are installed offline (pip --no-index) first.
 #

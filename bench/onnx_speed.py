@@ -27,8 +27,8 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pipeline.export.onnx_model import OnnxGenerator, export_onnx
 from pipeline.grid import BarGrid
+from pipeline.models.generator_file import build_generator, load
 from pipeline.stages.train import train_config
-from pipeline.train.checkpoint import build_generator, read_generator
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -94,9 +94,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.checkpoint is not None:
-        generator, config, metadata = read_generator(args.checkpoint)
-        grid = BarGrid.from_generator(metadata, config.sample_rate, config.length, config.channels)
-        models = [(generator, grid, config.arch)]
+        loaded = load(args.checkpoint)
+        models = [(loaded.generator, loaded.grid, loaded.settings.arch)]
     else:
         models = [default_generator(arch, args.params) for arch in args.arch]
     print(f"onnxruntime vs torch, CPU, {args.threads} thread(s), median of {args.repeats} runs")

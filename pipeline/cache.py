@@ -5,16 +5,26 @@ outputs, so incremental work cannot live in the outputs. A result is stored unde
 of everything it depends on: the input files' bytes, the options, and the source code of the
 modules that compute it. Adding a recording therefore processes only that recording; changing
 an option or the code recomputes everything it touches.
+
+:func:`cached_track` is the one pattern of the per-track stages (analyze, bars): look the track's
+result up by its key, else compute and store it; DVC's stage maps it over every track with a
+process pool, Snakemake's per-track jobs call it for one track to fill the cache
+(``--only``, :func:`pipeline.stages.common.add_per_track_arguments`), and the aggregate job
+then finds every result there.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pipeline.fileio import write_json_atomic
+import numpy as np
+
+from pipeline.fileio import write_json_atomic, write_npz_atomic
 
 
 def file_digest(path: Path, algorithm: str = "sha256") -> str:
@@ -55,3 +65,40 @@ class ResultCache:
         path = self.path(key, "json")
         if path is not None:
             write_json_atomic(path, value)
+
+    def get_arrays(self, key: str) -> dict[str, np.ndarray] | None:
+        """The arrays stored beside a key's JSON, or None (a damaged file too: recomputed)."""
+        path = self.path(key, "npz")
+        if path is None or not path.is_file():
+            return None
+        try:
+            with np.load(path) as packed:
+                return {name: packed[name] for name in packed.files}
+        except (OSError, ValueError, zipfile.BadZipFile, EOFError):
+            return None
+
+    def put_arrays(self, key: str, arrays: dict[str, np.ndarray]) -> None:
+        path = self.path(key, "npz")
+        if path is not None:
+            write_npz_atomic(path, **arrays)
+
+
+Computed = tuple[Any, dict[str, np.ndarray] | None]
+
+
+def cached_track(
+    cache: ResultCache, key: str, compute: Callable[[], Computed], arrays: bool = False
+) -> tuple[Any, dict[str, np.ndarray] | None, bool]:
+    """``(result, arrays, from_cache)`` of one track: the cached entry under ``key`` (with its
+    arrays when ``arrays``: an entry missing them is recomputed), else ``compute()`` -> (JSON
+    result, arrays or None), stored (arrays first, so a stored JSON means a complete entry).
+    An exception from ``compute`` stores nothing."""
+    result = cache.get_json(key)
+    stored = cache.get_arrays(key) if arrays and result is not None else None
+    if result is not None and (stored is not None or not arrays):
+        return result, stored, True
+    result, computed = compute()
+    if computed is not None:
+        cache.put_arrays(key, computed)
+    cache.put_json(key, result)
+    return result, computed, False

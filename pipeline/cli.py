@@ -20,13 +20,13 @@ import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import numpy as np
     import torch
 
-    from pipeline.train.config import TrainConfig
+    from pipeline.models.generator_file import GeneratorFile
 
 DESCRIPTION = "bargan: generate music bar by bar with a trained GAN."
 
@@ -109,7 +109,6 @@ def add_generate_arguments(p: argparse.ArgumentParser) -> None:
 def run_generate(args: argparse.Namespace) -> int:
     from pipeline.audio.wav_stream import container_for, free_bytes, wav_bytes, write_wav_stream
     from pipeline.export.riff import loop_chunks, whole_bar_loop
-    from pipeline.grid import BarGrid
     from pipeline.sample.track import TrackSpec, track_layout, track_pieces
 
     if args.bars < 1:
@@ -126,8 +125,8 @@ def run_generate(args: argparse.Namespace) -> int:
         raise CliError(f"--out {args.out}: the output is written as WAV; name it *.wav")
 
     device = resolve_device(args.device)
-    generator, config, metadata = load_checkpoint(args.checkpoint, device)
-    grid = BarGrid.from_generator(metadata, config.sample_rate, config.length, config.channels)
+    model = load_generator_file(args.checkpoint, device)
+    generator, config, metadata, grid = model.generator, model.settings, model.metadata, model.grid
     if args.beats_per_bar is None:
         args.beats_per_bar = grid.beats_per_bar
     class_index = resolve_class(
@@ -247,16 +246,14 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def load_checkpoint(
-    path: Path, device: torch.device
-) -> tuple[torch.nn.Module, TrainConfig, dict[str, Any]]:
-    """``(generator, TrainConfig, metadata)`` from a bargan generator file, the generator on
-    ``device``; or a CliError naming the file and the reason."""
-    from pipeline.train.checkpoint import (
+def load_generator_file(path: Path, device: torch.device) -> GeneratorFile:
+    """A bargan generator file (:func:`pipeline.models.generator_file.load`: the generator on
+    ``device``, its settings, grid and metadata); or a CliError naming the file and the reason."""
+    from pipeline.models.generator_file import (
         CHECKPOINT_FORMAT,
         CheckpointError,
         WrongFileKind,
-        read_generator,
+        load,
     )
 
     if not path.exists():
@@ -264,7 +261,7 @@ def load_checkpoint(
     if not path.is_file():
         raise CliError(f"checkpoint {path} is not a file")
     try:
-        generator, config, metadata = read_generator(path)
+        model = load(path)
     except WrongFileKind as err:
         if err.found_format == CHECKPOINT_FORMAT:
             raise CliError(
@@ -280,12 +277,12 @@ def load_checkpoint(
     except OSError as err:
         raise CliError(f"cannot read {path}: {err.strerror or err}") from err
     try:
-        generator.to(device)
+        model.generator.to(device)
     except (RuntimeError, AssertionError) as err:  # e.g. out of memory on the device
         raise CliError(
             f"--device {device}: cannot put the generator there ({_first_line(err)})"
         ) from err
-    return generator, config, metadata
+    return model
 
 
 def resolve_class(

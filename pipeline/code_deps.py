@@ -9,7 +9,11 @@ the Snakefile is parsed; DVC cannot put a computed list into ``deps``, so
 Imports are read with :mod:`ast`, nothing is imported: ``import pipeline.x``,
 ``from pipeline.x import y`` (``y`` a submodule or a name), relative imports, and imports
 inside functions (those run too, only later). Every package ``__init__.py`` that Python
-executes on the way to a module is part of the closure. Imports of anything outside the
+executes on the way to a module is part of the closure. A module that imports by name at run
+time declares what it may import in a top-level literal
+``LAZY_IMPORTS = {"package": "pipeline.x", "declaring": "NAME"}``: every module directly in that
+package whose source assigns ``NAME`` at its top level counts as imported (the metric registry
+declares its metrics this way). Imports of anything outside the
 ``pipeline`` package are third-party and ignored.
 """
 
@@ -24,6 +28,7 @@ from typing import Any
 
 PACKAGE = "pipeline"
 STAGE_PACKAGE = f"{PACKAGE}.stages"
+LAZY_IMPORTS_NAME = "LAZY_IMPORTS"
 REPO_ROOT = Path(__file__).resolve().parents[1]
 _STAGE_MODULE = re.compile(rf"\bpython3?\s+-m\s+({PACKAGE}(?:\.\w+)+)")
 
@@ -101,7 +106,7 @@ def _imported_modules(path: Path, module: str, root: Path) -> set[str]:
     its body. For ``from p import y``: ``p``, and ``p.y`` when ``y`` is a submodule."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     is_package = path.name == "__init__.py"
-    found: set[str] = set()
+    found: set[str] = set(_lazy_imports(tree, root))
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
@@ -114,6 +119,36 @@ def _imported_modules(path: Path, module: str, root: Path) -> set[str]:
                 if alias.name != "*" and _module_file(f"{base}.{alias.name}", root) is not None:
                     found.add(f"{base}.{alias.name}")
     return {name for name in found if name == PACKAGE or name.startswith(f"{PACKAGE}.")}
+
+
+def _lazy_imports(tree: ast.Module, root: Path) -> list[str]:
+    """The modules a top-level ``LAZY_IMPORTS = {"package": ..., "declaring": ...}`` names."""
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(target, ast.Name) and target.id == LAZY_IMPORTS_NAME
+            for target in node.targets
+        ):
+            declared = ast.literal_eval(node.value)
+            return declaring_modules(declared["package"], declared["declaring"], root)
+    return []
+
+
+def declaring_modules(package: str, name: str, root: Path | str = REPO_ROOT) -> list[str]:
+    """The modules directly in ``package`` whose source assigns ``name`` at the top level."""
+    folder = Path(root).joinpath(*package.split("."))
+    found = []
+    for path in sorted(folder.glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        if any(
+            isinstance(node, ast.Assign | ast.AnnAssign)
+            and any(
+                isinstance(target, ast.Name) and target.id == name
+                for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+            )
+            for node in tree.body
+        ):
+            found.append(f"{package}.{path.stem}")
+    return found
 
 
 def _absolute(target: str | None, level: int, module: str, is_package: bool) -> str | None:

@@ -53,15 +53,11 @@ def dvc_stages(root: Path) -> dict[str, StageSpec]:
     return stages
 
 
-def snakemake_stages(root: Path) -> dict[str, StageSpec]:
-    """Rules with a shell command (``all`` has none), except the per-track fan-out rules
-    (``*_track``) and the per-track inputs the aggregate rules collect through functions:
-    DVC does that work inside the stage with a process pool."""
-    return _snakemake_rules(root)[0]
-
-
 def _snakemake_rules(root: Path) -> tuple[dict[str, StageSpec], dict[str, StageSpec]]:
-    """(stage rules, per-track fan-out rules), both keyed by rule name."""
+    """(stage rules, per-track fan-out rules), both keyed by rule name. Stage rules: those with
+    a shell command (``all`` has none), except the per-track fan-out rules (``*_track``) and the
+    per-track inputs the aggregate rules collect through functions: DVC does that work inside
+    the stage with a process pool."""
     from snakemake.api import SnakemakeApi
     from snakemake.settings.types import OutputSettings, ResourceSettings
     from snakemake.utils import QuotedFormatter

@@ -19,7 +19,7 @@ GRID_FILE = "grid.json"
 # What a generator file stores and the metrics take, in this order (the order is part of the
 # generator file's bytes).
 TIMING_KEYS = ("sample_rate", "bpm", "beats_per_bar")
-DEFAULT_BEATS_PER_BAR = 4  # generator files written without a grid record
+DEFAULT_BEATS_PER_BAR = 4  # the default meter everywhere (and of generator files without a grid)
 
 
 def bar_samples_at(sample_rate: int, bpm: float, beats_per_bar: int) -> int:

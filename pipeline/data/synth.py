@@ -32,6 +32,7 @@ import soundfile as sf
 
 from pipeline.data import drums
 from pipeline.fileio import atomic_write
+from pipeline.grid import DEFAULT_BEATS_PER_BAR
 
 __all__ = [
     "LICENCE",
@@ -100,7 +101,7 @@ class SynthTrackSpec:
     style: str
     bpm: float
     n_bars: int
-    beats_per_bar: int = 4
+    beats_per_bar: int = DEFAULT_BEATS_PER_BAR
     swing: float = 0.0
     humanize_ms: float = 0.0
     lead_in_seconds: float = 0.5

@@ -98,10 +98,9 @@ def run(args: argparse.Namespace) -> int:
 def run_pack(args: argparse.Namespace) -> int:
     import torch
 
-    from pipeline.cli import CliError, class_names, load_checkpoint, resolve_class
+    from pipeline.cli import CliError, class_names, load_generator_file, resolve_class
     from pipeline.export.novelty import TrainingBarsError, nearest_training_bars, read_training_bars
     from pipeline.export.pack import PackSpec, metadata_table, render_pack, write_pack
-    from pipeline.grid import BarGrid
 
     if args.bars_per_class < 1:
         raise CliError(f"--bars-per-class must be at least 1, got {args.bars_per_class}")
@@ -111,8 +110,9 @@ def run_pack(args: argparse.Namespace) -> int:
         raise CliError(f"--bits {args.bits}: 16 or 24 bits are written")
     if args.crossfade_ms < 0:
         raise CliError(f"--crossfade-ms must be >= 0, got {args.crossfade_ms:g}")
-    generator, config, metadata = load_checkpoint(args.checkpoint, torch.device("cpu"))
-    grid = BarGrid.from_generator(metadata, config.sample_rate, config.length, config.channels)
+    model = load_generator_file(args.checkpoint, torch.device("cpu"))
+    generator, config, metadata = model.generator, model.settings, model.metadata
+    grid = model.grid
     rate = pack_rate(args.rate, grid.sample_rate)
     names = class_names(config.num_classes, args.classes_file, args.checkpoint, metadata)
     if config.num_classes == 0:

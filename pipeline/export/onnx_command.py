@@ -7,18 +7,17 @@ import argparse
 import numpy as np
 import torch
 
-from pipeline.grid import BarGrid
-
 CHECK_BARS = 2
 
 
 def run_onnx(args: argparse.Namespace) -> int:
-    from pipeline.cli import CliError, class_names, load_checkpoint
+    from pipeline.cli import CliError, class_names, load_generator_file
     from pipeline.export.onnx_model import OnnxGenerator, audio_module, export_onnx
     from pipeline.sample.generate import class_labels, random_latents
 
-    generator, config, metadata = load_checkpoint(args.checkpoint, torch.device("cpu"))
-    grid = BarGrid.from_generator(metadata, config.sample_rate, config.length, config.channels)
+    model = load_generator_file(args.checkpoint, torch.device("cpu"))
+    generator, config, metadata = model.generator, model.settings, model.metadata
+    grid = model.grid
     names = class_names(config.num_classes, args.classes_file, args.checkpoint, metadata)
     try:
         export_onnx(generator, args.out, grid, names, config.arch)

@@ -14,13 +14,16 @@ from typing import Any
 
 import numpy as np
 
+# The options of every metric with bootstrap intervals, and their defaults.
+OPTIONS: dict[str, Any] = {"bootstrap": 200, "confidence": 0.95, "seed": 0}
+
 
 def settings(options: Mapping[str, Any]) -> tuple[int, float, int]:
-    """``(resamples, confidence, seed)`` from a metric's options (200, 0.95 and 0 by default)."""
+    """``(resamples, confidence, seed)`` from a metric's options (:data:`OPTIONS` by default)."""
     return (
-        int(options.get("bootstrap", 200)),
-        float(options.get("confidence", 0.95)),
-        int(options.get("seed", 0)),
+        int(options.get("bootstrap", OPTIONS["bootstrap"])),
+        float(options.get("confidence", OPTIONS["confidence"])),
+        int(options.get("seed", OPTIONS["seed"])),
     )
 
 

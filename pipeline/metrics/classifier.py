@@ -25,8 +25,10 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import StandardScaler
 
+from pipeline.metrics import bootstrap, features
 from pipeline.metrics.features import array_key, cached, features_for
-from pipeline.metrics.inception import inception_summary
+from pipeline.metrics.inception import DEFAULT_SPLITS, inception_summary
+from pipeline.metrics.spec import QUALITY, Headline, MetricSpec
 from pipeline.metrics.wavegan_classifier import WaveganClassifier
 
 CLASSIFIERS = ("mlp", "wavegan")
@@ -42,6 +44,16 @@ PROTOCOLS = {
     "on 128-bin log-mel, 1024/128 STFT at 16 kHz), trained here with Adam for a fixed number of "
     "epochs; comparable with the paper's numbers only on its data and with its trained weights",
 }
+
+OPTIONS: dict[str, Any] = {
+    "classifier": "mlp",
+    "classifier_epochs": 20,
+    "classifier_channels": 128,
+    "inception_splits": DEFAULT_SPLITS,
+    **bootstrap.OPTIONS,
+    **features.OPTIONS,
+}
+HIDDEN_UNITS = 32  # the MLP's hidden layer
 
 
 class BarClassifier:
@@ -92,8 +104,8 @@ def trained_classifier(train: np.ndarray, options: dict[str, Any]) -> BarClassif
     labels = options.get("train_labels")
     if not has_labels(labels) or len(labels) != len(train):
         return None
-    hidden = int(options.get("classifier_hidden", 32))
-    seed = int(options.get("seed", 0))
+    hidden = HIDDEN_UNITS
+    seed = int(options.get("seed", OPTIONS["seed"]))
 
     def fit() -> BarClassifier:
         return BarClassifier(hidden=hidden, seed=seed).fit(
@@ -104,7 +116,7 @@ def trained_classifier(train: np.ndarray, options: dict[str, Any]) -> BarClassif
 
 
 def classifier_name(options: dict[str, Any]) -> str:
-    name = options.get("classifier", "mlp")
+    name = options.get("classifier", OPTIONS["classifier"])
     if name not in CLASSIFIERS:
         raise ValueError(
             f"evaluate.classifier is {name!r}: the inception-score classifier must be one of "
@@ -120,9 +132,9 @@ def trained_wavegan(train: np.ndarray, options: dict[str, Any]) -> WaveganClassi
         return None
     settings = (
         int(options["sample_rate"]),
-        int(options.get("classifier_epochs", 20)),
-        int(options.get("classifier_channels", 128)),
-        int(options.get("seed", 0)),
+        int(options.get("classifier_epochs", OPTIONS["classifier_epochs"])),
+        int(options.get("classifier_channels", OPTIONS["classifier_channels"])),
+        int(options.get("seed", OPTIONS["seed"])),
     )
     for key, value in zip(("classifier_epochs", "classifier_channels"), settings[1:3], strict=True):
         if value < 1:
@@ -182,3 +194,16 @@ def classifier_scores(
         result[f"{name}.count"] = len(bars)
     result["protocol"] = PROTOCOLS[classifier_name(options)]
     return result
+
+
+SPEC = MetricSpec(
+    name="classifier",
+    function=classifier_scores,
+    options=OPTIONS,
+    protocol=PROTOCOLS["mlp"],  # the default; the result says which classifier was used
+    role=QUALITY,
+    headlines=(
+        Headline("inception_score", "higher", band=0.25, relative=True),
+        Headline("accuracy", "higher", band=0.25),
+    ),
+)

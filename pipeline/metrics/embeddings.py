@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.metrics import bootstrap
+from pipeline.metrics import bootstrap, features
 from pipeline.metrics.classifier import trained_classifier
 from pipeline.metrics.features import array_key, cached, features_for
 
@@ -41,6 +41,12 @@ EmbeddingFactory = Callable[[np.ndarray, dict[str, Any]], Embed | None]
 
 EMBEDDINGS: dict[str, EmbeddingFactory] = {}
 DEFAULT_EMBEDDINGS = ("fixed", "classifier")
+# The options of the distances on these embeddings, and their defaults.
+OPTIONS: dict[str, Any] = {
+    "embeddings": DEFAULT_EMBEDDINGS,
+    **bootstrap.OPTIONS,
+    **features.OPTIONS,
+}
 
 
 def register_embedding(name: str, factory: EmbeddingFactory) -> None:

@@ -25,6 +25,7 @@ import numpy as np
 from pipeline.metrics import bootstrap
 from pipeline.metrics.features import array_key, cached
 from pipeline.metrics.frechet import frechet_bootstrap
+from pipeline.metrics.spec import QUALITY, Headline, MetricSpec
 from pipeline.metrics.vggish import VGGish, embed_examples, load_vggish
 from pipeline.metrics.vggish_input import MIN_SAMPLES, SAMPLE_RATE, waveform_to_examples
 
@@ -36,6 +37,8 @@ SKIPPED = (
     "evaluate.vggish_weights is null: no VGGish weights to embed the bars with (set it to the "
     "path of the torchvggish state dict vggish-10086976.pth, the registry's vggish-weights entry)"
 )
+
+OPTIONS: dict[str, Any] = {"vggish_weights": None, **bootstrap.OPTIONS}
 
 
 def looped_to_one_example(bars: np.ndarray, sample_rate: int) -> np.ndarray:
@@ -71,7 +74,7 @@ def fad_scores(
     """``generated.fad`` / ``valid.fad`` against the training bars and ``generated.fad_to_valid``,
     each with ``.ci_low`` / ``.ci_high``; the counts, examples per bar, the bootstrap size and
     confidence. ``{"skipped": why}`` without ``options["vggish_weights"]``."""
-    path = options.get("vggish_weights")
+    path = options.get("vggish_weights", OPTIONS["vggish_weights"])
     if not path:
         return {"skipped": SKIPPED}
     model = cached(
@@ -104,3 +107,13 @@ def fad_scores(
         )  # fmt: skip
         result.update(bootstrap.summary(key, point, samples, confidence, lower_bound=0.0))
     return result
+
+
+SPEC = MetricSpec(
+    name="fad_vggish",
+    function=fad_scores,
+    options=OPTIONS,
+    protocol=PROTOCOL,
+    role=QUALITY,
+    headlines=(Headline("fad", "lower"),),
+)

@@ -21,6 +21,9 @@ import numpy as np
 import scipy.fft
 import torch
 
+from pipeline.audio.mel import mel_filterbank
+from pipeline.grid import DEFAULT_BEATS_PER_BAR
+
 # Levels in dB relative to a full-scale sinusoid, floored 80 dB below it: detail quieter than that
 # (dither, an inverter's residue between hits) is inaudible in a mix and must not move the features.
 DB_FLOOR = -80.0
@@ -72,9 +75,7 @@ def fft_size(length: int, n_frames: int) -> int:
 
 
 def _mel_filters(sample_rate: int, n_fft: int, n_mels: int) -> torch.Tensor:
-    import librosa  # imported here: librosa's import is slow and only the filterbank is used
-
-    return torch.from_numpy(librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels))
+    return torch.from_numpy(mel_filterbank(sample_rate, n_fft, n_mels))
 
 
 def _contrast_bands(sample_rate: int, n_fft: int) -> list[tuple[int, int]]:
@@ -90,7 +91,7 @@ def _contrast_bands(sample_rate: int, n_fft: int) -> list[tuple[int, int]]:
 def bar_features(
     bars: np.ndarray,
     sample_rate: int,
-    beats_per_bar: int = 4,
+    beats_per_bar: int = DEFAULT_BEATS_PER_BAR,
     n_mels: int = 64,
     frames_per_16th: int = FRAMES_PER_16TH,
     chunk_size: int = 256,
@@ -192,11 +193,15 @@ def _chunk_features(mono: torch.Tensor, context: tuple) -> tuple[torch.Tensor, t
     return log_mel.transpose(1, 2).contiguous(), embedding
 
 
+# The option of every metric on these features, and its default.
+OPTIONS: dict[str, Any] = {"n_mels": 64}
+
+
 def features_for(bars: np.ndarray, options: dict[str, Any]) -> BarFeatures:
     """:func:`bar_features` with the evaluation's options, cached per bar set."""
     sample_rate = int(options["sample_rate"])
-    beats_per_bar = int(options.get("beats_per_bar", 4))
-    n_mels = int(options.get("n_mels", 64))
+    beats_per_bar = int(options.get("beats_per_bar", DEFAULT_BEATS_PER_BAR))
+    n_mels = int(options.get("n_mels", OPTIONS["n_mels"]))
     key = ("features", *array_key(bars), sample_rate, beats_per_bar, n_mels)
     return cached(
         options, key, lambda: bar_features(bars, sample_rate, beats_per_bar, n_mels=n_mels)

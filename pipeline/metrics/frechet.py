@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 
 from pipeline.metrics import bootstrap
-from pipeline.metrics.embeddings import bootstrapped_distances
+from pipeline.metrics.embeddings import OPTIONS, bootstrapped_distances
+from pipeline.metrics.spec import NOT_COMPARABLE, QUALITY, Headline, MetricSpec
 
 
 def _moments(x: np.ndarray, counts: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -73,3 +74,14 @@ def frechet_scores(
     return bootstrapped_distances(
         generated, train, valid, options, frechet_bootstrap, lower_bound=0.0
     )
+
+
+SPEC = MetricSpec(
+    name="frechet",
+    function=frechet_scores,
+    options=OPTIONS,
+    protocol="ours: Fréchet distance on our log-mel + onset features and on a dataset "
+    f"classifier's hidden layer; {NOT_COMPARABLE}",
+    role=QUALITY,
+    headlines=(Headline("fixed", "lower"), Headline("classifier", "lower")),
+)

@@ -9,7 +9,8 @@ against the held-out real bars and a target, and a one-line verdict.
   nearest training bar than held-out real bars do (dB; well below zero means copying).
 
 The targets are :data:`TARGETS`, here and nowhere else; the better direction of each number is
-the one :data:`pipeline.metrics.registry.ROLES` declares for its key. The evaluate stage stores
+the one its metric's spec declares for its key (``SPEC.headlines`` in the metric's module). The
+evaluate stage stores
 :meth:`Scorecard.to_dict` under ``"headline"`` in metrics.json; the summary, the report and the
 MLflow run lead with it.
 """
@@ -21,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from pipeline.metrics.registry import ROLES
+from pipeline.metrics.registry import spec
 
 Compare = Literal["ratio", "share", "fraction", "difference_db"]
 HEADLINE_KEY = "headline"
@@ -42,10 +43,7 @@ class Target:
 
     @property
     def better(self) -> Literal["lower", "higher"]:
-        for headline in ROLES[self.metric].headlines:
-            if headline.key == self.key:
-                return headline.better
-        raise KeyError(f"{self.metric}.{self.key} is not a headline key in registry.ROLES")
+        return spec(self.metric).headline(self.key).better
 
 
 TARGETS: tuple[Target, ...] = (

@@ -18,6 +18,7 @@ import numpy as np
 from pipeline.metrics.bootstrap import resample_counts, settings, summary
 
 EPS = 1e-12
+DEFAULT_SPLITS = 10  # WaveGAN's k
 
 
 def _clipped(probabilities: np.ndarray) -> np.ndarray:
@@ -75,7 +76,7 @@ def inception_summary(
     # score.py's caller shuffles the clips (random.seed(0)) before they are split
     order = np.random.default_rng(seed).permutation(len(probabilities))
     scores = split_scores(
-        np.asarray(probabilities)[order], int(options.get("inception_splits", 10))
+        np.asarray(probabilities)[order], int(options.get("inception_splits", DEFAULT_SPLITS))
     )
     if scores is not None:
         result[f"{prefix}.split_mean"] = float(scores.mean())

@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from pipeline.metrics import bootstrap
-from pipeline.metrics.embeddings import bootstrapped_distances
+from pipeline.metrics.embeddings import OPTIONS, bootstrapped_distances
+from pipeline.metrics.spec import NOT_COMPARABLE, QUALITY, Headline, MetricSpec
 
 
 def polynomial_kernel(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -87,3 +88,14 @@ def kernel_scores(
         return kernel_bootstrap(embedded, reference, n_boot, seed, paired=same)
 
     return bootstrapped_distances(generated, train, valid, options, kid)
+
+
+SPEC = MetricSpec(
+    name="kernel_distance",
+    function=kernel_scores,
+    options=OPTIONS,
+    protocol="ours: KID's unbiased polynomial-kernel MMD² (Bińkowski et al. 2018) on the "
+    f"Fréchet embeddings; {NOT_COMPARABLE}",
+    role=QUALITY,
+    headlines=(Headline("fixed", "lower"), Headline("classifier", "lower")),
+)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from pipeline.audio.mel import mel_filterbank
 from pipeline.audio.resample import resample
 
 SAMPLE_RATE = 44100
@@ -42,10 +43,7 @@ LOG_FLOOR = 1e-5
 
 def mel_basis() -> torch.Tensor:
     """librosa's default (Slaney) filterbank, as LoopTest's ``librosa_mel_fn(44100, 1024, 80)``."""
-    import librosa  # imported here: librosa's import is slow and only the filterbank is used
-
-    basis = librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS, fmin=0.0, fmax=None)
-    return torch.from_numpy(basis).float()
+    return torch.from_numpy(mel_filterbank(SAMPLE_RATE, N_FFT, N_MELS)).float()
 
 
 def frame_count(n_samples: int, hop: int) -> int:

@@ -32,9 +32,11 @@ import numpy as np
 from scipy.stats import norm
 from sklearn.cluster import KMeans
 
+from pipeline.metrics import features
 from pipeline.metrics.embeddings import embedded_sets
 from pipeline.metrics.features import array_key, cached
 from pipeline.metrics.looptest_mel import band_statistics, looptest_log_mels, looptest_vectors
+from pipeline.metrics.spec import QUALITY, Headline, MetricSpec
 
 MIN_BARS_PER_BIN = 5
 NDB_FEATURES = ("fixed", "looptest")
@@ -54,11 +56,19 @@ PROTOCOLS = {
     "and k",
 }
 
+OPTIONS: dict[str, Any] = {
+    "ndb_features": "fixed",
+    "ndb_bins": 20,
+    "ndb_alpha": 0.05,
+    "seed": 0,
+    **features.OPTIONS,
+}
+
 Assign = Callable[[np.ndarray], np.ndarray]
 
 
 def ndb_feature_name(options: dict[str, Any]) -> str:
-    name = options.get("ndb_features", "fixed")
+    name = options.get("ndb_features", OPTIONS["ndb_features"])
     if name not in NDB_FEATURES:
         raise ValueError(
             f"evaluate.ndb_features is {name!r}: NDB's features must be one of {list(NDB_FEATURES)}"
@@ -181,9 +191,9 @@ def ndb_scores(
     """NDB/JSD on the features ``ndb_features`` names, generated beside held-out real bars."""
     features = ndb_feature_name(options)
     settings = {
-        "bins": int(options.get("ndb_bins", 20)),
-        "alpha": float(options.get("ndb_alpha", 0.05)),
-        "seed": int(options.get("seed", 0)),
+        "bins": int(options.get("ndb_bins", OPTIONS["ndb_bins"])),
+        "alpha": float(options.get("ndb_alpha", OPTIONS["ndb_alpha"])),
+        "seed": int(options.get("seed", OPTIONS["seed"])),
         "binning": features,
     }
     if features == "looptest":
@@ -194,3 +204,16 @@ def ndb_scores(
     ):
         return {**ndb_jsd(reference, sets, **settings), "protocol": PROTOCOLS[features]}
     return {}
+
+
+SPEC = MetricSpec(
+    name="ndb",
+    function=ndb_scores,
+    options=OPTIONS,
+    protocol=PROTOCOLS["fixed"],  # the default; the result says which features were used
+    role=QUALITY,
+    headlines=(
+        Headline("jsd", "lower", band=0.15),
+        Headline("bins_visited", "higher", band=0.34, relative=True),
+    ),
+)

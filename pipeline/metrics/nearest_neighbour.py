@@ -19,7 +19,17 @@ from typing import Any
 import numpy as np
 import torch
 
+from pipeline.grid import DEFAULT_BEATS_PER_BAR
+from pipeline.metrics import features
 from pipeline.metrics.features import FRAMES_PER_16TH, array_key, cached, features_for
+from pipeline.metrics.spec import COPY_DETECTOR, NOT_COMPARABLE, Headline, MetricSpec
+
+OPTIONS: dict[str, Any] = {
+    "chunk_size": 1024,
+    "max_shift_16ths": 2,
+    "reference_quantile": 0.5,
+    **features.OPTIONS,
+}
 
 
 def shift_tolerant_distances(
@@ -90,11 +100,11 @@ def nearest_neighbour_scores(
 ) -> dict[str, float]:
     """Distances of generated and held-out bars to the training set, and the calibrated share
     ``generated.fraction_closer`` (beside ``valid.fraction_closer``) below ``threshold_db``."""
-    max_shift_16ths = float(options.get("max_shift_16ths", 2))
-    quantile = float(options.get("reference_quantile", 0.5))
-    chunk = int(options.get("chunk_size", 1024))
+    max_shift_16ths = float(options.get("max_shift_16ths", OPTIONS["max_shift_16ths"]))
+    quantile = float(options.get("reference_quantile", OPTIONS["reference_quantile"]))
+    chunk = int(options.get("chunk_size", OPTIONS["chunk_size"]))
     max_shift = round(max_shift_16ths * FRAMES_PER_16TH)
-    sixteenths = 4 * int(options.get("beats_per_bar", 4))
+    sixteenths = 4 * int(options.get("beats_per_bar", DEFAULT_BEATS_PER_BAR))
     sixteenth_ms = 1000.0 * train.shape[2] / options["sample_rate"] / sixteenths
     reference = features_for(train, options).log_mel
     result: dict[str, float] = {
@@ -121,3 +131,16 @@ def nearest_neighbour_scores(
         for name, values in distances.items():
             result[f"{name}.fraction_closer"] = float(np.mean(values < threshold))
     return result
+
+
+SPEC = MetricSpec(
+    name="nearest_neighbour",
+    function=nearest_neighbour_scores,
+    options=OPTIONS,
+    protocol=f"ours: shift-tolerant nearest training bar on log-mel, dB; {NOT_COMPARABLE}",
+    role=COPY_DETECTOR,
+    headlines=(
+        Headline("median_db", "higher", band=0.5, relative=True),
+        Headline("fraction_closer", "lower", band=0.3),
+    ),
+)

@@ -15,7 +15,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from pipeline.metrics.spec import COPY_DETECTOR, Headline, MetricSpec
+
 DEFAULT_THRESHOLDS = (0.1, 0.05)
+OPTIONS: dict[str, Any] = {"novelty_thresholds": DEFAULT_THRESHOLDS, "chunk_size": 1024}
 
 
 def nearest_scores(
@@ -86,7 +89,7 @@ def beatgan_novelty(
 ) -> dict[str, float]:
     """BeatGAN novelty of generated bars, beside the same score for held-out real bars."""
     thresholds = [float(t) for t in options.get("novelty_thresholds", DEFAULT_THRESHOLDS)]
-    chunk = int(options.get("chunk_size", 1024))
+    chunk = int(options.get("chunk_size", OPTIONS["chunk_size"]))
     result: dict[str, float] = {"threshold": thresholds[0]}
     sets = {"generated": generated}
     if valid is not None and len(valid):
@@ -96,3 +99,13 @@ def beatgan_novelty(
         result.update({f"{name}.{k}": v for k, v in novelty_summary(scores, thresholds).items()})
         result[f"{name}.count"] = len(scores)
     return result
+
+
+SPEC = MetricSpec(
+    name="novelty",
+    function=beatgan_novelty,
+    options=OPTIONS,
+    protocol="BeatGAN novelty (nearest training bar, normalised squared error on samples)",
+    role=COPY_DETECTOR,
+    headlines=(Headline("fraction_similar", "lower", band=0.2),),
+)

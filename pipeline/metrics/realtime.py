@@ -15,6 +15,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from pipeline.metrics.spec import SPEED, MetricSpec
+
+OPTIONS: dict[str, Any] = {"rtf_batch_sizes": (1, 16), "rtf_repeats": 5}
+
 
 def _devices(device: str | torch.device | None) -> list[torch.device]:
     if device is not None:
@@ -81,8 +85,18 @@ def real_time_factor_scores(
         return {}
     return real_time_factor(
         generator,
-        batch_sizes=tuple(options.get("rtf_batch_sizes", (1, 16))),
-        device=options.get("rtf_device"),
+        batch_sizes=tuple(options.get("rtf_batch_sizes", OPTIONS["rtf_batch_sizes"])),
         sample_rate=int(options["sample_rate"]),
-        repeats=int(options.get("rtf_repeats", 5)),
+        repeats=int(options.get("rtf_repeats", OPTIONS["rtf_repeats"])),
     )
+
+
+SPEC = MetricSpec(
+    name="real_time_factor",
+    function=real_time_factor_scores,
+    options=OPTIONS,
+    protocol="seconds of audio generated per second of compute, on the device used",
+    role=SPEED,
+    reason="times generation (seconds of audio per second of compute): it measures the "
+    "generator's speed, not its bars, and has no held-out reference",
+)

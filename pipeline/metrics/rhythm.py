@@ -30,15 +30,16 @@ within half a frame, because a short transient shows in a 32 ms frame before it 
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
 import torch
 from scipy.signal import find_peaks
 
+from pipeline.audio.mel import mel_filterbank
 from pipeline.grid import DEFAULT_BEATS_PER_BAR, tempo_of
 from pipeline.metrics.features import array_key, cached
+from pipeline.metrics.spec import NOT_COMPARABLE, QUALITY, Headline, MetricSpec
 
 WINDOW_MS = 32.0  # analysis window; rounded to a power of two in samples
 HOP_MS = 1.0
@@ -51,6 +52,8 @@ ONSET_CONTRAST = 20.0  # ... and this many times its median
 FLUX_FLOOR = 0.01  # mean strength (band-relative rises summed over bands) of a steady bar
 GRID_TOLERANCE_MS = 15.0
 
+OPTIONS: dict[str, Any] = {"tempo_tolerance": 0.04, "downbeat_tolerance_ms": 30.0}
+
 
 def _fft_size(sample_rate: int) -> int:
     return int(2 ** round(np.log2(WINDOW_MS * sample_rate / 1000.0)))
@@ -62,8 +65,6 @@ def onset_detection(
     """Onset strength of looped bars ``[N, C, T]`` -> (``[N, P]`` over one loop period, in units
     of its mean (at least ``FLUX_FLOOR``), and the time in samples within the bar of each of the
     ``P`` points)."""
-    import librosa  # imported here: librosa's import is slow and only the filterbank is used
-
     mono = torch.from_numpy(np.asarray(bars, dtype=np.float32).mean(axis=1))
     length = mono.shape[1]
     n_points = max(8, round(length / (HOP_MS * sample_rate / 1000.0)))
@@ -71,9 +72,7 @@ def onset_detection(
     n_fft = _fft_size(sample_rate)
     index = torch.from_numpy((centres[:, None] + np.arange(n_fft) - n_fft // 2) % length)
     window = torch.hann_window(n_fft, periodic=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # empty mel bands at low rates
-        bands = torch.from_numpy(librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=N_BANDS))
+    bands = torch.from_numpy(mel_filterbank(sample_rate, n_fft, N_BANDS))  # some empty at low rates
     out = np.empty((len(mono), n_points))
     for start in range(0, len(mono), chunk_size):
         power = torch.fft.rfft(mono[start : start + chunk_size, index] * window).abs().square()
@@ -183,7 +182,7 @@ def rhythm_of(
     bars: np.ndarray,
     sample_rate: int,
     bpm: float,
-    beats_per_bar: int = 4,
+    beats_per_bar: int = DEFAULT_BEATS_PER_BAR,
     tempo_tolerance: float = 0.04,
     downbeat_tolerance_ms: float = 30.0,
     onset_threshold: float = ONSET_THRESHOLD,
@@ -259,9 +258,11 @@ def rhythm_scores(
         "sample_rate": sample_rate,
         "bpm": bpm,
         "beats_per_bar": beats_per_bar,
-        "tempo_tolerance": float(options.get("tempo_tolerance", 0.04)),
-        "downbeat_tolerance_ms": float(options.get("downbeat_tolerance_ms", 30.0)),
-        "grid_tolerance_ms": float(options.get("grid_tolerance_ms", GRID_TOLERANCE_MS)),
+        "tempo_tolerance": float(options.get("tempo_tolerance", OPTIONS["tempo_tolerance"])),
+        "downbeat_tolerance_ms": float(
+            options.get("downbeat_tolerance_ms", OPTIONS["downbeat_tolerance_ms"])
+        ),
+        "grid_tolerance_ms": GRID_TOLERANCE_MS,
     }
     sixteenth_ms = 1000.0 * length / sample_rate / (4 * beats_per_bar)
     result: dict[str, float] = {
@@ -279,3 +280,17 @@ def rhythm_scores(
         values = cached(options, key, lambda bars=bars: rhythm_of(bars, **kwargs))
         result.update({f"{name}.{k}": v for k, v in values.items()})
     return result
+
+
+SPEC = MetricSpec(
+    name="rhythm",
+    function=rhythm_scores,
+    options=OPTIONS,
+    protocol=f"ours: onset, tempo and 16th-grid statistics of looped bars; {NOT_COMPARABLE}",
+    role=QUALITY,
+    headlines=(
+        Headline("fraction_downbeat_onset", "higher", band=0.2),
+        Headline("grid_alignment", "higher", band=0.25, relative=True),
+        Headline("fraction_tempo_ok_octave", "higher", band=0.25),
+    ),
+)

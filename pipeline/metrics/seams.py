@@ -20,6 +20,13 @@ from scipy.signal import butter, sosfiltfilt
 
 from pipeline.grid import DEFAULT_BEATS_PER_BAR
 from pipeline.metrics.features import array_key, cached
+from pipeline.metrics.spec import DEFECT_DETECTOR, NOT_COMPARABLE, Headline, MetricSpec
+
+OPTIONS: dict[str, Any] = {
+    "click_window_ms": 2.0,
+    "click_highpass_hz": 4000.0,
+    "click_threshold_db": 10.0,
+}
 
 
 def loop(bars: np.ndarray, repeats: int = 3) -> np.ndarray:
@@ -32,7 +39,7 @@ def seam_click_db(
     sample_rate: int,
     window_ms: float = 2.0,
     highpass_hz: float = 4000.0,
-    beats_per_bar: int = 4,
+    beats_per_bar: int = DEFAULT_BEATS_PER_BAR,
     chunk_size: int = 64,
 ) -> np.ndarray:
     """Per bar of ``[N, C, T]``: high-pass energy around the seam over the larger of its mean
@@ -66,9 +73,9 @@ def seam_click_scores(
     options: dict[str, Any],
 ) -> dict[str, float]:
     """Seam click energy of looped generated bars beside looped held-out real bars."""
-    window_ms = float(options.get("click_window_ms", 2.0))
-    highpass_hz = float(options.get("click_highpass_hz", 4000.0))
-    threshold_db = float(options.get("click_threshold_db", 10.0))
+    window_ms = float(options.get("click_window_ms", OPTIONS["click_window_ms"]))
+    highpass_hz = float(options.get("click_highpass_hz", OPTIONS["click_highpass_hz"]))
+    threshold_db = float(options.get("click_threshold_db", OPTIONS["click_threshold_db"]))
     result: dict[str, float] = {
         "window_ms": window_ms,
         "highpass_hz": min(highpass_hz, 0.4 * int(options["sample_rate"])),
@@ -90,3 +97,13 @@ def seam_click_scores(
         result[f"{name}.fraction_clicks"] = float(np.mean(clicks > threshold_db))
         result[f"{name}.count"] = len(bars)
     return result
+
+
+SPEC = MetricSpec(
+    name="seam_clicks",
+    function=seam_click_scores,
+    options=OPTIONS,
+    protocol=f"ours: high-passed energy at the loop seam; {NOT_COMPARABLE}",
+    role=DEFECT_DETECTOR,
+    headlines=(Headline("click_db_median", "lower", band=3.0),),
+)

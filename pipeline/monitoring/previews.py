@@ -12,8 +12,8 @@ import soundfile as sf
 from torch import nn
 
 from pipeline.monitoring.mlflow_logger import MlflowBatchLogger
-from pipeline.monitoring.spectrograms import spectrogram_grid_png
 from pipeline.sample.generate import class_labels, generate_bars, random_latents
+from pipeline.spectrograms import spectrogram_grid_png
 from pipeline.train.config import TrainConfig
 
 PREVIEW_SEED = 12345  # the same latents at every preview, so the pictures show progress

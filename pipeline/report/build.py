@@ -24,13 +24,14 @@ import pandas as pd
 from pipeline.audio.io import read_audio
 from pipeline.fileio import replace_dir, staging_dir
 from pipeline.metrics.headline import HEADLINE_KEY
-from pipeline.report.figures import loss_curves_png, spectrogram_png
+from pipeline.report.figures import loss_curves_png
 from pipeline.report.headline import BarComparison, headline_section
 from pipeline.report.html import escape as _e
 from pipeline.report.html import img as _img
 from pipeline.report.html import section as _section
 from pipeline.report.html import url as _url
 from pipeline.report.tables import format_value, metric_tables
+from pipeline.spectrograms import spectrogram_png
 
 SECTIONS = (  # (kind, heading, intro)
     ("walk", "Latent walks", "One bar per step along a walk through random latent keyframes."),

@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 
 from pipeline.metrics.headline import headline_of
-from pipeline.monitoring.spectrograms import spectrogram_grid_png
 from pipeline.report.html import escape, img, section
+from pipeline.spectrograms import spectrogram_grid_png
 
 COMPARISON_IMAGE = "img/real_vs_generated.png"
 REAL_TITLE, GENERATED_TITLE = "held-out real bars", "generated bars"

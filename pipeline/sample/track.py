@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from pipeline.grid import bar_samples_at, tempo_of
+from pipeline.grid import DEFAULT_BEATS_PER_BAR, bar_samples_at, tempo_of
 from pipeline.sample.assemble import DEFAULT_CROSSFADE_MS, concatenate_bars, crossfade_samples
 from pipeline.sample.generate import class_labels, generate_bars, random_bars, random_latents
 from pipeline.sample.latent import latent_walk
@@ -35,7 +35,7 @@ class TrackSpec:
     class_index: int | None = None  # conditional generators: the class of every bar (None: 0)
     crossfade_ms: float = DEFAULT_CROSSFADE_MS
     bpm: float | None = None  # None: the tempo the generator was trained at
-    beats_per_bar: int = 4
+    beats_per_bar: int = DEFAULT_BEATS_PER_BAR
 
 
 @dataclass(frozen=True)

@@ -45,17 +45,17 @@ def is_loopback(host: str) -> bool:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from pipeline.cli import CliError, class_names, load_checkpoint
+    from pipeline.cli import CliError, class_names, load_generator_file
 
     if not 1 <= args.port <= 65535:
         raise CliError(f"--port {args.port}: a port from 1 to 65535")
     # Nothing leaves this machine: no usage statistics, no update check, no share link.
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
-    generator, config, metadata = load_checkpoint(args.checkpoint, torch.device("cpu"))
-    from pipeline.grid import BarGrid
+    model = load_generator_file(args.checkpoint, torch.device("cpu"))
+    generator, config, metadata = model.generator, model.settings, model.metadata
     from pipeline.serve.app import build_app
 
-    grid = BarGrid.from_generator(metadata, config.sample_rate, config.length, config.channels)
+    grid = model.grid
     names = class_names(config.num_classes, args.classes_file, args.checkpoint, metadata)
     if not is_loopback(args.host):
         print(

@@ -14,7 +14,7 @@ from pipeline.audio import warp as warp_module
 from pipeline.audio.analysis import TRACKERS, AnalyzeOptions, Override, analyze_track, find_asd
 from pipeline.audio.io import AudioError, scan_corpus, truncation_warning
 from pipeline.audio.warp import Timing, save_warp_map
-from pipeline.cache import ResultCache, file_digest, make_key
+from pipeline.cache import ResultCache, cached_track, file_digest, make_key
 from pipeline.code_deps import code_digest
 from pipeline.csv_rows import CsvRowsError, read_csv_rows
 from pipeline.data.splits import PublishedSplitError, read_published_splits
@@ -22,9 +22,11 @@ from pipeline.fileio import write_csv_atomic
 from pipeline.overrides import OVERRIDE_COLUMNS, OVERRIDE_HEADER, OVERRIDES_FILE
 from pipeline.stages.common import (
     StageError,
+    add_per_track_arguments,
     class_name,
     log,
     parallel_map,
+    require_cache_dir,
     run_stage,
     stage_parser,
     track_id,
@@ -58,9 +60,8 @@ def analyze_one(path: Path, job: AnalyzeJob) -> dict:
         asdict(job.options),
         CODE,
     )
-    result = cache.get_json(key)
-    row["cached"] = result is not None
-    if result is None:
+
+    def compute() -> tuple[dict, None]:
         try:
             timing, info = analyze_track(path, job.options, override)
             timing_data = None if timing is None else timing.to_dict()  # None: a clip
@@ -68,7 +69,9 @@ def analyze_one(path: Path, job: AnalyzeJob) -> dict:
         except AudioError as err:
             result = {"status": "rejected", "reason": err.reason}
         result["warning"] = truncation_warning(path)
-        cache.put_json(key, result)
+        return result, None
+
+    result, _, row["cached"] = cached_track(cache, key, compute)
     result = dict(result)
     if result.get("asd_path"):  # the cache is keyed by content: name the file found now
         result["asd_path"] = asd_path.relative_to(job.root).as_posix()
@@ -116,8 +119,7 @@ def unreadable_row(path: Path, reason: str, job: AnalyzeJob) -> dict:
 
 def fill_cache(path: Path, job: AnalyzeJob, cache_dir: Path | None) -> None:
     """Snakemake's per-track job: analyse one recording into the cache, write no outputs."""
-    if cache_dir is None:
-        raise StageError("--only needs --cache-dir: the per-track result goes to the cache")
+    require_cache_dir(cache_dir)
     if not path.is_file():
         raise StageError(f"{path}: no such recording")
     row = analyze_one(path, job)
@@ -256,14 +258,8 @@ def main(args, params) -> None:
 
 def parser():
     p = stage_parser(__doc__)
-    p.add_argument("--audio-dir", type=Path, required=True)
+    add_per_track_arguments(p, "analyse")
     p.add_argument("--out-dir", type=Path, required=True)
-    p.add_argument("--cache-dir", type=Path, default=None, help="per-track result cache")
-    p.add_argument(
-        "--only",
-        help="analyse this one recording (path under --audio-dir) into "
-        "the cache and write nothing else; Snakemake's per-track jobs use it",
-    )
     return p
 
 

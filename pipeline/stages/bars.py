@@ -16,7 +16,7 @@ from pipeline.audio.clips import render_clip
 from pipeline.audio.io import AudioError, read_audio
 from pipeline.audio.render import BarFilters, render_bars
 from pipeline.audio.warp import load_warp_map
-from pipeline.cache import ResultCache, file_digest, make_key
+from pipeline.cache import ResultCache, cached_track, file_digest, make_key
 from pipeline.code_deps import code_digest
 from pipeline.fileio import (
     in_place_of,
@@ -29,8 +29,10 @@ from pipeline.grid import GRID_FILE, BarGrid
 from pipeline.stages.common import (
     SOURCE_DTYPES,
     StageError,
+    add_per_track_arguments,
     log,
     parallel_map,
+    require_cache_dir,
     run_stage,
     stage_parser,
 )
@@ -65,44 +67,37 @@ def render_one(track: dict, job: BarsJob) -> tuple[list[dict], list[dict], bool]
         asdict(job.filters),
         CODE,
     )
-    cached = cache.get_json(key)
-    pcm_path = cache.path(key, "npz")
-    if cached is not None and pcm_path is not None and pcm_path.is_file():
-        with np.load(pcm_path) as packed:
-            pcm = packed["bars"]
-        rows, rejects = cached["rows"], cached["rejects"]
-    else:
-        try:
-            audio, sample_rate = read_audio(audio_path)
-            if is_clip:
-                rendered = render_clip(audio, sample_rate, job.grid, job.filters)
-            else:
-                timing, info = load_warp_map(warp_path)
-                rendered = render_bars(
-                    audio, sample_rate, timing, job.grid, job.filters, info.get("bar_trust")
-                )
-        except (AudioError, ValueError) as err:
-            reason = err.reason if isinstance(err, AudioError) else str(err)
-            return [], [{**source, "bar_index": -1, "reason": reason}], False
+
+    def compute() -> tuple[dict, dict[str, np.ndarray]]:
+        audio, sample_rate = read_audio(audio_path)
+        if is_clip:
+            rendered = render_clip(audio, sample_rate, job.grid, job.filters)
+        else:
+            timing, info = load_warp_map(warp_path)
+            rendered = render_bars(
+                audio, sample_rate, timing, job.grid, job.filters, info.get("bar_trust")
+            )
         pcm = np.round(rendered.bars * 32767).astype(np.int16)
-        rows, rejects = rendered.rows, rendered.rejects
-        if pcm_path is not None:
-            write_npz_atomic(pcm_path, bars=pcm)
-            cache.put_json(key, {"rows": rows, "rejects": rejects})
-        cached = None
+        return {"rows": rendered.rows, "rejects": rendered.rejects}, {"bars": pcm}
+
+    try:
+        result, arrays, from_cache = cached_track(cache, key, compute, arrays=True)
+    except (AudioError, ValueError) as err:  # not cached: the next run tries again
+        reason = err.reason if isinstance(err, AudioError) else str(err)
+        return [], [{**source, "bar_index": -1, "reason": reason}], False
+    pcm, rows, rejects = arrays["bars"], result["rows"], result["rejects"]
     bars_file = f"audio/{track['track']}.npz"
     if job.out_dir is not None:
         write_npz_atomic(job.out_dir / bars_file, bars=pcm)
     kept = [
         {**source, **row, "bars_file": bars_file, "row_in_file": i} for i, row in enumerate(rows)
     ]
-    return kept, [{**source, **row} for row in rejects], cached is not None
+    return kept, [{**source, **row} for row in rejects], from_cache
 
 
 def fill_cache(only: str, tracks: pd.DataFrame, usable: list[dict], job: BarsJob) -> None:
     """Snakemake's per-track job: render one track into the cache, write no outputs."""
-    if job.cache_dir is None:
-        raise StageError("--only needs --cache-dir: the per-track result goes to the cache")
+    require_cache_dir(job.cache_dir)
     if only not in set(tracks.path):
         raise StageError(f"{only}: not in the analysis table")
     for track in usable:
@@ -203,15 +198,9 @@ def cut_bars(
 
 def parser():
     p = stage_parser(__doc__)
-    p.add_argument("--audio-dir", type=Path, required=True)
+    add_per_track_arguments(p, "render")
     p.add_argument("--analysis-dir", type=Path, required=True)
     p.add_argument("--out-dir", type=Path, required=True)
-    p.add_argument("--cache-dir", type=Path, default=None, help="per-track result cache")
-    p.add_argument(
-        "--only",
-        help="render this one track (path under --audio-dir) into the "
-        "cache and write nothing else; Snakemake's per-track jobs use it",
-    )
     return p
 
 

@@ -87,6 +87,25 @@ def describe_os_error(err: OSError) -> str:
     return f"{where}: {reason}"
 
 
+def add_per_track_arguments(p: argparse.ArgumentParser, verb: str) -> None:
+    """``--audio-dir``, ``--cache-dir`` and ``--only`` of a stage whose work is one cached job
+    per track (:func:`pipeline.cache.cached_track`): ``--only`` is Snakemake's per-track job."""
+    p.add_argument("--audio-dir", type=Path, required=True, help="the recordings")
+    p.add_argument("--cache-dir", type=Path, default=None, help="per-track result cache")
+    p.add_argument(
+        "--only",
+        help=f"{verb} this one track (path under --audio-dir) into the cache and write nothing "
+        "else; Snakemake's per-track jobs use it",
+    )
+
+
+def require_cache_dir(cache_dir: Path | None) -> Path:
+    """A per-track job (``--only``) writes only to the cache: it needs one."""
+    if cache_dir is None:
+        raise StageError("--only needs --cache-dir: the per-track result goes to the cache")
+    return cache_dir
+
+
 class StageError(RuntimeError):
     """A stage cannot produce its outputs (e.g. nothing usable remains)."""
 

@@ -11,46 +11,21 @@ import numpy as np
 from pipeline.data.splits import load_split
 from pipeline.environment import ENVIRONMENT_KEY, fingerprint
 from pipeline.fileio import write_json_atomic
-from pipeline.grid import GRID_FILE, BarGrid
+from pipeline.grid import BarGrid
 from pipeline.metrics.headline import HEADLINE_KEY, Scorecard, compute_headline, markdown
-from pipeline.metrics.registry import compute_all, numeric_metrics
+from pipeline.metrics.registry import compute_all, numeric_metrics, option_defaults
 from pipeline.metrics.vggish import VGGishWeightsError
+from pipeline.models import generator_file
 from pipeline.monitoring.mlflow_logger import MlflowBatchLogger
 from pipeline.monitoring.runs import recorded_run
 from pipeline.params import PRETRAINED_DIR, fetched_entry
 from pipeline.stages.common import StageError, log, run_stage, stage_parser
 
-OPTION_KEYS = (
-    "novelty_thresholds",
-    "chunk_size",
-    "n_mels",
-    "max_shift_16ths",
-    "reference_quantile",
-    "embeddings",
-    "bootstrap",
-    "confidence",
-    "seed",
-    "ndb_features",
-    "ndb_bins",
-    "ndb_alpha",
-    "classifier",
-    "classifier_epochs",
-    "classifier_channels",
-    "inception_splits",
-    "tempo_tolerance",
-    "downbeat_tolerance_ms",
-    "click_window_ms",
-    "click_highpass_hz",
-    "click_threshold_db",
-    "rtf_batch_sizes",
-    "rtf_repeats",
-    "vggish_weights",
-)
-
 
 def metric_options(section: dict, grid: BarGrid) -> dict[str, Any]:
-    """Typed metric options from the evaluate params and the bar grid the splits carry."""
-    return {**{key: section[key] for key in OPTION_KEYS}, **grid.timing()}
+    """Typed metric options: every option a metric declares (its spec), from the evaluate
+    params, and the bar grid."""
+    return {**{key: section[key] for key in option_defaults()}, **grid.timing()}
 
 
 def check_vggish_weights(params: dict[str, Any]) -> None:
@@ -76,7 +51,11 @@ def check_vggish_weights(params: dict[str, Any]) -> None:
 def main(args, params) -> None:
     section = params["evaluate"]
     check_vggish_weights(params)
-    options = metric_options(section, BarGrid.read(args.splits_dir / GRID_FILE))
+    try:  # the generator file carries the bar grid (and the generator, for the real-time factor)
+        model = generator_file.load(args.model, device="cpu")
+    except generator_file.CheckpointError as err:
+        raise StageError(str(err)) from err
+    options = metric_options(section, model.grid)
     with np.load(args.samples_dir / "generated.npz") as packed:
         generated = packed["bars"].astype(np.float32)
         generated_labels = packed["labels"] if "labels" in packed.files else None
@@ -99,12 +78,7 @@ def main(args, params) -> None:
         generated_labels=generated_labels,
     )
     if "real_time_factor" in section["metrics"]:
-        from pipeline.train.checkpoint import CheckpointError, load_generator
-
-        try:
-            options["generator"], _ = load_generator(args.model, device="cpu")
-        except CheckpointError as err:
-            raise StageError(str(err)) from err
+        options["generator"] = model.generator
     try:
         metrics = compute_all(
             generated, train, valid if len(valid) else None, options, names=section["metrics"]
@@ -142,7 +116,12 @@ def parser():
     p.add_argument("--samples-dir", type=Path, required=True)
     p.add_argument("--splits-dir", type=Path, required=True)
     p.add_argument("--train-run", type=Path, required=True)
-    p.add_argument("--model", type=Path, required=True, help="generator, for the real-time factor")
+    p.add_argument(
+        "--model",
+        type=Path,
+        required=True,
+        help="the generator file: the bar grid, and the generator for the real-time factor",
+    )
     p.add_argument("--out", type=Path, required=True, help="every metric (JSON)")
     p.add_argument(
         "--headline", type=Path, required=True, help="the headline numbers (DVC's metrics file)"

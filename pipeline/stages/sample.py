@@ -13,7 +13,9 @@ import numpy as np
 
 from pipeline.export.wav import write_bars_wav
 from pipeline.fileio import write_json_atomic, write_npz_atomic
-from pipeline.grid import BarGrid, bar_samples_at
+from pipeline.grid import bar_samples_at
+from pipeline.models import generator_file
+from pipeline.models.generator_file import CheckpointError
 from pipeline.sample.assemble import crossfade_samples
 from pipeline.sample.generate import (
     class_labels,
@@ -25,7 +27,6 @@ from pipeline.sample.generate import (
 from pipeline.sample.latent import INTERPOLATIONS
 from pipeline.sample.tempo import retempo
 from pipeline.stages.common import StageError, log, run_stage, stage_parser
-from pipeline.train.checkpoint import CheckpointError, read_generator
 
 N_LOOPS = 4
 
@@ -33,11 +34,11 @@ N_LOOPS = 4
 def main(args: argparse.Namespace, params: dict[str, Any]) -> None:
     section = params["sample"]
     try:
-        generator, config, metadata = read_generator(args.model)
+        model = generator_file.load(args.model)
     except CheckpointError as err:  # truncated, corrupt, unsafe or not a generator file
         raise StageError(str(err)) from None
-    sr, length = config.sample_rate, config.length
-    grid = BarGrid.from_generator(metadata, sr, length, config.channels)
+    generator, grid = model.generator, model.grid
+    sr, length = model.settings.sample_rate, model.settings.length
     bpm, beats_per_bar = grid.bpm, grid.beats_per_bar
     fade = crossfade_samples(sr, section["crossfade_ms"])
     out = args.out_dir
@@ -92,7 +93,7 @@ def main(args: argparse.Namespace, params: dict[str, Any]) -> None:
             method=section["interpolation"],
         )
 
-    if config.num_classes:
+    if model.settings.num_classes:
         per_class = per_class_bars(generator, section["bars_per_class"], seed + 2)
         for c, class_bars in enumerate(per_class):
             for i, bar in enumerate(class_bars):
@@ -113,7 +114,7 @@ def main(args: argparse.Namespace, params: dict[str, Any]) -> None:
             "bpm": bpm,
             "beats_per_bar": beats_per_bar,
             "n_bars": len(bars),
-            "num_classes": config.num_classes,
+            "num_classes": model.settings.num_classes,
             "interpolation": section["interpolation"],
             "interpolation_bars": section["interpolation_bars"],
             "interpolation_seconds": seconds,

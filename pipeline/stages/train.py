@@ -15,6 +15,7 @@ folder and the settings.
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import hashlib
 import json
 import signal
@@ -31,6 +32,7 @@ from pipeline.data.splits import load_split
 from pipeline.environment import fingerprint, mlflow_tags
 from pipeline.fileio import write_csv_atomic
 from pipeline.grid import GRID_FILE, BarGrid
+from pipeline.models.generator_file import copy_generator
 from pipeline.monitoring.previews import preview_logger
 from pipeline.monitoring.progress import (
     PROGRESS_FILE,
@@ -41,10 +43,10 @@ from pipeline.monitoring.progress import (
 from pipeline.monitoring.runs import training_run, write_run_record
 from pipeline.params import flatten
 from pipeline.stages.common import StageError, log, run_stage, stage_parser
-from pipeline.train.checkpoint import RunFolderBusy, copy_generator, run_lock
 from pipeline.train.config import TrainConfig
 from pipeline.train.distributed import env_world_size, is_main_process
 from pipeline.train.loop import ResumeMismatch, train_gan
+from pipeline.train.run_lock import RunFolderBusy, run_lock
 
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
@@ -86,34 +88,19 @@ class SigtermStop:
 SIGTERM_STOP = SigtermStop()
 
 
+# TrainConfig fields that come from the data and the model section, not from a train key of
+# the same name; every other field is read from params.yaml's train section by its own name.
+FROM_DATA = frozenset({"sample_rate", "length", "channels", "num_classes", "extra"})
+
+
+def params_fields() -> list[str]:
+    """The TrainConfig fields set from train keys of the same name."""
+    return [f.name for f in dataclasses.fields(TrainConfig) if f.name not in FROM_DATA]
+
+
 def train_config(section: dict, bars: np.ndarray, sample_rate: int, n_classes: int) -> TrainConfig:
-    keys = (
-        "arch",
-        "loss",
-        "latent_dim",
-        "model_dim",
-        "batch_size",
-        "steps",
-        "n_critic",
-        "lr_g",
-        "lr_d",
-        "gp_lambda",
-        "r1_gamma",
-        "mode_seeking",
-        "ema_decay",
-        "augment_noise_copies",
-        "augment_snr_db",
-        "amp",
-        "compile",
-        "checkpoint_every",
-        "log_every",
-        "preview_every",
-        "seed",
-        "device",
-    )
     return TrainConfig(
-        **{key: section[key] for key in keys},
-        betas=tuple(section["betas"]),
+        **{key: section[key] for key in params_fields()},
         sample_rate=sample_rate,
         length=bars.shape[2],
         channels=bars.shape[1],

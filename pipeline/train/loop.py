@@ -52,6 +52,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from pipeline.fileio import remove_stale_temporaries
+from pipeline.models.generator_file import save_generator
 from pipeline.models.registry import build_models_for
 from pipeline.train import distributed
 from pipeline.train.augment import add_noise_copies
@@ -59,9 +60,7 @@ from pipeline.train.checkpoint import (
     find_resumable,
     restore_rng_state,
     rotate_checkpoints,
-    run_lock,
     save_checkpoint,
-    save_generator,
 )
 from pipeline.train.config import TrainConfig
 from pipeline.train.distributed import DistInfo
@@ -72,6 +71,7 @@ from pipeline.train.losses import (
     mode_seeking_loss,
     r1_penalty,
 )
+from pipeline.train.run_lock import run_lock
 
 log = logging.getLogger(__name__)
 
@@ -557,8 +557,8 @@ def train_gan(
 ) -> TrainResult:
     """Train ``config.arch`` on ``data`` ([N, C, T] float32 in [-1, 1]) for ``config.steps`` steps.
 
-    * Holds the run folder's lock (:func:`pipeline.train.checkpoint.run_lock`) throughout: a
-      second trainer on ``run_dir`` gets :class:`~pipeline.train.checkpoint.RunFolderBusy`.
+    * Holds the run folder's lock (:func:`pipeline.train.run_lock.run_lock`) throughout: a
+      second trainer on ``run_dir`` gets :class:`~pipeline.train.run_lock.RunFolderBusy`.
     * Resumes from the newest usable checkpoint: ``run_dir/checkpoint.pt``, else the older
       ``checkpoint.1.pt``, ... (config must match except for ``TrainConfig.RESUMABLE_KEYS``;
       otherwise ``ValueError`` naming the differing keys). A checkpoint that cannot be loaded

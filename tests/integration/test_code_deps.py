@@ -65,6 +65,37 @@ def test_closure_follows_every_kind_of_import(tmp_path):
         module_closure("pipeline.stages.missing", tmp_path)
 
 
+def test_closure_follows_a_declared_lazy_import(tmp_path):
+    """A module that imports by name at run time (the metric registry) declares what it may
+    import; the modules of that package that define the declared name join the closure."""
+    write(
+        tmp_path,
+        {
+            "pipeline/__init__.py": "",
+            "pipeline/stages/__init__.py": "",
+            "pipeline/stages/job.py": "from pipeline.plugins import registry\n",
+            "pipeline/plugins/__init__.py": "",
+            "pipeline/plugins/registry.py": (
+                'LAZY_IMPORTS = {"package": "pipeline.plugins", "declaring": "SPEC"}\n'
+            ),
+            "pipeline/plugins/one.py": "from pipeline.helper import x\nSPEC = 1\n",
+            "pipeline/plugins/two.py": "SPEC: int = 2\n",
+            "pipeline/plugins/not_a_plugin.py": "def f():\n    SPEC = 3\n",
+            "pipeline/helper.py": "",
+        },
+    )
+    assert stage_code("job", tmp_path) == [
+        "pipeline/__init__.py",
+        "pipeline/helper.py",
+        "pipeline/plugins/__init__.py",
+        "pipeline/plugins/one.py",
+        "pipeline/plugins/registry.py",
+        "pipeline/plugins/two.py",
+        "pipeline/stages/__init__.py",
+        "pipeline/stages/job.py",
+    ]
+
+
 def test_every_stage_program_has_code_deps():
     stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
     for name, stage in stages.items():

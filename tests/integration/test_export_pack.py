@@ -18,9 +18,9 @@ import torch
 from pipeline.audio.io import read_audio
 from pipeline.cli import main
 from pipeline.grid import BarGrid, bar_samples_at
+from pipeline.models.generator_file import build_generator, read_generator, save_generator
 from pipeline.sample.generate import random_bars
 from pipeline.train import TrainConfig
-from pipeline.train.checkpoint import build_generator, read_generator, save_generator
 from tests.wav_tags import read_wav_tags
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("single_torch_thread")]

@@ -16,8 +16,8 @@ from scipy.signal.windows import hann
 from pipeline.audio.io import read_audio
 from pipeline.cli import main
 from pipeline.grid import bar_samples_at
+from pipeline.models.generator_file import atomic_save, build_generator, save_generator
 from pipeline.train import TrainConfig, train_gan
-from pipeline.train.checkpoint import atomic_save, build_generator, save_generator
 from tests.conftest import REPO, run, seam_clicks_db, tiny_train_config
 from tests.wav_tags import read_wav_tags
 
@@ -165,7 +165,7 @@ def test_device_cuda_without_cuda_says_so(trained, tmp_path, capsys):
 
 
 def test_generator_metadata_is_stored_and_read(tmp_path, capsys):
-    from pipeline.train.checkpoint import copy_generator, generator_metadata, load_generator
+    from pipeline.models.generator_file import copy_generator, generator_metadata, load
 
     config = tiny_train_config(length=12000, steps=1)
     data = np.random.default_rng(0).normal(0, 0.1, (8, 1, 12000)).astype(np.float32)
@@ -177,7 +177,7 @@ def test_generator_metadata_is_stored_and_read(tmp_path, capsys):
         {"bpm": 160.0, "beats_per_bar": 4, "classes": []},
     )
     assert generator_metadata(out)["bpm"] == 160.0
-    load_generator(out)  # still a valid generator file
+    load(out)  # still a valid generator file
     # 12000 samples at 8 kHz are 4 beats at 160 BPM: the CLI takes beats_per_bar from the file
     code = main(
         ["generate", "--checkpoint", str(out), "--out", str(tmp_path / "t.wav"), "--bars", "2"]

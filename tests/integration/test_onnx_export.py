@@ -26,8 +26,8 @@ import yaml
 from pipeline.cli import main
 from pipeline.export.onnx_model import OnnxGenerator, read_metadata
 from pipeline.grid import BarGrid
+from pipeline.models.generator_file import build_generator, read_generator, save_generator
 from pipeline.stages.train import train_config
-from pipeline.train.checkpoint import build_generator, read_generator, save_generator
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration

@@ -20,8 +20,8 @@ import pytest
 import torch
 
 from pipeline.grid import BarGrid, bar_samples_at
+from pipeline.models.generator_file import build_generator, save_generator
 from pipeline.train import TrainConfig
-from pipeline.train.checkpoint import build_generator, save_generator
 from tests.browser import DevTools, find_chromium
 from tests.conftest import REPO, tool_env
 from tests.wav_tags import read_wav_tags

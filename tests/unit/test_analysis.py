@@ -5,7 +5,7 @@ import pytest
 
 from pipeline.audio.analysis import AnalyzeOptions, Override, analyze_track
 from pipeline.audio.io import AudioError, write_audio
-from pipeline.cache import ResultCache, make_key
+from pipeline.cache import ResultCache, cached_track, make_key
 from pipeline.data.synth import SynthTrackSpec, render_track
 
 
@@ -51,3 +51,23 @@ def test_result_cache_round_trip_and_disabled(tmp_path):
     cache.path(key, "json").write_text("{broken")
     assert cache.get_json(key) is None  # damaged entries are recomputed, not trusted
     assert ResultCache(None, "analyze").get_json(key) is None
+
+
+def test_cached_track_computes_once_and_recomputes_an_incomplete_entry(tmp_path):
+    """The per-track pattern of analyze and bars: JSON result plus optional arrays."""
+    cache, key, calls = ResultCache(tmp_path, "bars"), make_key("track"), []
+
+    def compute():
+        calls.append(1)
+        return {"rows": [1, 2]}, {"bars": np.arange(4, dtype=np.int16)}
+
+    first = cached_track(cache, key, compute, arrays=True)
+    again = cached_track(cache, key, compute, arrays=True)
+    assert (first[2], again[2], len(calls)) == (False, True, 1)
+    assert again[0] == {"rows": [1, 2]} and np.array_equal(again[1]["bars"], np.arange(4))
+    cache.path(key, "npz").write_bytes(b"damaged")
+    assert cached_track(cache, key, compute, arrays=True)[2] is False and len(calls) == 2
+    with pytest.raises(ValueError):  # a failure stores nothing
+        cached_track(cache, make_key("other"), lambda: (_ for _ in ()).throw(ValueError("x")))
+    assert cache.get_json(make_key("other")) is None
+    assert cached_track(ResultCache(None, "x"), key, compute)[2] is False  # disabled

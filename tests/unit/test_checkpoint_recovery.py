@@ -12,8 +12,10 @@ import numpy as np
 import pytest
 import torch
 
+from pipeline.models import generator_file
+from pipeline.models.generator_file import atomic_save
 from pipeline.train import TrainConfig, checkpoint, load_checkpoint, train_gan
-from pipeline.train.checkpoint import atomic_save
+from pipeline.train import run_lock as run_folder_lock
 from tests.conftest import tiny_train_config
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
@@ -199,12 +201,12 @@ def test_truncated_generator_file_names_the_file_and_reason(reference, tmp_path:
     path = tmp_path / "generator.pt"
     path.write_bytes(full.generator_path.read_bytes()[:1000])
     with pytest.raises(checkpoint.CheckpointError) as exc:
-        checkpoint.read_generator(path)
+        generator_file.read_generator(path)
     assert str(exc.value).startswith(f"{path}: truncated or corrupt file (")
 
 
 def test_run_lock_is_exclusive_and_reentrant(tmp_path: Path) -> None:
-    run_lock, busy = checkpoint.run_lock, checkpoint.RunFolderBusy
+    run_lock, busy = run_folder_lock.run_lock, run_folder_lock.RunFolderBusy
     with run_lock(tmp_path) as lock_file:
         assert lock_file.read_text().strip() == str(os.getpid())
         with run_lock(tmp_path):  # the stage holds it around train_gan, which takes it again

@@ -12,9 +12,9 @@ import torch
 
 from pipeline.metrics.fad import PROTOCOL, SKIPPED, embed_bars
 from pipeline.metrics.frechet import frechet_distance
-from pipeline.metrics.ladder import drum_bars
 from pipeline.metrics.registry import compute_all, numeric_metrics
 from pipeline.metrics.vggish import VGGish, VGGishWeightsError, load_vggish
+from tests.metric_ladder import drum_bars
 
 SR = 8000  # bars are upsampled to VGGish's 16 kHz
 RELATIVE = 1e-6

@@ -3,7 +3,7 @@ shifted, mis-cut and copied bars against real held-out bars as its role says it 
 
 Orderings and bands only, no numbers from a run: which way is better and how wide a metric's band
 around the held-out reference is are declared in :data:`pipeline.metrics.registry.ROLES`.
-``python -m pipeline.metrics.ladder`` prints the same ladder as a table.
+``python -m tests.metric_ladder`` prints the same ladder as a table.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import dataclasses
 import numpy as np
 import pytest
 
-from pipeline.metrics.ladder import Ladder, build_ladder, ladder_table, run_ladder
 from pipeline.metrics.ndb import PROTOCOLS as NDB_PROTOCOLS
 from pipeline.metrics.registry import (
     COPY_DETECTOR,
@@ -24,6 +23,7 @@ from pipeline.metrics.registry import (
     SPEED,
     Headline,
 )
+from tests.metric_ladder import Ladder, build_ladder, ladder_table, run_ladder
 
 # Rungs no metric of music may rank level with real bars; then those without a loop defect.
 NOT_MUSIC = ("noise", "silence", "tone", "untrained_wavegan", "untrained_specgan")

@@ -14,7 +14,6 @@ from pipeline.grid import GRID_FILE, BarGrid
 from pipeline.metrics.classifier import PROTOCOLS as CLASSIFIER_PROTOCOLS
 from pipeline.metrics.fad import SKIPPED
 from pipeline.metrics.headline import compute_headline
-from pipeline.metrics.ladder import drum_bars
 from pipeline.metrics.ndb import PROTOCOLS as NDB_PROTOCOLS
 from pipeline.metrics.registry import (
     METRICS,
@@ -23,10 +22,12 @@ from pipeline.metrics.registry import (
     compute_all,
     numeric_metrics,
 )
+from pipeline.models.generator_file import GeneratorSettings, build_generator, save_generator
 from pipeline.params import load_params
 from pipeline.stages import evaluate
 from pipeline.stages.common import StageError
 from pipeline.stages.evaluate import log_metrics
+from tests.metric_ladder import drum_bars
 
 REPO = Path(__file__).resolve().parents[2]
 SR = 8000
@@ -85,7 +86,8 @@ def test_results_carry_their_protocol_and_only_numbers_are_logged():
 
 
 def evaluate_inputs(tmp_path: Path) -> argparse.Namespace:
-    """Splits and generated bars for the evaluate stage (no model, no MLflow run record)."""
+    """Splits, generated bars and a generator file (the bar grid) for the evaluate stage (no
+    MLflow run record)."""
     splits, samples = tmp_path / "splits", tmp_path / "samples"
     splits.mkdir()
     samples.mkdir()
@@ -99,11 +101,18 @@ def evaluate_inputs(tmp_path: Path) -> argparse.Namespace:
             sample_rate=SR,
         )
     np.savez(samples / "generated.npz", bars=bars[::-1].astype(np.float32))
+    model = tmp_path / "generator.pt"
+    config = {"arch": "wavegan", "sample_rate": SR, "length": bars.shape[-1], "channels": 1,
+              "latent_dim": 8, "model_dim": 4, "num_classes": 0, "extra": {}}  # fmt: skip
+    grid = BarGrid(SR, 120.0, 4, 1)
+    save_generator(
+        model, build_generator(GeneratorSettings.from_config(config)), config, grid.timing()
+    )
     return argparse.Namespace(
         samples_dir=samples,
         splits_dir=splits,
         train_run=tmp_path / "no_train_run.json",
-        model=tmp_path / "no_generator.pt",
+        model=model,
         out=tmp_path / "metrics.json",
         headline=tmp_path / "headline.json",
     )

@@ -10,7 +10,6 @@ import torch
 
 from pipeline.data.synth import STYLES
 from pipeline.metrics import embeddings, frechet, kernel_distance
-from pipeline.metrics.ladder import drum_bars, steady_tone
 from pipeline.metrics.ndb import NDB_FEATURES, ndb_scores
 from pipeline.metrics.ndb import PROTOCOLS as NDB_PROTOCOLS
 from pipeline.metrics.novelty import nearest_scores
@@ -18,6 +17,7 @@ from pipeline.metrics.realtime import real_time_factor
 from pipeline.metrics.registry import METRICS, compute_all
 from pipeline.metrics.rhythm import GRID_TOLERANCE_MS, rhythm_of
 from pipeline.metrics.seams import seam_click_db
+from tests.metric_ladder import drum_bars, steady_tone
 
 SR = 8000
 BAR = 2 * SR  # one 4/4 bar at 120 bpm

@@ -14,6 +14,7 @@ from scipy.ndimage import uniform_filter1d
 
 from pipeline.audio.io import read_audio
 from pipeline.grid import BarGrid, bar_samples_at, tempo_of
+from pipeline.models.generator_file import build_generator, save_generator
 from pipeline.sample.assemble import (
     concatenate_bars,
     continue_audio,
@@ -33,7 +34,6 @@ from pipeline.sample.generate import (
 from pipeline.sample.latent import latent_walk, lerp, slerp
 from pipeline.sample.tempo import retempo, retempo_stream
 from pipeline.sample.track import TrackSpec, default_keyframes, make_track, track_pieces
-from pipeline.train.checkpoint import build_generator, save_generator
 from pipeline.train.config import TrainConfig
 from tests.conftest import seam_clicks_db, tiny_params
 from tests.wav_tags import read_wav_tags

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 
+from pipeline.models.generator_file import atomic_save, build_generator
 from pipeline.train import (
     LOSSES,
     GanLoss,
@@ -24,7 +25,6 @@ from pipeline.train import (
     save_generator,
     train_gan,
 )
-from pipeline.train.checkpoint import atomic_save, build_generator
 from pipeline.train.losses import wasserstein_d_loss, wasserstein_g_loss
 from tests.conftest import tiny_train_config
 

@@ -16,7 +16,7 @@ reference:
 - ``real``: other held-out real bars (the ``valid`` reference is a third set of tracks);
 - ``copies``: the training bars themselves (for the copy detectors).
 
-Used by the unit test of the ladder and by ``python -m pipeline.metrics.ladder`` (prints every
+Used by the unit test of the ladder and by ``python -m tests.metric_ladder`` (prints every
 headline on every rung).
 """
 
@@ -32,7 +32,7 @@ import torch
 
 from pipeline.data.synth import STYLES, SynthTrackSpec, render_track
 from pipeline.grid import bar_samples_at
-from pipeline.metrics.registry import ROLES, compute_all
+from pipeline.metrics.registry import compute_all, specs
 from pipeline.models import build_models
 
 SAMPLE_RATE = 8000
@@ -229,10 +229,11 @@ def ladder_table(results: dict[str, dict[str, dict[str, float]]]) -> str:
     rungs = list(results)
     first = results[rungs[0]]
     rows = [["metric.key", "better", *rungs, "valid"]]
-    for metric, role in ROLES.items():
+    for spec in specs():
+        metric = spec.name
         if metric not in first:
             continue
-        for headline in role.headlines:
+        for headline in spec.headlines:
             row = [f"{metric}.{headline.key}", headline.better]
             for rung in rungs:
                 row.append(_format(results[rung][metric].get(f"generated.{headline.key}")))

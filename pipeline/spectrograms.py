@@ -1,6 +1,9 @@
-"""Log-magnitude spectrograms of bars on one fixed dB scale, drawn as a grid: the training
-previews (one column of generated bars) and the report's comparison (held-out real bars beside
-generated ones) use the same picture, so they can be compared by eye.
+"""The one spectrogram picture: log magnitude on one fixed dB scale (re a full-scale sine).
+
+The training previews (one column of generated bars), the report's comparison (held-out real bars
+beside generated ones, :func:`spectrogram_grid_png`) and the report's picture of each audio file
+(:func:`spectrogram_png`, bar lines dashed) all draw :func:`log_spectrograms` on
+:data:`DB_RANGE` with one colour map, so any two can be compared by eye.
 
 Matplotlib's object API with the Agg canvas (no pyplot state), PNGs without a timestamp.
 """
@@ -15,9 +18,13 @@ import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from pipeline.fileio import atomic_write
+
 N_FFT = 512
 DB_RANGE = (-90.0, 0.0)  # colour scale: dB relative to a full-scale sine
 DPI = 80
+CMAP = "magma"
+PNG_METADATA = {"Software": None}  # no timestamp: the same audio gives the same bytes
 
 
 def log_spectrograms(bars: np.ndarray, n_fft: int = N_FFT) -> np.ndarray:
@@ -50,7 +57,7 @@ def spectrogram_grid_png(
         for row, db in enumerate(log_spectrograms(bars)):
             image = axes[row, column].imshow(
                 db, origin="lower", aspect="auto", extent=extent, vmin=DB_RANGE[0],
-                vmax=DB_RANGE[1], cmap="magma", interpolation="nearest",
+                vmax=DB_RANGE[1], cmap=CMAP, interpolation="nearest",
             )  # fmt: skip
         for row in range(len(bars), rows):
             axes[row, column].set_visible(False)
@@ -60,6 +67,44 @@ def spectrogram_grid_png(
     for row in range(rows):
         axes[row, 0].set_ylabel("kHz")
     fig.colorbar(image, ax=axes, label="dB re full scale", shrink=0.9)
-    fig.savefig(path, format="png", dpi=DPI, metadata={"Software": None})
+    fig.savefig(path, format="png", dpi=DPI, metadata=PNG_METADATA)
+    width_px, height_px = (round(float(v)) for v in fig.get_size_inches() * DPI)
+    return width_px, height_px
+
+
+def spectrogram_png(
+    audio: np.ndarray,
+    sample_rate: int,
+    path: Path,
+    bar_samples: int | None = None,
+    title: str | None = None,
+) -> tuple[int, int]:
+    """The spectrogram of one piece of audio (``[channels, frames]`` or 1-D, mixed to mono) on
+    :data:`DB_RANGE`, written atomically; dashed lines mark bar lines when ``bar_samples`` is
+    given. Returns (width, height) in pixels."""
+    audio = np.atleast_2d(np.asarray(audio, dtype=np.float32))
+    seconds = audio.shape[-1] / sample_rate
+    width = float(np.clip(2.0 + 1.6 * seconds, 4.0, 11.0))
+    fig = Figure(figsize=(width, 2.2), dpi=DPI)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.imshow(
+        log_spectrograms(audio[None])[0], origin="lower", aspect="auto", cmap=CMAP,
+        extent=(0.0, seconds, 0.0, sample_rate / 2000.0), vmin=DB_RANGE[0], vmax=DB_RANGE[1],
+        interpolation="nearest",
+    )  # fmt: skip
+    if bar_samples and audio.shape[-1] > bar_samples:
+        for k in range(1, audio.shape[-1] // bar_samples + 1):
+            ax.axvline(k * bar_samples / sample_rate, color="#00e5ff", lw=0.8, ls="--", alpha=0.8)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("kHz")
+    if title:
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout(pad=0.3)
+    atomic_write(
+        Path(path),
+        lambda tmp: fig.savefig(tmp, format="png", dpi=DPI, metadata=PNG_METADATA),
+        suffix=".png",
+    )
     width_px, height_px = (round(float(v)) for v in fig.get_size_inches() * DPI)
     return width_px, height_px
