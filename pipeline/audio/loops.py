@@ -32,7 +32,11 @@ MAX_TILES = 8
 LENGTH_TOLERANCE = 0.04  # a file this close to B bars at the tracked tempo holds B bars
 REPEAT_CORRELATION = 0.8  # onset envelope against itself one tile later
 HEAD_BELOW_DB = 20.0
-RANGE_SLACK = 1.1  # the tempo settings are a soft prior: a loop's exact tempo may lie this far out
+RANGE_SLACK = 1.15  # the tempo settings are a soft prior: a loop's exact tempo may lie this far out
+# The loop's tempo over the tracked one, in order of preference: the tracker's own pulse, then
+# its octaves, then a 3:2 pulse (a dotted-quarter lock); each still has to put the tracked beats
+# on the loop's beats or half-beats.
+TEMPO_FACTORS = ((1.0, 0), (2.0, 1), (0.5, 1), (1.5, 2), (2 / 3, 2))
 MAX_PHASE_OFFSET = 0.12  # beats: tracked beats further than this from the grid disagree
 UNTRACKED_MAX_SECONDS = 6.0
 # What a sample-pack loop too short to track most likely is, in order: (bars, beats per bar)
@@ -111,11 +115,11 @@ def fit_loop(
             bpm = 60.0 * bars * meter / duration
             if not min_bpm <= bpm <= max_bpm:
                 continue
-            for octave in (1.0, 2.0, 0.5):
-                off = abs(np.log(bpm / (tracked_bpm * octave)))
+            for factor, rank in TEMPO_FACTORS:
+                off = abs(np.log(bpm / (tracked_bpm * factor)))
                 if off <= np.log1p(LENGTH_TOLERANCE):
                     candidates.append(
-                        (octave != 1.0, bars % tiles != 0, meter != tracked_meter, off, bars, meter)
+                        (rank, bars % tiles != 0, meter != tracked_meter, off, bars, meter)
                     )
     if not candidates:
         return None

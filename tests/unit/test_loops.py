@@ -46,11 +46,19 @@ def test_a_two_bar_loop_gets_its_bar_lines_from_the_file():
 
 
 def test_a_tracked_tempo_twice_the_loops_is_brought_to_whole_bars_in_range():
-    bpm, bars = 100.0, 2
+    bpm, bars = 110.0, 2
     duration = bars * 4 * 60 / bpm
-    tracked = np.arange(0.0, duration, 30 / bpm)  # every half-beat: 200 BPM
+    tracked = np.arange(0.0, duration, 30 / bpm)  # every half-beat: 220 BPM, out of range
     result = fit(duration, tracked, 4, onset_envelope(duration, pattern(bpm, bars)))
     assert result is not None and result.bpm == pytest.approx(bpm)
+
+
+def test_a_dotted_pulse_lock_is_read_at_the_loops_tempo():
+    bpm, bars = 150.0, 2
+    duration = bars * 4 * 60 / bpm
+    tracked = np.arange(0.0, duration, 1.5 * 60 / bpm)  # every dotted quarter: 100 BPM
+    result = fit(duration, tracked, 4, onset_envelope(duration, pattern(bpm, bars)))
+    assert result is not None and (result.bars, result.bpm) == (2, pytest.approx(bpm))
 
 
 def test_a_silent_lead_in_means_the_file_was_not_cut_on_a_bar_line():
