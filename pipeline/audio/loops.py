@@ -11,8 +11,8 @@ A recording is taken as a loop when all of these hold:
 
 * it is short (at most ``MAX_LOOP_BARS`` bars at the tracked tempo) or it repeats (its onset
   envelope shifted by ``D / k`` for some ``k`` in 2..``MAX_TILES`` matches itself);
-* ``B`` bars of ``m`` beats fill it within ``LENGTH_TOLERANCE`` of the tracked tempo (or of
-  twice or half of it, when that is the only fit in the tempo range);
+* ``B`` bars of ``m`` beats fill it at the tracked tempo (or twice or half of it, or 3:2),
+  within what the number of tracked beats allows (``LENGTH_TOLERANCE_BEATS``);
 * it starts with a sound: its first 50 ms are at most ``HEAD_BELOW_DB`` quieter than the
   whole file (a silent lead-in says the file was not cut on a bar line).
 
@@ -29,7 +29,13 @@ import numpy as np
 
 MAX_LOOP_BARS = 8  # a single loop; tiled copies of one are found by repetition
 MAX_TILES = 8
-LENGTH_TOLERANCE = 0.04  # a file this close to B bars at the tracked tempo holds B bars
+# A file this close to B bars at the tracked tempo holds B bars. The tracked tempo is a line
+# fitted through the beats, as precise as there are beats: LENGTH_TOLERANCE_BEATS / beats,
+# within the bounds (2 % for a one-bar loop, 0.5 % from 16 beats: a 5-bar excerpt with a
+# lead-in, 2 % away from 6 whole bars, is not a loop).
+LENGTH_TOLERANCE_BEATS = 0.08
+LENGTH_TOLERANCE_BOUNDS = (0.005, 0.02)
+SHORT_SLACK = 1.04  # "at most MAX_LOOP_BARS bars" allows this much over
 REPEAT_CORRELATION = 0.8  # onset envelope against itself one tile later
 HEAD_BELOW_DB = 20.0
 RANGE_SLACK = 1.15  # the tempo settings are a soft prior: a loop's exact tempo may lie this far out
@@ -103,10 +109,12 @@ def fit_loop(
     min_bpm, max_bpm = min_bpm / RANGE_SLACK, max_bpm * RANGE_SLACK
     if tracked_beats is None or tracked_meter is None or len(tracked_beats) < 2:
         return _untracked_loop(duration, meters, min_bpm, max_bpm)
-    tracked_bpm = 60.0 / float(np.median(np.diff(tracked_beats)))
+    beats = np.asarray(tracked_beats, dtype=np.float64)
+    tracked_bpm = 60.0 / float(np.polyfit(np.arange(len(beats)), beats, 1)[0])
+    tolerance = float(np.clip(LENGTH_TOLERANCE_BEATS / len(beats), *LENGTH_TOLERANCE_BOUNDS))
     tracked_bars = duration * tracked_bpm / 60.0 / tracked_meter
     tiles = repeats(onset, fps, duration)
-    short = tracked_bars <= MAX_LOOP_BARS * (1 + LENGTH_TOLERANCE)
+    short = tracked_bars <= MAX_LOOP_BARS * SHORT_SLACK
     if not short and tiles == 1:
         return None
     candidates = []
@@ -117,7 +125,7 @@ def fit_loop(
                 continue
             for factor, rank in TEMPO_FACTORS:
                 off = abs(np.log(bpm / (tracked_bpm * factor)))
-                if off <= np.log1p(LENGTH_TOLERANCE):
+                if off <= np.log1p(tolerance):
                     candidates.append(
                         (rank, bars % tiles != 0, meter != tracked_meter, off, bars, meter)
                     )
