@@ -15,6 +15,14 @@ time declares what it may import in a top-level literal
 package whose source assigns ``NAME`` at its top level counts as imported (the metric registry
 declares its metrics this way). Imports of anything outside the
 ``pipeline`` package are third-party and ignored.
+
+dvc.yaml declares such a package as its folder (:func:`stage_deps`): a stage whose closure
+reaches a ``LAZY_IMPORTS`` declaration depends on ``pipeline/<package>`` as one dependency
+instead of the files of the closure under it (``.dvcignore`` keeps ``__pycache__`` out of the
+folder's hash), so a new module in that package (a new metric) changes nothing in dvc.yaml: DVC
+sees it in the folder, the Snakemake rules find it when they parse. A stage that imports some
+modules of the package directly (training's progress metrics) keeps them as files. The checks in
+:mod:`pipeline.graph` expand a folder into the ``.py`` files under it (:func:`expand_code_deps`).
 """
 
 from __future__ import annotations
@@ -56,11 +64,53 @@ def is_code_path(path: str) -> bool:
 def module_closure(module: str, root: Path | str = REPO_ROOT) -> list[str]:
     """The files of ``module`` and of every ``pipeline`` module it imports, transitively,
     including the package ``__init__.py`` files Python executes to reach them."""
+    return _closure(module, Path(root))[0]
+
+
+def stage_deps(stage: str, root: Path | str = REPO_ROOT) -> list[str]:
+    """A stage's code dependencies as dvc.yaml declares them (sorted): the files of
+    :func:`stage_code`, except that the folder of each package the closure imports lazily
+    (``LAZY_IMPORTS``) replaces every file of the closure under it."""
+    module = stage if "." in stage else f"{STAGE_PACKAGE}.{stage}"
+    files, folders = _closure(module, Path(root))
+    kept = [f for f in files if not any(_under(f, folder) for folder in folders)]
+    return sorted([*kept, *folders])
+
+
+def expand_code_deps(deps: Iterable[str], root: Path | str = REPO_ROOT) -> set[str]:
+    """Code deps as files: a folder stands for the ``.py`` files under it (``__pycache__``
+    left out, as ``.dvcignore`` leaves it out of DVC's hash), a file for itself."""
     root = Path(root)
+    files: set[str] = set()
+    for dep in deps:
+        if (root / dep).is_dir():
+            files.update(
+                path.relative_to(root).as_posix()
+                for path in (root / dep).rglob("*.py")
+                if "__pycache__" not in path.relative_to(root).parts
+            )
+        else:
+            files.add(dep)
+    return files
+
+
+def is_code_folder(dep: str, root: Path | str = REPO_ROOT) -> bool:
+    """Whether a code dependency names a folder (a lazily imported package) of ``root``."""
+    return is_code_path(dep) and (Path(root) / dep).is_dir()
+
+
+def _under(path: str, folder: str) -> bool:
+    return path.startswith(folder.rstrip("/") + "/")
+
+
+def _closure(module: str, root: Path) -> tuple[list[str], list[str]]:
+    """(the files of :func:`module_closure`, the repo-relative folders of the packages that
+    modules of the closure import lazily)."""
     if _module_file(module, root) is None:
         raise ModuleNotFoundError(f"no source for {module} under {root}")
     seen: set[str] = set()
     files: set[Path] = set()
+    folders: set[str] = set()
     pending = [module]
     while pending:
         name = pending.pop()
@@ -72,8 +122,11 @@ def module_closure(module: str, root: Path | str = REPO_ROOT) -> list[str]:
             if path is None:  # a namespace package, or an import that would fail
                 continue
             files.add(path)
-            pending.extend(_imported_modules(path, executed, root))
-    return sorted(path.relative_to(root).as_posix() for path in files)
+            imported, lazy_package = _imported_modules(path, executed, root)
+            pending.extend(imported)
+            if lazy_package is not None:
+                folders.add("/".join(lazy_package.split(".")))
+    return sorted(path.relative_to(root).as_posix() for path in files), sorted(folders)
 
 
 def code_digest(*modules: Any) -> str:
@@ -101,12 +154,16 @@ def _module_file(module: str, root: Path) -> Path | None:
     return None
 
 
-def _imported_modules(path: Path, module: str, root: Path) -> set[str]:
+def _imported_modules(path: Path, module: str, root: Path) -> tuple[set[str], str | None]:
     """The ``pipeline`` modules that ``path`` (the source of ``module``) imports anywhere in
-    its body. For ``from p import y``: ``p``, and ``p.y`` when ``y`` is a submodule."""
+    its body, and the package it imports lazily (``LAZY_IMPORTS``) or None. For
+    ``from p import y``: ``p``, and ``p.y`` when ``y`` is a submodule."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     is_package = path.name == "__init__.py"
-    found: set[str] = set(_lazy_imports(tree, root))
+    declared = _lazy_declaration(tree)
+    found: set[str] = set()
+    if declared is not None:
+        found.update(declaring_modules(declared["package"], declared["declaring"], root))
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
@@ -118,19 +175,22 @@ def _imported_modules(path: Path, module: str, root: Path) -> set[str]:
             for alias in node.names:
                 if alias.name != "*" and _module_file(f"{base}.{alias.name}", root) is not None:
                     found.add(f"{base}.{alias.name}")
-    return {name for name in found if name == PACKAGE or name.startswith(f"{PACKAGE}.")}
+    ours = {name for name in found if name == PACKAGE or name.startswith(f"{PACKAGE}.")}
+    lazy_package = declared["package"] if declared is not None else None
+    if lazy_package is not None and not lazy_package.startswith(f"{PACKAGE}."):
+        lazy_package = None
+    return ours, lazy_package
 
 
-def _lazy_imports(tree: ast.Module, root: Path) -> list[str]:
-    """The modules a top-level ``LAZY_IMPORTS = {"package": ..., "declaring": ...}`` names."""
+def _lazy_declaration(tree: ast.Module) -> dict[str, str] | None:
+    """A top-level ``LAZY_IMPORTS = {"package": ..., "declaring": ...}``, or None."""
     for node in tree.body:
         if isinstance(node, ast.Assign) and any(
             isinstance(target, ast.Name) and target.id == LAZY_IMPORTS_NAME
             for target in node.targets
         ):
-            declared = ast.literal_eval(node.value)
-            return declaring_modules(declared["package"], declared["declaring"], root)
-    return []
+            return ast.literal_eval(node.value)
+    return None
 
 
 def declaring_modules(package: str, name: str, root: Path | str = REPO_ROOT) -> list[str]:
@@ -171,7 +231,8 @@ _ITEM_LINE = re.compile(r"^(\s+)- (.*)$")
 
 def rewrite_code_deps(text: str, code: Mapping[str, Sequence[str]]) -> str:
     """dvc.yaml ``text`` with the code dependencies of each stage in ``code`` replaced by the
-    given files; nothing else changes (comments, data deps and their order included).
+    given files and folders (:func:`stage_deps`); nothing else changes (comments, data deps
+    and their order included).
 
     Code lines are the ``deps`` items under ``pipeline/``; the new ones take the place of the
     first old one (or follow the data deps). A stage without ``deps`` gets one after its

@@ -6,8 +6,10 @@ per stage, the command line, the dependencies, the params sections and the outpu
 
 A stage's code dependencies are the files its program imports (:mod:`pipeline.code_deps`):
 the Snakemake rules compute them when parsed; dvc.yaml lists them, written by
-``--write-deps``, and the check fails when a stage imports code dvc.yaml does not declare or
-declares code the stage no longer imports.
+``--write-deps``, with the folder of a lazily imported package (``pipeline/metrics``) in place
+of its files, and the check fails when a stage imports code dvc.yaml does not declare or
+declares code the stage no longer imports. A folder is compared as the ``.py`` files under it,
+so a new module there (a new metric) needs no ``--write-deps``.
 
     python -m pipeline.graph [--root DIR]     # exit 1 and list differences when out of step
     python -m pipeline.graph --write-deps     # rewrite the code deps in dvc.yaml, then check
@@ -25,7 +27,15 @@ from pathlib import Path
 
 import yaml
 
-from pipeline.code_deps import is_code_path, rewrite_code_deps, stage_code, stage_module
+from pipeline.code_deps import (
+    expand_code_deps,
+    is_code_folder,
+    is_code_path,
+    rewrite_code_deps,
+    stage_code,
+    stage_deps,
+    stage_module,
+)
 
 FAN_OUT_SUFFIX = "_track"
 
@@ -94,7 +104,13 @@ def _snakemake_rules(root: Path) -> tuple[dict[str, StageSpec], dict[str, StageS
     return stages, fan_out
 
 
-def differences(dvc: dict[str, StageSpec], smk: dict[str, StageSpec]) -> list[str]:
+def differences(
+    dvc: dict[str, StageSpec], smk: dict[str, StageSpec], root: Path | None = None
+) -> list[str]:
+    """What differs between the stages of dvc.yaml and the Snakemake rules. With ``root``, a
+    code folder in dvc.yaml's deps stands for the ``.py`` files under it: the rule must list no
+    code outside dvc.yaml's files and folders, and each folder must cover an input of the rule
+    (files under it that the stage does not import are DVC's coarser view, not a difference)."""
     problems = []
     for name in sorted(set(dvc) - set(smk)):
         problems.append(f"stage {name!r} is in dvc.yaml but has no Snakemake rule")
@@ -106,6 +122,8 @@ def differences(dvc: dict[str, StageSpec], smk: dict[str, StageSpec]) -> list[st
             problems.append(f"{name}: commands differ\n  dvc:       {a.cmd}\n  snakemake: {b.cmd}")
         for field in ("deps", "params", "outs"):
             left, right = getattr(a, field), getattr(b, field)
+            if field == "deps" and root is not None:
+                left, right = _covered_deps(left, right, root)
             if left != right:
                 problems.append(
                     f"{name}: {field} differ; only in dvc.yaml: {sorted(left - right)}, "
@@ -114,19 +132,49 @@ def differences(dvc: dict[str, StageSpec], smk: dict[str, StageSpec]) -> list[st
     return problems
 
 
+def _covered_deps(
+    dvc_deps: frozenset[str], smk_deps: frozenset[str], root: Path
+) -> tuple[frozenset[str], frozenset[str]]:
+    """dvc.yaml's deps with each code folder replaced by the rule's inputs it covers, or kept
+    (and so reported) when it covers none; the rule's inputs as they are."""
+    folders = {d for d in dvc_deps if is_code_folder(d, root)}
+    left = set(dvc_deps - folders)
+    for folder in folders:
+        covered = expand_code_deps([folder], root) & smk_deps
+        left.update(covered or {folder})
+    return frozenset(left), smk_deps
+
+
 def code_differences(root: Path, dvc: dict[str, StageSpec]) -> list[str]:
-    """Stages whose code deps in dvc.yaml are not exactly the files their program imports."""
+    """Stages whose code deps in dvc.yaml are not the files their program imports, with the
+    folder of each package it imports lazily in place of that package's files
+    (:func:`pipeline.code_deps.stage_deps`). A folder counts as the ``.py`` files under it."""
     problems = []
     for name, spec in sorted(dvc.items()):
         module = stage_module(spec.cmd)
         if module is None:
             continue
         declared = {d for d in spec.deps if is_code_path(d)}
+        folders = {d for d in declared if is_code_folder(d, root)}
+        files = declared - folders
         imported = set(stage_code(module, root))
-        if missing := sorted(imported - declared):
+        wanted = set(stage_deps(module, root))
+        wanted_folders = wanted - imported
+        if missing := sorted(imported - expand_code_deps(declared, root)):
             problems.append(f"{name}: imports code that dvc.yaml does not declare: {missing}")
-        if unused := sorted(declared - imported):
+        if unused := sorted(files - imported):
             problems.append(f"{name}: dvc.yaml declares code the stage does not import: {unused}")
+        if extra := sorted(folders - wanted_folders):
+            problems.append(
+                f"{name}: dvc.yaml declares folders the stage does not import lazily: {extra}"
+            )
+        if absent := sorted(wanted_folders - folders):
+            problems.append(
+                f"{name}: dvc.yaml lists the files of lazily imported packages instead of "
+                f"their folders: {absent}"
+            )
+        if covered := sorted(f for f in files & imported if f not in wanted):
+            problems.append(f"{name}: dvc.yaml lists files its folder deps cover: {covered}")
     if problems:
         problems.append("regenerate the code deps with `python -m pipeline.graph --write-deps`")
     return problems
@@ -156,7 +204,8 @@ class RewriteError(RuntimeError):
 
 def write_deps(root: Path) -> list[str]:
     """Rewrite the code deps of every ``python -m pipeline...`` stage in ``root/dvc.yaml`` to
-    its program's import closure; returns the names of the stages that changed."""
+    its program's import closure, lazily imported packages as folders
+    (:func:`pipeline.code_deps.stage_deps`); returns the names of the stages that changed."""
     path = root / "dvc.yaml"
     text = path.read_text()
     before = yaml.safe_load(text)
@@ -164,7 +213,7 @@ def write_deps(root: Path) -> list[str]:
     for name, stage in before["stages"].items():
         module = stage_module(_normalize(stage.get("cmd", "")))
         if module is not None:
-            code[name] = stage_code(module, root)
+            code[name] = stage_deps(module, root)
     new_text = rewrite_code_deps(text, code)
     try:
         after = yaml.safe_load(new_text)
@@ -246,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     dvc = dvc_stages(root)
     smk, fan_out = _snakemake_rules(root)
     problems = [
-        *differences(dvc, smk),
+        *differences(dvc, smk, root),
         *fan_out_differences(smk, fan_out),
         *code_differences(root, dvc),
     ]

@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.code_deps import module_closure, rewrite_code_deps, stage_code, stage_module
+from pipeline.code_deps import (
+    expand_code_deps,
+    module_closure,
+    rewrite_code_deps,
+    stage_code,
+    stage_deps,
+    stage_module,
+)
 from tests.conftest import REPO, run
 
 
@@ -94,6 +101,66 @@ def test_closure_follows_a_declared_lazy_import(tmp_path):
         "pipeline/stages/__init__.py",
         "pipeline/stages/job.py",
     ]
+
+
+def test_dvc_declares_a_lazily_imported_package_as_its_folder(tmp_path):
+    """dvc.yaml's form of a closure: the folder of a package imported through LAZY_IMPORTS
+    stands for every file of the closure under it; a stage that imports some modules of the
+    package directly keeps them as files; a folder expands to its sources only."""
+    write(
+        tmp_path,
+        {
+            "pipeline/__init__.py": "",
+            "pipeline/stages/__init__.py": "",
+            "pipeline/stages/job.py": "from pipeline.plugins import registry\n",
+            "pipeline/stages/direct.py": "from pipeline.plugins import one\n",
+            "pipeline/plugins/__init__.py": "",
+            "pipeline/plugins/registry.py": (
+                'LAZY_IMPORTS = {"package": "pipeline.plugins", "declaring": "SPEC"}\n'
+            ),
+            "pipeline/plugins/one.py": "from pipeline.helper import x\nSPEC = 1\n",
+            "pipeline/plugins/two.py": "SPEC = 2\n",
+            "pipeline/plugins/sub/__init__.py": "",
+            "pipeline/plugins/__pycache__/one.cpython-312.py": "",
+            "pipeline/helper.py": "",
+        },
+    )
+    assert stage_deps("job", tmp_path) == [
+        "pipeline/__init__.py",
+        "pipeline/helper.py",
+        "pipeline/plugins",
+        "pipeline/stages/__init__.py",
+        "pipeline/stages/job.py",
+    ]
+    assert (
+        stage_deps("direct", tmp_path)
+        == stage_code("direct", tmp_path)
+        == [
+            "pipeline/__init__.py",
+            "pipeline/helper.py",
+            "pipeline/plugins/__init__.py",
+            "pipeline/plugins/one.py",
+            "pipeline/stages/__init__.py",
+            "pipeline/stages/direct.py",
+        ]
+    )
+    assert expand_code_deps(["pipeline/plugins", "pipeline/helper.py"], tmp_path) == {
+        "pipeline/helper.py",
+        "pipeline/plugins/__init__.py",
+        "pipeline/plugins/one.py",
+        "pipeline/plugins/registry.py",
+        "pipeline/plugins/sub/__init__.py",
+        "pipeline/plugins/two.py",
+    }
+    assert set(stage_code("job", tmp_path)) <= expand_code_deps(
+        stage_deps("job", tmp_path), tmp_path
+    )
+
+
+def test_dvcignore_keeps_caches_out_of_code_folders():
+    """DVC hashes a code folder dep (pipeline/metrics) whole: only its sources may count."""
+    ignored = (REPO / ".dvcignore").read_text().splitlines()
+    assert "__pycache__/" in ignored and "*.pyc" in ignored
 
 
 def test_every_stage_program_has_code_deps():

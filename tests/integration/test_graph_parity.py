@@ -102,3 +102,105 @@ def test_stage_missing_on_one_side_is_caught(tiny_project):
     result = parity(tiny_project)
     assert result.returncode == 1
     assert "stage 'evaluate' is in dvc.yaml but has no Snakemake rule" in result.stdout
+
+
+NEW_METRIC = '''"""A metric added the way the README says: its module, nothing else in the code."""
+
+from pipeline.metrics import new_metric_helper
+from pipeline.metrics.spec import NOT_COMPARABLE, QUALITY, MetricSpec
+
+OPTIONS = {"new_window_ms": 20.0}
+
+
+def new_metric_scores(generated, train, valid, options):
+    return {"generated.score": new_metric_helper.score(generated)}
+
+
+SPEC = MetricSpec(
+    name="new_metric",
+    function=new_metric_scores,
+    options=OPTIONS,
+    protocol=f"ours: a test; {NOT_COMPARABLE}",
+    role=QUALITY,
+)
+'''
+
+
+def test_new_metric_module_needs_no_write_deps(tiny_project):
+    """The acceptance: adding a metric touches its own module (and params), not dvc.yaml. DVC
+    sees the module in the metrics folder, Snakemake in the closure it computes when parsing."""
+    metrics = tiny_project / "pipeline/metrics"
+    (metrics / "new_metric.py").write_text(NEW_METRIC)
+    (metrics / "new_metric_helper.py").write_text("def score(bars):\n    return 0.0\n")
+    dvc_yaml = tiny_project / "dvc.yaml"
+    before = dvc_yaml.read_text()
+
+    added = {"pipeline/metrics/new_metric.py", "pipeline/metrics/new_metric_helper.py"}
+    for stage in ("evaluate", "report"):
+        assert added <= set(stage_code(stage, tiny_project)), stage
+    assert not added & set(stage_code("train", tiny_project))
+
+    result = parity(tiny_project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "agree on 10 stages" in result.stdout
+
+    rewritten = run(
+        ["python", "-m", "pipeline.graph", "--root", str(tiny_project), "--write-deps"],
+        tiny_project,
+        check=False,
+    )
+    assert rewritten.returncode == 0, rewritten.stdout + rewritten.stderr
+    assert "code deps rewritten for no stage" in rewritten.stdout
+    assert dvc_yaml.read_text() == before
+
+
+def _replace_deps(tiny_project: Path, stage: str, old: str, new: str) -> None:
+    dvc_yaml = tiny_project / "dvc.yaml"
+    text = dvc_yaml.read_text()
+    start = text.index(f"\n  {stage}:\n")
+    end = text.index("    outs:", start)
+    body = text[start:end]
+    assert old in body, (stage, old)
+    dvc_yaml.write_text(text[:start] + body.replace(old, new, 1) + text[end:])
+
+
+def test_metrics_folder_declared_by_train_is_caught(tiny_project):
+    """Train imports its progress metrics by file: the folder would re-run it for any metric."""
+    _replace_deps(
+        tiny_project, "train", "      - pipeline/metrics/novelty.py\n", "      - pipeline/metrics\n"
+    )
+    result = parity(tiny_project)
+    assert result.returncode == 1
+    assert (
+        "train: dvc.yaml declares folders the stage does not import lazily: ['pipeline/metrics']"
+        in result.stdout
+    )
+
+
+def test_metric_files_listed_instead_of_the_folder_are_caught(tiny_project):
+    """The old per-file form would need --write-deps for every new metric."""
+    files = "".join(
+        f"      - {path}\n"
+        for path in stage_code("evaluate", tiny_project)
+        if path.startswith("pipeline/metrics/")
+    )
+    _replace_deps(tiny_project, "evaluate", "      - pipeline/metrics\n", files)
+    result = parity(tiny_project)
+    assert result.returncode == 1
+    assert (
+        "evaluate: dvc.yaml lists the files of lazily imported packages instead of their "
+        "folders: ['pipeline/metrics']" in result.stdout
+    )
+
+
+def test_metrics_folder_missing_is_caught(tiny_project):
+    _replace_deps(tiny_project, "report", "      - pipeline/metrics\n", "")
+    result = parity(tiny_project)
+    assert result.returncode == 1
+    assert re.search(
+        r"report: imports code that dvc.yaml does not declare: \[[^\]]*'pipeline/metrics/fad.py'",
+        result.stdout,
+    )
+    assert re.search(
+        r"report: deps differ; only in dvc.yaml: \[\], only in Snakemake", result.stdout
+    )

@@ -2,7 +2,8 @@
 
 The closures are computed by :func:`pipeline.code_deps.stage_code`, which the Snakemake rules
 call, and written into dvc.yaml's deps from it (``python -m pipeline.graph`` fails when they are
-stale); both are checked here.
+stale), the metrics folder as one dependency of the stages that import the registry; both are
+checked here, dvc.yaml's folder as the files under it.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import sys
 
 import yaml
 
-from pipeline.code_deps import stage_code
+from pipeline.code_deps import expand_code_deps, stage_code
 from pipeline.metrics import registry
 from tests.conftest import REPO
 
@@ -37,10 +38,12 @@ def _path(module: str) -> str:
     return module.replace(".", "/") + ".py"
 
 
-def dvc_code_deps() -> dict[str, set[str]]:
+def dvc_code_deps(expand: bool = True) -> dict[str, set[str]]:
+    """Each stage's code deps in dvc.yaml; with ``expand``, a folder as the files under it."""
     stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
-    return {name: {d for d in stage.get("deps", []) if d.startswith("pipeline/")}
+    deps = {name: {d for d in stage.get("deps", []) if d.startswith("pipeline/")}
             for name, stage in stages.items()}  # fmt: skip
+    return {name: expand_code_deps(code, REPO) if expand else code for name, code in deps.items()}
 
 
 def test_train_closure_holds_no_evaluation_only_metric() -> None:
@@ -51,6 +54,18 @@ def test_train_closure_holds_no_evaluation_only_metric() -> None:
     assert not (evaluation_only | set(EVALUATION_ONLY)) & train
     assert {"pipeline/metrics/novelty.py", "pipeline/metrics/nearest_neighbour.py"} <= train
     assert not (evaluation_only | set(EVALUATION_ONLY)) & dvc_code_deps()["train"]
+    assert "pipeline/metrics" not in dvc_code_deps(expand=False)["train"]
+
+
+def test_evaluate_and_report_declare_the_metrics_folder_in_dvc_yaml() -> None:
+    """A new metric module is in the folder DVC hashes: dvc.yaml does not change."""
+    deps = dvc_code_deps(expand=False)
+    assert {stage for stage, code in deps.items() if "pipeline/metrics" in code} == {
+        "evaluate",
+        "report",
+    }
+    for stage in ("evaluate", "report"):
+        assert not [d for d in deps[stage] if d.startswith("pipeline/metrics/")], stage
 
 
 def test_evaluate_and_report_closures_hold_every_metric() -> None:
