@@ -201,6 +201,10 @@ def test_sigint_stops_like_sigterm_and_says_how_to_resume(
     reference, data: np.ndarray, tmp_path: Path, caplog
 ) -> None:
     full, *_ = reference
+    inherited = signal.getsignal(signal.SIGINT)
+    # A process started in the background by a shell inherits SIGINT ignored, and training
+    # rightly leaves an ignored SIGINT alone: give this test Python's usual Ctrl-C handler.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     before = signal.getsignal(signal.SIGINT)
 
     def on_log(step: int, _m: dict[str, float]) -> None:
@@ -208,14 +212,18 @@ def test_sigint_stops_like_sigterm_and_says_how_to_resume(
             os.kill(os.getpid(), signal.SIGINT)
 
     stopped: BaseException | None = None
-    with caplog.at_level(logging.WARNING):
-        try:
-            train_gan(data, None, _config(steps=12), tmp_path, on_log=on_log)
-        except BaseException as err:  # today's code lets KeyboardInterrupt through mid-step
-            stopped = err
+    try:
+        with caplog.at_level(logging.WARNING):
+            try:
+                train_gan(data, None, _config(steps=12), tmp_path, on_log=on_log)
+            except BaseException as err:  # today's code lets KeyboardInterrupt through mid-step
+                stopped = err
+    finally:
+        after = signal.getsignal(signal.SIGINT)
+        signal.signal(signal.SIGINT, inherited)
     assert isinstance(stopped, TrainingInterrupted), repr(stopped)
     assert stopped.code == 130 and stopped.step == 3
-    assert signal.getsignal(signal.SIGINT) is before  # handler restored
+    assert after is before  # handler restored
     path = tmp_path / "checkpoint.pt"
     line = f"SIGINT: stopped at step 3; checkpoint saved to {path}; run the same command to resume"
     assert caplog.records[-1].getMessage() == line
