@@ -117,11 +117,11 @@ def phase_margin(score: np.ndarray, meter: int, phase: int) -> float:
     of the best other phase of the same meter (standardised units; <= 0: another phase is
     as likely). Decided over a whole section, so it says whether the bar lines are right
     rather than whether one bar looks like a downbeat."""
-    index = np.arange(len(score))
-    means = [
-        float(score[(index - p) % meter == 0].mean()) if np.any((index - p) % meter == 0) else 0
-        for p in range(meter)
-    ]
     if meter < 2:
         return float("inf")
+    index = np.arange(len(score))
+    means = [
+        float(score[(index - p) % meter == 0].mean()) if p < len(score) else 0.0
+        for p in range(meter)
+    ]
     return means[phase] - max(m for p, m in enumerate(means) if p != phase)
