@@ -10,9 +10,13 @@ Training happens on spectrograms; sampling returns audio:
   mean and standard deviation over the training set instead; the fixed dB range keeps the model
   self-contained and suits bars that the pipeline has already normalised in loudness.
 * :meth:`SpecGANGenerator.forward_training` maps ``z`` to such a spectrogram (``tanh`` output).
-* :meth:`SpecGANGenerator.forward` = ``forward_training`` followed by Griffin-Lim
-  (``torchaudio.transforms.GriffinLim``, ``griffin_lim_iters`` iterations, zero initial phase so
-  sampling is deterministic): audio ``[B, C, length]`` like every other generator.
+* :meth:`SpecGANGenerator.forward` = ``forward_training`` followed by phase reconstruction:
+  audio ``[B, C, length]`` like every other generator. ``phase: griffin-lim`` runs fast
+  Griffin-Lim (``torchaudio.transforms.GriffinLim``, ``griffin_lim_iters`` iterations, zero
+  initial phase so sampling is deterministic); ``phase: pghi`` starts from the phase that
+  phase-gradient heap integration (:mod:`pipeline.audio.pghi`, as TiFGAN) derives from the
+  magnitudes and refines it with ``griffin_lim_iters`` fast Griffin-Lim iterations (0: PGHI
+  alone). Both are deterministic.
 
 The trainer converts the training set once with ``to_training_domain`` and trains with
 ``forward_training``; the discriminator only ever sees spectrograms.
@@ -29,11 +33,13 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torchaudio.transforms import GriffinLim
 
+from pipeline.audio.pghi import pghi
 from pipeline.models.conditioning import (
     ConditionalGenerator,
     add_projection,
@@ -43,6 +49,8 @@ from pipeline.models.conditioning import (
 KERNEL = 5
 N_LAYERS = 5
 UPSCALE = 2**N_LAYERS
+PHASE_METHODS = ("griffin-lim", "pghi")
+MOMENTUM = 0.99  # fast Griffin-Lim (Perraudin et al. 2013), torchaudio's default
 
 
 def _init(module: nn.Module) -> None:
@@ -63,8 +71,13 @@ class SpectrogramCodec(nn.Module):
         hop_length: int = 128,
         floor_db: float = -80.0,
         griffin_lim_iters: int = 32,
+        phase: str = "griffin-lim",
     ):
         super().__init__()
+        if phase not in PHASE_METHODS:
+            raise ValueError(f"phase must be one of {', '.join(PHASE_METHODS)}, got {phase!r}")
+        if griffin_lim_iters < (0 if phase == "pghi" else 1):
+            raise ValueError(f"griffin_lim_iters must be at least 1 with phase {phase}")
         if n_fft % 2 or (n_fft // 2) % UPSCALE:
             raise ValueError(f"n_fft must be a multiple of {2 * UPSCALE}, got {n_fft}")
         if not 0 < hop_length <= n_fft:
@@ -75,6 +88,8 @@ class SpectrogramCodec(nn.Module):
         self.n_fft = int(n_fft)
         self.hop_length = int(hop_length)
         self.floor_db = float(floor_db)
+        self.phase = phase
+        self.iterations = int(griffin_lim_iters)
         self.bins = self.n_fft // 2
         self.frames = self.length // self.hop_length + 1  # torch.stft with center=True
         window = torch.hann_window(self.n_fft)
@@ -82,7 +97,7 @@ class SpectrogramCodec(nn.Module):
         self.scale = float(window.sum())
         self.griffin_lim = GriffinLim(
             n_fft=self.n_fft,
-            n_iter=int(griffin_lim_iters),
+            n_iter=max(1, int(griffin_lim_iters)),
             hop_length=self.hop_length,
             power=1.0,
             length=self.length,
@@ -105,14 +120,54 @@ class SpectrogramCodec(nn.Module):
         x = (2.0 * (db - self.floor_db) / -self.floor_db - 1.0).clamp(-1.0, 1.0)
         return x.reshape(b, c, self.bins, -1)
 
-    def decode(self, spec: Tensor) -> Tensor:
-        """``[B, C, bins, frames]`` in [-1, 1] -> audio ``[B, C, length]`` via Griffin-Lim."""
+    def magnitudes(self, spec: Tensor) -> Tensor:
+        """``[B, C, bins, frames]`` in [-1, 1] -> STFT magnitudes ``[B * C, bins + 1, frames]``."""
         b, c, f, n = spec.shape
         db = (spec.float() + 1.0) * (-self.floor_db / 2.0) + self.floor_db
         mag = 10.0 ** (db / 20.0) * self.scale
-        mag = F.pad(mag.reshape(b * c, f, n), (0, 0, 0, 1))  # the dropped Nyquist bin: silence
-        audio = self.griffin_lim(mag)
+        return F.pad(mag.reshape(b * c, f, n), (0, 0, 0, 1))  # the dropped Nyquist bin: silence
+
+    def decode(self, spec: Tensor) -> Tensor:
+        """``[B, C, bins, frames]`` in [-1, 1] -> audio ``[B, C, length]``."""
+        b, c = spec.shape[:2]
+        mag = self.magnitudes(spec)
+        if self.phase == "griffin-lim":
+            audio = self.griffin_lim(mag)
+        else:
+            audio = self.refine(mag, self.pghi_phase(mag), self.iterations)
         return audio.reshape(b, c, -1).clamp(-1.0, 1.0)
+
+    def pghi_phase(self, mag: Tensor) -> Tensor:
+        """PGHI's phase ``[B, bins + 1, frames]`` for magnitudes of the same shape (on the CPU:
+        the heap integration is sequential)."""
+        cpu = mag.detach().double().cpu().numpy()
+        phases = [pghi(m, self.n_fft, self.hop_length) for m in cpu]
+        return torch.from_numpy(np.stack(phases)).to(device=mag.device, dtype=mag.dtype)
+
+    def refine(self, mag: Tensor, phase: Tensor, iterations: int) -> Tensor:
+        """Fast Griffin-Lim from ``phase`` (torchaudio's update, any initial phase) -> audio."""
+        window = self.window.to(mag.device)
+
+        def istft(spec: Tensor) -> Tensor:
+            return torch.istft(
+                spec, self.n_fft, self.hop_length, window=window, center=True, length=self.length
+            )
+
+        angles = torch.polar(torch.ones_like(mag), phase)
+        previous = None
+        for _ in range(iterations):
+            rebuilt = torch.stft(
+                istft(mag * angles),
+                self.n_fft,
+                hop_length=self.hop_length,
+                window=window,
+                center=True,
+                return_complex=True,
+            )
+            angles = rebuilt if previous is None else rebuilt - MOMENTUM / (1 + MOMENTUM) * previous
+            angles = angles / (angles.abs() + 1e-16)
+            previous = rebuilt
+        return istft(mag * angles)
 
 
 class SpecGANGenerator(ConditionalGenerator):
@@ -132,9 +187,10 @@ class SpecGANGenerator(ConditionalGenerator):
         floor_db: float = -80.0,
         griffin_lim_iters: int = 32,
         embed_dim: int | None = None,
+        phase: str = "griffin-lim",
     ):
         super().__init__(length, channels, latent_dim, model_dim, num_classes)
-        self.codec = SpectrogramCodec(length, n_fft, hop_length, floor_db, griffin_lim_iters)
+        self.codec = SpectrogramCodec(length, n_fft, hop_length, floor_db, griffin_lim_iters, phase)
         self.bins, self.frames = self.codec.bins, self.codec.frames
         self.base = (self.bins // UPSCALE, math.ceil(self.frames / UPSCALE))
         conditioned_dim = self.add_label_embedding(embed_dim)
@@ -251,6 +307,7 @@ def build_specgan(
     griffin_lim_iters: int = 32,
     embed_dim: int | None = None,
     minibatch_std: int = 0,
+    phase: str = "griffin-lim",
 ) -> tuple[SpecGANGenerator, SpecGANDiscriminator]:
     g = SpecGANGenerator(
         length=length,
@@ -263,6 +320,7 @@ def build_specgan(
         floor_db=floor_db,
         griffin_lim_iters=griffin_lim_iters,
         embed_dim=embed_dim,
+        phase=phase,
     )
     d = SpecGANDiscriminator(
         bins=g.bins,
