@@ -10,6 +10,9 @@ reference:
 - ``silence``: zeros;
 - ``tone``: a steady 220 Hz sine at the real bars' RMS (a whole number of cycles per bar);
 - ``untrained_<arch>``: a freshly initialised (seeded) generator of each architecture;
+- ``resynthesised_<arch>``: the ``real`` bars through the analysis and synthesis of each
+  architecture that has a representation between it and audio (SpecGAN's spectrogram and phase
+  reconstruction, with params.yaml's settings): the representation ceiling;
 - ``shifted``: other held-out real bars rolled by a 16th (on the grid, off the downbeat);
 - ``miscut``: the ``real`` tracks played slower and cut to the bar length, so each loop skips the
   end of its bar and clicks at the seam (for the seam click detector);
@@ -25,6 +28,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,8 +36,11 @@ import torch
 
 from pipeline.data.synth import STYLES, SynthTrackSpec, render_track
 from pipeline.grid import bar_samples_at
+from pipeline.metrics.references import rms, round_trip_bars, white_noise
 from pipeline.metrics.registry import compute_all, specs
 from pipeline.models import build_models
+from pipeline.models.conditioning import ConditionalGenerator
+from pipeline.params import load_params
 
 SAMPLE_RATE = 8000
 BPM = 120.0
@@ -41,6 +48,7 @@ BEATS_PER_BAR = 4
 TONE_HZ = 220.0
 MISCUT_TEMPO = 11.0 / 12.0  # the miscut rung's tracks play at this share of the tempo
 ARCHITECTURES = ("wavegan", "specgan")
+PARAMS = Path(__file__).resolve().parents[1] / "params.yaml"
 # Tracks: training, the valid reference, and the two held-out rungs (real, shifted) all differ.
 TRAIN_SEED, VALID_SEED, REAL_SEED, SHIFTED_SEED = 1, 2, 3, 4
 
@@ -89,16 +97,6 @@ def real_bars(
     return np.concatenate(bars).astype(np.float32), np.asarray(labels)
 
 
-def rms(bars: np.ndarray) -> float:
-    return float(np.sqrt(np.mean(np.square(bars, dtype=np.float64))))
-
-
-def white_noise(shape: tuple[int, ...], level: float, seed: int = 0) -> np.ndarray:
-    """Gaussian white noise with RMS ``level``."""
-    rng = np.random.default_rng(seed)
-    return (level * rng.standard_normal(shape)).astype(np.float32)
-
-
 def steady_tone(
     shape: tuple[int, ...], sample_rate: int, level: float, hz: float = TONE_HZ
 ) -> np.ndarray:
@@ -126,6 +124,24 @@ def untrained_output(
     latents = generator.sample_latent(n, generator=torch.Generator().manual_seed(seed))
     with torch.no_grad():
         return generator(latents).float().numpy()
+
+
+def resynthesised(bars: np.ndarray) -> dict[str, np.ndarray]:
+    """``{"resynthesised_<arch>": bars through arch's round trip}`` for every architecture whose
+    generator has a representation between it and audio, with params.yaml's model settings."""
+    settings = load_params(PARAMS)["train"]["model"]
+    rungs = {}
+    for arch in ARCHITECTURES:
+        generator, _ = build_models(
+            arch,
+            length=bars.shape[2],
+            channels=bars.shape[1],
+            model_dim=4,  # the weights play no part in a round trip
+            **settings.get(arch, {}),
+        )
+        if type(generator).round_trip is not ConditionalGenerator.round_trip:
+            rungs[f"resynthesised_{arch}"] = round_trip_bars(generator.eval(), bars)
+    return rungs
 
 
 @dataclass(frozen=True)
@@ -191,6 +207,7 @@ def build_ladder(
     # Cut at the wrong tempo, a loop skips the end of its bar and jumps back to the downbeat.
     slow = {**grid, "bpm": bpm * MISCUT_TEMPO}
     rungs["miscut"] = real_bars(REAL_SEED, *held_out, **slow)[0][..., : real.shape[2]]
+    rungs.update(resynthesised(real))
     rungs["real"] = real
     rungs["copies"] = train
     return Ladder(

@@ -51,6 +51,13 @@ class ConditionalGenerator(nn.Module):
         """``z`` with the label embedding appended (``z`` itself when unconditional)."""
         return condition_latent(z, labels, self.label_embedding)
 
+    def round_trip(self, audio: Tensor) -> Tensor:
+        """Real bars ``[B, C, length]`` through this generator's own representation and back
+        (analysis, then the synthesis its ``forward`` ends with): the best any generator of this
+        kind can sound. A waveform generator has no representation between it and the audio,
+        so the bars come back unchanged."""
+        return audio
+
     def sample_latent(
         self,
         n: int,

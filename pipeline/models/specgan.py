@@ -223,6 +223,10 @@ class SpecGANGenerator(ConditionalGenerator):
     def forward(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
         return self.codec.decode(self.forward_training(z, labels))
 
+    def round_trip(self, audio: Tensor) -> Tensor:
+        """Real bars -> this generator's spectrograms -> audio, as ``forward`` renders them."""
+        return self.codec.decode(self.codec.encode(audio))
+
 
 def append_minibatch_std(h: Tensor, group: int) -> Tensor:
     """``h`` [B, C, H, W] with one more channel: the feature standard deviation across each group
