@@ -20,9 +20,10 @@ from pipeline.metrics.registry import ROLES
 
 
 def metrics(
-    frechet: float = 400.0,
+    frechet: float = 300.0,
     downbeat: float = 0.9,
     bins: int = 8,
+    c2st: float = 0.6,
     similar: float = 0.0,
     nearest_db: float = 14.0,
 ) -> dict:
@@ -43,6 +44,12 @@ def metrics(
             "valid.fraction_downbeat_onset": 1.0,
         },
         "ndb": {"generated.bins_visited": bins, "valid.bins_visited": 10},
+        "two_sample": {
+            "generated.accuracy": c2st,
+            "generated.accuracy.ci_low": c2st - 0.05,
+            "generated.accuracy.ci_high": c2st + 0.05,
+            "valid.accuracy": 0.55,
+        },
         "novelty": {"generated.fraction_similar": similar, "valid.fraction_similar": 0.0},
         "nearest_neighbour": {"generated.median_db": nearest_db, "valid.median_db": 14.5},
     }
@@ -57,26 +64,31 @@ def test_every_target_met_and_the_verdict_says_so():
     assert all(line.met for line in card.lines)
     assert card.verdict == f"learned: {len(TARGETS)} of {len(TARGETS)} targets met"
     got = lines(card)
-    assert got["frechet_fixed_ratio"].value == pytest.approx(2.0)
+    assert got["frechet_fixed_ratio"].value == pytest.approx(1.5)
     # the interval: the generated distance's bootstrap interval over the real point value
-    assert got["frechet_fixed_ratio"].ci_low == pytest.approx(1.6)
-    assert got["frechet_fixed_ratio"].ci_high == pytest.approx(2.5)
-    assert got["frechet_fixed_ratio"].shown == "2.00× [1.60×, 2.50×]"
+    assert got["frechet_fixed_ratio"].ci_low == pytest.approx(1.2)
+    assert got["frechet_fixed_ratio"].ci_high == pytest.approx(1.875)
+    assert got["frechet_fixed_ratio"].shown == "1.50× [1.20×, 1.88×]"
     assert got["frechet_classifier_ratio"].ci_low is None  # no interval given, none made up
     assert got["downbeat_share"].value == pytest.approx(0.9)
     assert got["ndb_bins_share"].value == pytest.approx(0.8)
+    # a fraction is the generated number itself, with its own interval
+    assert got["two_sample_accuracy"].value == pytest.approx(0.6)
+    assert got["two_sample_accuracy"].real == pytest.approx(0.55)
+    assert got["two_sample_accuracy"].shown == "60 % [55 %, 65 %]"
     assert got["nearest_train_db_vs_real"].value == pytest.approx(-0.5)
     assert [line.target for line in card.lines] == [
-        "≤ 3×", "≤ 3×", "≥ 80 %", "≥ 50 %", "≤ 10 %", "≥ -1 dB",
+        "≤ 2×", "≤ 2×", "≥ 80 %", "≥ 50 %", "≤ 80 %", "≤ 10 %", "≥ -1 dB",
     ]  # fmt: skip
 
 
 @pytest.mark.parametrize(
     ("changed", "name"),
     [
-        ({"frechet": 700.0}, "frechet_fixed_ratio"),  # 3.5x the real reference
+        ({"frechet": 500.0}, "frechet_fixed_ratio"),  # 2.5x the real reference
         ({"downbeat": 0.7}, "downbeat_share"),  # 70 % of the real share
         ({"bins": 4}, "ndb_bins_share"),  # 40 % of the real bins
+        ({"c2st": 0.9}, "two_sample_accuracy"),  # told from real bars 90 % of the time
         ({"similar": 0.25}, "near_copy_fraction"),
         ({"nearest_db": 12.1}, "nearest_train_db_vs_real"),  # 2.4 dB closer: copying
     ],
@@ -89,7 +101,7 @@ def test_each_target_can_fail_alone(changed, name):
 
 
 def test_the_limits_are_inclusive():
-    card = compute_headline(metrics(frechet=600.0, downbeat=0.8, bins=5, similar=0.1,
+    card = compute_headline(metrics(frechet=400.0, downbeat=0.8, bins=5, c2st=0.8, similar=0.1,
                                     nearest_db=13.5))  # fmt: skip
     assert all(line.met for line in card.lines)
 
@@ -102,7 +114,7 @@ def test_missing_metrics_and_a_zero_reference_are_not_measured():
     card = compute_headline(values)
     unmeasured = [line.name for line in card.lines if line.met is None]
     assert unmeasured == ["frechet_classifier_ratio", "downbeat_share", "ndb_bins_share"]
-    assert card.verdict.startswith("learned: 3 of 3 targets met; not measured: ")
+    assert card.verdict.startswith("learned: 4 of 4 targets met; not measured: ")
     assert compute_headline({}).verdict.startswith("not learned yet: 0 of 0 targets met")
 
 
@@ -115,7 +127,7 @@ def test_targets_take_their_direction_from_the_registry_roles():
 def test_stored_headline_round_trips_and_tells_what_to_log():
     card = compute_headline(metrics(frechet=700.0))
     stored = json.loads(json.dumps({HEADLINE_KEY: card.to_dict(), **metrics()}))
-    assert stored[HEADLINE_KEY]["lines"]["frechet_fixed_ratio"]["target"] == "≤ 3×"
+    assert stored[HEADLINE_KEY]["lines"]["frechet_fixed_ratio"]["target"] == "≤ 2×"
     assert headline_of(stored) == card  # the stored one, not recomputed from the metrics
     assert headline_of(metrics()) == compute_headline(metrics())
     logged = card.mlflow_metrics()
