@@ -6,6 +6,10 @@ against the held-out real bars and a target, and a one-line verdict.
   of bars with an onset on the downbeat and the NDB bins visited, each as a share of the real
   bars' number; the accuracy of a classifier telling generated from held-out real bars (50 %:
   indistinguishable);
+- the representation ceiling: the held-out real bars through the model's own analysis and
+  synthesis (:mod:`pipeline.metrics.references`), scored as generated bars are; the best any
+  generator in this representation can do. Every line shows the ceiling's number beside the
+  generated one, and the ceiling's Fréchet distance has its own target;
 - memorisation: the BeatGAN near-copy fraction, and how much closer generated bars sit to their
   nearest training bar than held-out real bars do (dB; well below zero means copying).
 
@@ -20,9 +24,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
+from pipeline.metrics.references import CEILING, REFERENCES_KEY
 from pipeline.metrics.registry import spec
 
 Compare = Literal["ratio", "share", "fraction", "difference_db"]
@@ -33,7 +38,8 @@ HEADLINE_KEY = "headline"
 class Target:
     """``generated.<key>`` of ``metric`` compared with ``valid.<key>``: as their ratio (shown as
     a multiple or a share), as the generated fraction itself, or as their difference in dB; it
-    meets the target when that number is at or past ``limit`` in the better direction."""
+    meets the target when that number is at or past ``limit`` in the better direction.
+    ``scored``: whose number it is, the generated bars' or a reference rung's (``ceiling``)."""
 
     name: str  # JSON key and MLflow metric name (headline.<name>)
     label: str
@@ -41,6 +47,7 @@ class Target:
     key: str
     compare: Compare
     limit: float
+    scored: str = "generated"
 
     @property
     def better(self) -> Literal["lower", "higher"]:
@@ -57,6 +64,9 @@ TARGETS: tuple[Target, ...] = (
     Target("ndb_bins_share", "NDB bins visited", "ndb", "bins_visited", "share", 0.5),
     Target("two_sample_accuracy", "two-sample classifier accuracy (50 % = indistinguishable)",
            "two_sample", "accuracy", "fraction", 0.8),
+    Target("ceiling_frechet_fixed_ratio", "best possible in this representation (held-out bars "
+           "through the model's synthesis), Fréchet fixed", "frechet", "fixed", "ratio", 1.15,
+           scored=CEILING),
     Target("near_copy_fraction", "near-copies (BeatGAN fraction similar)", "novelty",
            "fraction_similar", "fraction", 0.1),
     Target("nearest_train_db_vs_real", "distance to the nearest training bar", "nearest_neighbour",
@@ -81,6 +91,7 @@ class Line:
     ci_low: float | None = None
     ci_high: float | None = None
     met: bool | None = None
+    ceiling: float | None = None  # the same comparison for the ceiling rung
 
     @property
     def target(self) -> str:
@@ -181,11 +192,12 @@ class Scorecard:
 
     def table(self) -> list[list[str]]:
         """Rows of text (a header first): measure, generated, real, vs real, target, met."""
-        rows = [["measure", "generated", "held-out real", "vs real", "target", "met"]]
+        rows = [["measure", "generated", "held-out real", "vs real", "ceiling", "target", "met"]]
         for line in self.lines:
             met = "–" if line.met is None else ("yes" if line.met else "NO")
             raw = [_number(line.generated), _number(line.real)]
-            rows.append([line.label, *raw, line.shown, line.target, met])
+            ceiling = _format(line.compare, line.ceiling)
+            rows.append([line.label, *raw, line.shown, ceiling, line.target, met])
         return rows
 
 
@@ -193,8 +205,18 @@ def compute_headline(
     metrics: Mapping[str, Any], targets: tuple[Target, ...] = TARGETS
 ) -> Scorecard:
     """The headline of :func:`pipeline.metrics.registry.compute_all`'s result (a metrics.json
-    without its ``headline``): one :class:`Line` per target."""
-    return Scorecard(tuple(_line(target, metrics.get(target.metric) or {}) for target in targets))
+    without its ``headline``, with its ``references`` when there are any): one :class:`Line`
+    per target."""
+    references = metrics.get(REFERENCES_KEY) or {}
+    ceiling = references.get(CEILING) or {}
+    lines = []
+    for target in targets:
+        scored = metrics if target.scored == "generated" else references.get(target.scored) or {}
+        line = _line(target, scored.get(target.metric) or {})
+        if target.scored == "generated":
+            line = replace(line, ceiling=_line(target, ceiling.get(target.metric) or {}).value)
+        lines.append(line)
+    return Scorecard(tuple(lines))
 
 
 def headline_of(metrics: Mapping[str, Any]) -> Scorecard:

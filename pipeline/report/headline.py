@@ -61,7 +61,9 @@ def _table(metrics: Mapping[str, Any]) -> str:
         f'<p class="{verdict_class}">{escape(card.verdict)}</p>'
         f'<table class="metrics headline"><thead><tr>{head}</tr></thead><tbody>{body}</tbody>'
         "</table><p>vs real: generated over held-out real (× or %), the near-copy share itself, "
-        "or generated minus real (dB); intervals from the bootstrap of the generated number.</p>"
+        "or generated minus real (dB); intervals from the bootstrap of the generated number. "
+        "ceiling: the same comparison for the held-out real bars through the model's own "
+        "analysis and synthesis, the best any generator in this representation can do.</p>"
     )
 
 

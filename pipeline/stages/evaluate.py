@@ -13,6 +13,7 @@ from pipeline.environment import ENVIRONMENT_KEY, fingerprint
 from pipeline.fileio import write_json_atomic
 from pipeline.grid import BarGrid
 from pipeline.metrics.headline import HEADLINE_KEY, Scorecard, compute_headline, markdown
+from pipeline.metrics.references import REFERENCES_KEY, score_references
 from pipeline.metrics.registry import compute_all, numeric_metrics, option_defaults
 from pipeline.metrics.vggish import VGGishWeightsError
 from pipeline.models import generator_file
@@ -76,6 +77,7 @@ def main(args, params) -> None:
         train_labels=train_labels,
         valid_labels=valid_labels,
         generated_labels=generated_labels,
+        cache={},  # training and held-out features once, for the generated bars and the rungs
     )
     if "real_time_factor" in section["metrics"]:
         options["generator"] = model.generator
@@ -83,16 +85,24 @@ def main(args, params) -> None:
         metrics = compute_all(
             generated, train, valid if len(valid) else None, options, names=section["metrics"]
         )
+        references = score_references(
+            model.generator, train, valid, options, names=section["metrics"]
+        )
     except VGGishWeightsError as err:
         raise StageError(f"evaluate.vggish_weights: {err}") from err
-    card = compute_headline(metrics)
-    record = {HEADLINE_KEY: card.to_dict(), **metrics, ENVIRONMENT_KEY: fingerprint()}
+    card = compute_headline({**metrics, REFERENCES_KEY: references})
+    record = {
+        HEADLINE_KEY: card.to_dict(),
+        **metrics,
+        REFERENCES_KEY: references,
+        ENVIRONMENT_KEY: fingerprint(),
+    }
     write_json_atomic(args.out, record)
     write_json_atomic(args.headline, card.numbers())
     log.info("headline -> %s, every metric -> %s\n%s", args.headline, args.out, markdown(card))
 
     with recorded_run(json.loads(args.train_run.read_text())) as mlflow_log:
-        log_metrics(mlflow_log, metrics, card)
+        log_metrics(mlflow_log, metrics, references, card)
         mlflow_log.log_artifact(args.out)
         mlflow_log.log_artifact(args.samples_dir / "interpolation.wav", "audio")
         for path in sorted((args.samples_dir / "bars").glob("*.wav"))[:4]:
@@ -101,14 +111,21 @@ def main(args, params) -> None:
 
 
 def log_metrics(
-    mlflow_log: MlflowBatchLogger, metrics: dict[str, dict[str, Any]], card: Scorecard
+    mlflow_log: MlflowBatchLogger,
+    metrics: dict[str, dict[str, Any]],
+    references: dict[str, dict[str, dict[str, Any]]],
+    card: Scorecard,
 ) -> None:
     """The headline numbers first (``headline.*``), its verdict as the ``verdict`` tag and its
-    table as the run's description, then every metric (``metric_set_key``)."""
+    table as the run's description, then every metric (``metric_set_key``) and every reference
+    rung's (``ceiling_metric_set_key``, ``noise_...``)."""
     mlflow_log.log(0, card.mlflow_metrics())
     mlflow_log.set_tags({"verdict": card.verdict, "mlflow.note.content": markdown(card)})
     numbers = numeric_metrics(metrics)
     mlflow_log.log(0, {k.replace(".", "_"): v for k, v in numbers.items()})
+    for rung, rung_metrics in references.items():
+        numbers = numeric_metrics(rung_metrics)
+        mlflow_log.log(0, {f"{rung}_{k.replace('.', '_')}": v for k, v in numbers.items()})
 
 
 def parser():

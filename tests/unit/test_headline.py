@@ -26,9 +26,13 @@ def metrics(
     c2st: float = 0.6,
     similar: float = 0.0,
     nearest_db: float = 14.0,
+    ceiling: float = 210.0,
 ) -> dict:
-    """Hand-made compute_all result; the real reference is fixed, the generated bars vary."""
+    """Hand-made compute_all result with its reference rungs; the real reference is fixed, the
+    generated bars and the ceiling rung vary."""
+    ceiling_frechet = {"generated.fixed": ceiling, "valid.fixed": 200.0}
     return {
+        "references": {"ceiling": {"frechet": ceiling_frechet}, "noise": {}},
         "frechet": {
             "generated.fixed": frechet,
             "generated.fixed.ci_low": frechet * 0.8,
@@ -77,8 +81,12 @@ def test_every_target_met_and_the_verdict_says_so():
     assert got["two_sample_accuracy"].real == pytest.approx(0.55)
     assert got["two_sample_accuracy"].shown == "60 % [55 %, 65 %]"
     assert got["nearest_train_db_vs_real"].value == pytest.approx(-0.5)
+    # the ceiling rung: its own line, and the same comparison beside each generated line
+    assert got["ceiling_frechet_fixed_ratio"].value == pytest.approx(1.05)
+    assert got["frechet_fixed_ratio"].ceiling == pytest.approx(1.05)
+    assert got["frechet_classifier_ratio"].ceiling is None  # the rung has no such number
     assert [line.target for line in card.lines] == [
-        "≤ 2×", "≤ 2×", "≥ 80 %", "≥ 50 %", "≤ 80 %", "≤ 10 %", "≥ -1 dB",
+        "≤ 2×", "≤ 2×", "≥ 80 %", "≥ 50 %", "≤ 80 %", "≤ 1.15×", "≤ 10 %", "≥ -1 dB",
     ]  # fmt: skip
 
 
@@ -89,6 +97,7 @@ def test_every_target_met_and_the_verdict_says_so():
         ({"downbeat": 0.7}, "downbeat_share"),  # 70 % of the real share
         ({"bins": 4}, "ndb_bins_share"),  # 40 % of the real bins
         ({"c2st": 0.9}, "two_sample_accuracy"),  # told from real bars 90 % of the time
+        ({"ceiling": 240.0}, "ceiling_frechet_fixed_ratio"),  # the representation smears
         ({"similar": 0.25}, "near_copy_fraction"),
         ({"nearest_db": 12.1}, "nearest_train_db_vs_real"),  # 2.4 dB closer: copying
     ],
@@ -102,7 +111,7 @@ def test_each_target_can_fail_alone(changed, name):
 
 def test_the_limits_are_inclusive():
     card = compute_headline(metrics(frechet=400.0, downbeat=0.8, bins=5, c2st=0.8, similar=0.1,
-                                    nearest_db=13.5))  # fmt: skip
+                                    nearest_db=13.5, ceiling=230.0))  # fmt: skip
     assert all(line.met for line in card.lines)
 
 
@@ -114,7 +123,7 @@ def test_missing_metrics_and_a_zero_reference_are_not_measured():
     card = compute_headline(values)
     unmeasured = [line.name for line in card.lines if line.met is None]
     assert unmeasured == ["frechet_classifier_ratio", "downbeat_share", "ndb_bins_share"]
-    assert card.verdict.startswith("learned: 4 of 4 targets met; not measured: ")
+    assert card.verdict.startswith("learned: 5 of 5 targets met; not measured: ")
     assert compute_headline({}).verdict.startswith("not learned yet: 0 of 0 targets met")
 
 
@@ -156,7 +165,7 @@ def test_evaluate_logs_the_headline_first_and_tags_the_verdict():
     values = metrics()
     card = compute_headline(values)
     recorder = Recorder()
-    log_metrics(recorder, values, card)  # type: ignore[arg-type]
+    log_metrics(recorder, values, {}, card)  # type: ignore[arg-type]
     (first, headline), (second, tags), (third, rest) = recorder.calls
     assert (first, second, third) == ("log", "tags", "log")
     assert headline == card.mlflow_metrics()

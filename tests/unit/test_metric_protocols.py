@@ -79,7 +79,7 @@ def test_results_carry_their_protocol_and_only_numbers_are_logged():
             pass
 
     recorder = Recorder()
-    log_metrics(recorder, metrics, compute_headline(metrics))  # type: ignore[arg-type]
+    log_metrics(recorder, metrics, {}, compute_headline(metrics))  # type: ignore[arg-type]
     assert all(isinstance(v, float) for v in recorder.logged.values())
     assert "frechet_generated_fixed" in recorder.logged
     assert not any("protocol" in key or "skipped" in key for key in recorder.logged)
