@@ -13,7 +13,7 @@ bar, and each row says what share of each set lies there.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,6 +40,8 @@ class SpreadRow:
 
 @dataclass(frozen=True)
 class ComparisonRow:
+    """One row as drawn: its label, the real and the generated bar (None: an empty panel)."""
+
     label: str
     real: np.ndarray | None  # [channels, samples]
     generated: np.ndarray | None
@@ -71,7 +73,7 @@ def fixed_embedding(bars: np.ndarray, sample_rate: int, beats_per_bar: int) -> n
     return np.nan_to_num(embedding)
 
 
-def standardiser(reference: np.ndarray):
+def standardiser(reference: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     """A function scaling embeddings by ``reference``'s per-feature mean and std."""
     mean = reference.mean(0)
     std = reference.std(0)

@@ -16,7 +16,7 @@ from pipeline.data.splits import load_split
 from pipeline.grid import DEFAULT_BEATS_PER_BAR
 from pipeline.monitoring.runs import recorded_run
 from pipeline.report import BarComparison, build_report
-from pipeline.report.spread import spread_comparison
+from pipeline.report.spread import MAX_ROWS, spread_comparison
 from pipeline.stages.common import StageError, log, run_stage, stage_parser
 
 
@@ -61,12 +61,15 @@ def _comparison(samples_dir: Path, splits_dir: Path | None) -> BarComparison | N
     if not len(generated):
         log.warning("%s holds no bars: the report shows no real bars", generated_file)
         return None
-    train = None
-    if labels is not None and (splits_dir / "train.npz").is_file():
-        train_bars, train_labels, _ = load_split(splits_dir / "train.npz")
-        train = (train_bars, train_labels)
     listing = _read_json(samples_dir / "samples.json", "samples listing", required=False)
     info = _read_json(splits_dir / "info.json", "split info", required=False)
+    train = None  # read only when a class shown has no held-out bar
+    if labels is not None:
+        n_classes = max(len(info.get("classes") or []), int(labels.max()) + 1)
+        shown = np.arange(min(n_classes, MAX_ROWS))
+        if not np.isin(shown, real_labels).all() and (splits_dir / "train.npz").is_file():
+            train_bars, train_labels, _ = load_split(splits_dir / "train.npz")
+            train = (train_bars, train_labels)
     return spread_comparison(
         generated,
         labels,
