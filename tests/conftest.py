@@ -62,7 +62,7 @@ def tiny_params() -> dict:
         preview_every=2,
     )
     params["sample"].update(
-        n_bars=3, interpolation_bars=4, interpolation_keyframes=2, loop_repeats=2
+        n_bars=3, score_bars=6, interpolation_bars=4, interpolation_keyframes=2, loop_repeats=2
     )
     return params
 

@@ -3,6 +3,6 @@ generated bars' spectrograms, players, spectrograms, metrics, loss curves). ``bu
 the entry point; ``pipeline.stages.report`` runs it."""
 
 from pipeline.report.build import AudioItem, build_report, collect_samples
-from pipeline.report.headline import BarComparison
+from pipeline.report.spread import BarComparison
 
 __all__ = ["AudioItem", "BarComparison", "build_report", "collect_samples"]

@@ -1,35 +1,21 @@
-"""The report's first section: the headline table (did training work?) and held-out real bars'
-spectrograms beside generated bars', on one colour scale."""
+"""The report's first section: the headline table (did training work?) with how many bars were
+scored, and the spread of the scored bars: one generated bar per class (or per region of the
+fixed features) beside a real bar of the same class or region, all on one colour scale
+(:mod:`pipeline.report.spread` chooses them)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from pipeline.metrics.counts import counts_of
 from pipeline.metrics.headline import headline_of
 from pipeline.report.html import escape, img, section
-from pipeline.spectrograms import spectrogram_grid_png
+from pipeline.report.spread import BarComparison
+from pipeline.spectrograms import DB_RANGE, spectrogram_grid_png
 
 COMPARISON_IMAGE = "img/real_vs_generated.png"
-REAL_TITLE, GENERATED_TITLE = "held-out real bars", "generated bars"
-
-
-@dataclass(frozen=True)
-class BarComparison:
-    """Bars ``[n, channels, samples]`` to show side by side: held-out real and generated."""
-
-    real: np.ndarray
-    generated: np.ndarray
-    sample_rate: int
-    per_column: int = 4
-
-    def columns(self) -> dict[str, np.ndarray]:
-        return {REAL_TITLE: _spread(self.real, self.per_column),
-                GENERATED_TITLE: _spread(self.generated, self.per_column)}  # fmt: skip
 
 
 def headline_section(
@@ -37,14 +23,14 @@ def headline_section(
 ) -> str:
     """The verdict, the headline table and the spectrogram comparison ('' when there is
     neither metrics nor bars to compare)."""
-    parts = [_table(metrics)] if metrics else []
+    parts = [_table(metrics, comparison)] if metrics else []
     if comparison is not None:
         parts.append(_comparison(comparison, staging))
     parts = [part for part in parts if part]
     return section("headline", "Did it work?", "".join(parts)) if parts else ""
 
 
-def _table(metrics: Mapping[str, Any]) -> str:
+def _table(metrics: Mapping[str, Any], comparison: BarComparison | None) -> str:
     card = headline_of(metrics)
     if not card.measured:
         return ""
@@ -61,32 +47,65 @@ def _table(metrics: Mapping[str, Any]) -> str:
         f'<p class="{verdict_class}">{escape(card.verdict)}</p>'
         f'<table class="metrics headline"><thead><tr>{head}</tr></thead><tbody>{body}</tbody>'
         "</table><p>vs real: generated over held-out real (× or %), the near-copy share itself, "
-        "or generated minus real (dB); intervals from the bootstrap of the generated number. "
-        "ceiling: the same comparison for the held-out real bars through the model's own "
-        "analysis and synthesis, the best any generator in this representation can do.</p>"
+        "or generated minus real (dB); [low, high]: the "
+        f"{escape(_confidence(metrics))}bootstrap interval of the generated number over its "
+        "bars. ceiling: the same comparison for the held-out real bars through the model's own "
+        "analysis and synthesis, the best any generator in this representation can do. "
+        f"{escape(_scored(metrics, comparison))}</p>"
     )
+
+
+def _scored(metrics: Mapping[str, Any], comparison: BarComparison | None) -> str:
+    """How many bars the numbers come from (metrics.json's ``counts``; else the comparison's)."""
+    counts = counts_of(metrics)
+    generated = counts.get("generated", comparison.n_scored if comparison else None)
+    if generated is None:
+        return ""
+    text = f"Scored on {generated} generated bars"
+    real = [f"{counts[k]} {name}" for k, name in (("train", "training"), ("valid", "held-out"))
+            if k in counts]  # fmt: skip
+    return text + (f" against {' and '.join(real)} real bars." if real else ".")
+
+
+def _confidence(metrics: Mapping[str, Any]) -> str:
+    """``95 % `` when metrics.json records the confidence of its intervals, else ''."""
+    for values in metrics.values():
+        if isinstance(values, Mapping) and isinstance(values.get("confidence"), int | float):
+            return f"{100 * values['confidence']:.3g} % "
+    return ""
 
 
 def _comparison(comparison: BarComparison, staging: Path) -> str:
     columns = comparison.columns()
-    if not any(len(bars) for bars in columns.values()):
+    if not any(bar is not None for bars in columns.values() for bar in bars):
         return ""
     path = staging / COMPARISON_IMAGE
     path.parent.mkdir(parents=True, exist_ok=True)
-    width, height = spectrogram_grid_png(columns, comparison.sample_rate, path)
-    shown = " and ".join(f"{len(bars)} {name}" for name, bars in columns.items() if len(bars))
-    return (
-        "<h3>Real and generated bars</h3>"
-        + img(COMPARISON_IMAGE, "Spectrograms of held-out real and generated bars", width, height)
-        + f"<p>{escape(shown)}: log-magnitude spectrograms on one colour scale.</p>"
+    width, height = spectrogram_grid_png(
+        columns, comparison.sample_rate, path, comparison.row_labels()
     )
-
-
-def _spread(bars: np.ndarray, n: int) -> np.ndarray:
-    """``n`` bars evenly spaced through ``bars`` (all of them when there are fewer)."""
-    if len(bars) <= n:
-        return bars
-    return bars[np.linspace(0, len(bars) - 1, n).round().astype(int)]
+    if comparison.by == "class":
+        how = (
+            "One generated bar per class, the one nearest its class's centre in the fixed "
+            f"features, chosen from the {comparison.n_scored} scored bars, beside the held-out "
+            "real bar nearest the same class's centre (a training bar where no held-out bar "
+            "has the class)"
+        )
+        if comparison.n_groups > len(comparison.rows):
+            how += f"; the first {len(comparison.rows)} of {comparison.n_groups} classes"
+    else:
+        how = (
+            f"One generated bar per region of the {comparison.n_scored} scored bars (k-means "
+            "on the fixed features, largest region first), the one nearest the region's "
+            "centre, beside the real held-out bar nearest that centre among those in the region"
+        )
+    low, high = DB_RANGE
+    return (
+        "<h3>The spread: real and generated bars</h3>"
+        + img(COMPARISON_IMAGE, "Spectrograms of real and generated bars", width, height)
+        + f"<p>{escape(how)}; log-magnitude spectrograms, every panel on one colour scale "
+        f"({low:g} to {high:g} dB re full scale).</p>"
+    )
 
 
 def _row_class(met: bool | None) -> str:

@@ -58,6 +58,28 @@ def random_bars(
     return generate_bars(generator, latents, class_labels(generator, n, class_index))
 
 
+def scored_bars(
+    generator: torch.nn.Module, n: int, seed: int, batch_size: int = 64
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """``n`` bars ``[n, C, T]`` for the metrics, and their labels (None for an unconditional
+    generator): latents reproducible from ``seed``, classes in turn (0, 1, ..., 0, 1, ...) so
+    that every class has ``n // num_classes`` or one more. Generated ``batch_size`` at a time
+    into one array, so only the bars themselves grow with ``n``."""
+    latents = random_latents(generator, n, seed)
+    labels = class_labels(generator, n)
+    bars: np.ndarray | None = None
+    for start in range(0, n, batch_size):
+        stop = min(start + batch_size, n)
+        y = None if labels is None else labels[start:stop]
+        batch = generate_bars(generator, latents[start:stop], y, batch_size)
+        if bars is None:
+            bars = np.empty((n, *batch.shape[1:]), dtype=np.float32)
+        bars[start:stop] = batch
+    if bars is None:
+        raise ValueError(f"need at least one bar to score, got {n}")
+    return bars, None if labels is None else labels.numpy()
+
+
 def per_class_bars(generator: torch.nn.Module, n_per_class: int, seed: int) -> np.ndarray:
     """``[num_classes, n_per_class, C, T]``: the SAME ``n_per_class`` latents rendered as every
     class, so differences between rows are the class's doing."""

@@ -12,6 +12,7 @@ from pipeline.data.splits import load_split
 from pipeline.environment import ENVIRONMENT_KEY, fingerprint
 from pipeline.fileio import write_json_atomic
 from pipeline.grid import BarGrid
+from pipeline.metrics.counts import COUNTS_KEY, bar_counts
 from pipeline.metrics.headline import HEADLINE_KEY, Scorecard, compute_headline, markdown
 from pipeline.metrics.references import REFERENCES_KEY, score_references
 from pipeline.metrics.registry import compute_all, numeric_metrics, option_defaults
@@ -21,6 +22,8 @@ from pipeline.monitoring.mlflow_logger import MlflowBatchLogger
 from pipeline.monitoring.runs import recorded_run
 from pipeline.params import PRETRAINED_DIR, fetched_entry
 from pipeline.stages.common import StageError, log, run_stage, stage_parser
+
+MIN_GENERATED_BARS = 2  # a spread, a bootstrap interval and a Fréchet covariance need two
 
 
 def metric_options(section: dict, grid: BarGrid) -> dict[str, Any]:
@@ -49,6 +52,29 @@ def check_vggish_weights(params: dict[str, Any]) -> None:
     raise StageError(message)
 
 
+def load_generated(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """The bars to score (float32 ``[n, channels, samples]``) and their labels (None when the
+    file has none) from the sample stage's ``generated.npz``; at least
+    :data:`MIN_GENERATED_BARS` of them."""
+    if not path.is_file():
+        raise StageError(f"{path}: the generated bars to score are missing (run the sample stage)")
+    with np.load(path) as packed:
+        if "bars" not in packed.files:
+            raise StageError(f"{path}: holds no 'bars' array")
+        generated = packed["bars"].astype(np.float32)
+        labels = packed["labels"] if "labels" in packed.files else None
+    if generated.ndim != 3:
+        raise StageError(f"{path}: bars of shape {generated.shape}, not [n, channels, samples]")
+    if len(generated) < MIN_GENERATED_BARS:
+        raise StageError(
+            f"{path}: holds {len(generated)} generated bar(s); the evaluate stage needs at least "
+            f"{MIN_GENERATED_BARS} to score (sample.score_bars sets how many sample packs)"
+        )
+    if labels is not None and len(labels) != len(generated):
+        raise StageError(f"{path}: {len(labels)} labels for {len(generated)} bars")
+    return generated, labels
+
+
 def main(args, params) -> None:
     section = params["evaluate"]
     check_vggish_weights(params)
@@ -57,9 +83,7 @@ def main(args, params) -> None:
     except generator_file.CheckpointError as err:
         raise StageError(str(err)) from err
     options = metric_options(section, model.grid)
-    with np.load(args.samples_dir / "generated.npz") as packed:
-        generated = packed["bars"].astype(np.float32)
-        generated_labels = packed["labels"] if "labels" in packed.files else None
+    generated, generated_labels = load_generated(args.samples_dir / "generated.npz")
     train, train_labels, _ = load_split(args.splits_dir / "train.npz")
     valid, valid_labels, _ = load_split(args.splits_dir / "valid.npz")
     if generated.shape[1:] != train.shape[1:]:
@@ -91,18 +115,28 @@ def main(args, params) -> None:
     except VGGishWeightsError as err:
         raise StageError(f"evaluate.vggish_weights: {err}") from err
     card = compute_headline({**metrics, REFERENCES_KEY: references})
+    counts = bar_counts(len(generated), len(train), len(valid))
     record = {
         HEADLINE_KEY: card.to_dict(),
         **metrics,
         REFERENCES_KEY: references,
+        COUNTS_KEY: counts,
         ENVIRONMENT_KEY: fingerprint(),
     }
     write_json_atomic(args.out, record)
     write_json_atomic(args.headline, card.numbers())
-    log.info("headline -> %s, every metric -> %s\n%s", args.headline, args.out, markdown(card))
+    log.info(
+        "scored %d generated bars against %d training and %d held-out bars; headline -> %s, "
+        "every metric -> %s\n%s",
+        *counts.values(),
+        args.headline,
+        args.out,
+        markdown(card),
+    )
 
     with recorded_run(json.loads(args.train_run.read_text())) as mlflow_log:
         log_metrics(mlflow_log, metrics, references, card)
+        mlflow_log.log(0, {f"{COUNTS_KEY}_{k}": float(v) for k, v in counts.items()})
         mlflow_log.log_artifact(args.out)
         mlflow_log.log_artifact(args.samples_dir / "interpolation.wav", "audio")
         for path in sorted((args.samples_dir / "bars").glob("*.wav"))[:4]:

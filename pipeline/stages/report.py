@@ -1,6 +1,6 @@
-"""report: a self-contained HTML listening report (the headline, held-out real and generated bars'
-spectrograms side by side, players, spectrograms, metrics, loss curves), logged to the
-training's MLflow run."""
+"""report: a self-contained HTML listening report (the headline with how many bars were scored,
+the spread of the scored bars beside real bars of the same class or region on one colour scale,
+players, spectrograms, metrics, loss curves), logged to the training's MLflow run."""
 
 from __future__ import annotations
 
@@ -13,8 +13,10 @@ import numpy as np
 import pandas as pd
 
 from pipeline.data.splits import load_split
+from pipeline.grid import DEFAULT_BEATS_PER_BAR
 from pipeline.monitoring.runs import recorded_run
 from pipeline.report import BarComparison, build_report
+from pipeline.report.spread import MAX_ROWS, spread_comparison
 from pipeline.stages.common import StageError, log, run_stage, stage_parser
 
 
@@ -44,21 +46,46 @@ def main(args: argparse.Namespace, params: dict[str, Any]) -> None:
 
 
 def _comparison(samples_dir: Path, splits_dir: Path | None) -> BarComparison | None:
-    """Held-out real bars (``valid.npz``) and the generated bars (``generated.npz``)."""
+    """The spread of the scored bars (``generated.npz``) beside held-out real bars
+    (``valid.npz``; ``train.npz`` stands in for classes no held-out bar has)."""
     generated_file = samples_dir / "generated.npz"
     if splits_dir is None or not generated_file.is_file():
         log.warning("no splits folder or no %s: the report shows no real bars", generated_file)
         return None
     if not (splits_dir / "valid.npz").is_file():
         raise StageError(f"{splits_dir / 'valid.npz'}: held-out bars not found")
-    real, _, sample_rate = load_split(splits_dir / "valid.npz")
+    real, real_labels, sample_rate = load_split(splits_dir / "valid.npz")
     with np.load(generated_file) as packed:
         generated = packed["bars"].astype(np.float32)
-    return BarComparison(real, generated, sample_rate)
+        labels = packed["labels"] if "labels" in packed.files else None
+    if not len(generated):
+        log.warning("%s holds no bars: the report shows no real bars", generated_file)
+        return None
+    listing = _read_json(samples_dir / "samples.json", "samples listing", required=False)
+    info = _read_json(splits_dir / "info.json", "split info", required=False)
+    train = None  # read only when a class shown has no held-out bar
+    if labels is not None:
+        n_classes = max(len(info.get("classes") or []), int(labels.max()) + 1)
+        shown = np.arange(min(n_classes, MAX_ROWS))
+        if not np.isin(shown, real_labels).all() and (splits_dir / "train.npz").is_file():
+            train_bars, train_labels, _ = load_split(splits_dir / "train.npz")
+            train = (train_bars, train_labels)
+    return spread_comparison(
+        generated,
+        labels,
+        real,
+        real_labels,
+        sample_rate,
+        int(listing.get("beats_per_bar", DEFAULT_BEATS_PER_BAR)),
+        class_names=info.get("classes"),
+        train=train,
+    )
 
 
-def _read_json(path: Path, what: str) -> dict[str, Any]:
+def _read_json(path: Path, what: str, required: bool = True) -> dict[str, Any]:
     if not path.is_file():
+        if not required:
+            return {}
         raise StageError(f"{path}: {what} not found")
     try:
         data = json.loads(path.read_text())

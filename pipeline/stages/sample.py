@@ -1,7 +1,9 @@
 """sample: random bars, loops, latent walks (spherical and linear), the interpolation track at
 other tempos, and per-class bars (conditional models) from the trained generator. Every WAV is
 tagged for a DAW (``acid`` tempo and beats, ``smpl`` loop over its whole bars:
-:mod:`pipeline.export.riff`)."""
+:mod:`pipeline.export.riff`). The bars the evaluate stage scores, ``sample.score_bars`` of
+them from their own latents (every class in turn for a conditional model), are packed into
+``generated.npz``; the ``sample.n_bars`` listening bars are WAVs under ``bars/``."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from pipeline.export.wav import write_bars_wav
 from pipeline.fileio import write_json_atomic, write_npz_atomic
@@ -18,21 +21,30 @@ from pipeline.models import generator_file
 from pipeline.models.generator_file import CheckpointError
 from pipeline.sample.assemble import crossfade_samples
 from pipeline.sample.generate import (
-    class_labels,
     interpolation_track,
     loops,
     per_class_bars,
     random_bars,
+    scored_bars,
 )
 from pipeline.sample.latent import INTERPOLATIONS
 from pipeline.sample.tempo import retempo
 from pipeline.stages.common import StageError, log, run_stage, stage_parser
 
 N_LOOPS = 4
+# Latent seeds from sample.seed: the listening bars use it, the walks +1, the per-class bars +2
+# and the scored bars (generated.npz) +3, so each set is its own draw.
+SCORE_SEED_OFFSET = 3
+MIN_SCORE_BARS = 2  # the evaluate stage's minimum (spreads and intervals need two)
 
 
 def main(args: argparse.Namespace, params: dict[str, Any]) -> None:
     section = params["sample"]
+    if section["score_bars"] < MIN_SCORE_BARS:
+        raise StageError(
+            f"sample.score_bars: {section['score_bars']}; the evaluate stage needs at least "
+            f"{MIN_SCORE_BARS} generated bars to score (256 gives usable intervals)"
+        )
     try:
         model = generator_file.load(args.model)
     except CheckpointError as err:  # truncated, corrupt, unsafe or not a generator file
@@ -52,13 +64,11 @@ def main(args: argparse.Namespace, params: dict[str, Any]) -> None:
 
     seed = section["seed"]
     bars = random_bars(generator, section["n_bars"], seed)
-    labels = class_labels(generator, len(bars))
     for i, bar in enumerate(bars):
         write(f"bars/bar_{i:03d}.wav", bar, "bar", f"Bar {i}")
-    packed = {"bars": bars, "sample_rate": np.int64(sr)}
-    if labels is not None:
-        packed["labels"] = labels.numpy()
-    write_npz_atomic(out / "generated.npz", **packed)
+    n_scored = pack_scored_bars(
+        out / "generated.npz", generator, section["score_bars"], seed + SCORE_SEED_OFFSET, sr
+    )
 
     repeats = section["loop_repeats"]
     for i, loop in enumerate(loops(bars[:N_LOOPS], repeats, fade, sr)):
@@ -114,6 +124,7 @@ def main(args: argparse.Namespace, params: dict[str, Any]) -> None:
             "bpm": bpm,
             "beats_per_bar": beats_per_bar,
             "n_bars": len(bars),
+            "score_bars": n_scored,
             "num_classes": model.settings.num_classes,
             "interpolation": section["interpolation"],
             "interpolation_bars": section["interpolation_bars"],
@@ -123,8 +134,10 @@ def main(args: argparse.Namespace, params: dict[str, Any]) -> None:
         },
     )
     log.info(
-        "%d bars, %d loops, %d walks of %.1f s, %d re-tempoed, %d class bars -> %s",
+        "%d bars (%d more to score), %d loops, %d walks of %.1f s, %d re-tempoed, %d class bars "
+        "-> %s",
         len(bars),
+        n_scored,
         min(N_LOOPS, len(bars)),
         len(tracks),
         seconds,
@@ -132,6 +145,19 @@ def main(args: argparse.Namespace, params: dict[str, Any]) -> None:
         sum(f["kind"] == "class" for f in files),
         out,
     )
+
+
+def pack_scored_bars(
+    path: Path, generator: torch.nn.Module, n: int, seed: int, sample_rate: int
+) -> int:
+    """Generate the ``n`` bars the evaluate stage scores (see :func:`scored_bars`) and pack them
+    into ``path`` with their labels (conditional models) and the sample rate; returns ``n``."""
+    bars, labels = scored_bars(generator, n, seed)
+    packed = {"bars": bars, "sample_rate": np.int64(sample_rate)}
+    if labels is not None:
+        packed["labels"] = labels
+    write_npz_atomic(path, **packed)
+    return len(bars)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -98,7 +98,8 @@ def test_dvc_repro_runs_every_stage_then_only_what_changed(tiny_project):
     # metrics: a DVC metrics file with novelty numbers beside a real-data reference
     metrics = json.loads((root / "data/metrics/metrics.json").read_text())
     novelty = metrics["novelty"]
-    assert novelty["generated.count"] == params["sample"]["n_bars"]
+    assert novelty["generated.count"] == params["sample"]["score_bars"]
+    assert metrics["counts"]["generated"] == params["sample"]["score_bars"]
     for key in ("generated.fraction_similar", "valid.fraction_similar"):
         assert 0.0 <= novelty[key] <= 1.0
     shown = json.loads(run(["dvc", "metrics", "show", "--json"], root).stdout)

@@ -42,9 +42,11 @@ METRICS = {
         "generated.fixed.ci_low": 300.0,
         "generated.fixed.ci_high": 450.0,
         "valid.fixed": 200.0,
+        "confidence": 0.9,
     },
     "rhythm": {"generated.fraction_downbeat_onset": 0.9, "valid.fraction_downbeat_onset": 1.0},
     "threshold": 0.1,
+    "counts": {"generated": 6, "train": 12, "valid": 5},
 }
 
 
@@ -78,7 +80,9 @@ def make_fake_run(root: Path, run_id: str) -> dict[str, Path]:
         )  # fmt: skip
     write_audio(samples / "interpolation.wav", _tone(4, 3), SR)
     generated = np.stack([_tone(1, 10 + i) for i in range(6)])
-    np.savez(samples / "generated.npz", bars=generated, sample_rate=np.int64(SR))
+    np.savez(  # the scored bars of a two-class model, the classes in turn
+        samples / "generated.npz", bars=generated, labels=np.arange(6) % 2, sample_rate=np.int64(SR)
+    )
     splits = root / "splits"
     splits.mkdir()
     valid = np.stack([_tone(1, 20 + i) for i in range(5)])
@@ -177,7 +181,11 @@ def test_report_folder_is_self_contained_and_logged_to_mlflow(report):
     assert "1.80× [1.50×, 2.25×]" in page and "≥ 80 %" in page
     assert images[0] == "img/real_vs_generated.png"
     assert page.index("real_vs_generated.png") < page.index('<section id="run">')
-    assert "4 held-out real bars and 4 generated bars" in page
+    # how many bars were scored, and the spread: a generated bar per class beside real bars
+    assert "Scored on 6 generated bars against 12 training and 5 held-out real bars." in page
+    assert "[low, high]: the 90 % bootstrap interval of the generated number" in page
+    assert "One generated bar per class" in page and "from the 6 scored bars" in page
+    assert "one colour scale (-90 to 0 dB re full scale)" in page
     # Metrics: every generated number beside its real reference; unknown metrics too.
     assert "held-out real (reference)" in page
     assert re.search(r"median_score</th><td[^>]*>0\.4312</td><td[^>]*>0\.51</td>", page)

@@ -188,3 +188,30 @@ def test_missing_fetched_weights_point_at_fetch_models(tmp_path, monkeypatch):
     ):
         evaluate.main(args, params)
     assert not args.out.exists()
+
+
+def test_the_evaluate_stage_records_how_many_bars_it_scored(tmp_path):
+    args = evaluate_inputs(tmp_path)
+    params = evaluate_params()
+    params["evaluate"]["metrics"] = ["novelty"]
+    with pytest.raises(FileNotFoundError, match="no_train_run"):
+        evaluate.main(args, params)
+    written = json.loads(args.out.read_text())
+    assert written["counts"] == {"generated": 6, "train": 6, "valid": 6}
+    assert written["novelty"]["generated.count"] == 6
+    assert list(written)[-2:] == ["counts", "environment"]  # after the metrics
+
+
+@pytest.mark.parametrize("n", [0, 1])
+def test_the_evaluate_stage_refuses_fewer_than_two_generated_bars(tmp_path, n):
+    args = evaluate_inputs(tmp_path)
+    generated = args.samples_dir / "generated.npz"
+    with np.load(generated) as packed:
+        np.savez(generated, bars=packed["bars"][:n])
+    params = evaluate_params()
+    params["evaluate"]["metrics"] = ["novelty"]
+    with pytest.raises(
+        StageError, match=rf"generated\.npz: holds {n} generated bar\(s\).*at least 2.*score_bars"
+    ):
+        evaluate.main(args, params)
+    assert not args.out.exists()

@@ -25,6 +25,7 @@ def params():
         ("analyze", "min_bpm", 200, "analyze.min_bpm"),  # above max_bpm
         ("split", "valid_fraction", 0.5, "split.valid_fraction"),  # valid + test >= 1
         ("demo", "styles", ["polka"], "demo.styles.0"),
+        ("sample", "score_bars", 1, "sample.score_bars: 1 is less than the minimum of 2"),
         ("evaluate", "classifier", "inception_v3", "evaluate.classifier"),
         ("evaluate", "classifier_epochs", 0, "evaluate.classifier_epochs"),
         ("evaluate", "ndb_features", "vggish", "evaluate.ndb_features"),

@@ -15,6 +15,7 @@ from scipy.ndimage import uniform_filter1d
 from pipeline.audio.io import read_audio
 from pipeline.grid import BarGrid, bar_samples_at, tempo_of
 from pipeline.models.generator_file import build_generator, save_generator
+from pipeline.models.generator_file import load as load_generator
 from pipeline.sample.assemble import (
     concatenate_bars,
     continue_audio,
@@ -29,11 +30,13 @@ from pipeline.sample.generate import (
     per_class_bars,
     random_bars,
     random_latents,
+    scored_bars,
     walk_bars,
 )
 from pipeline.sample.latent import latent_walk, lerp, slerp
 from pipeline.sample.tempo import retempo, retempo_stream
 from pipeline.sample.track import TrackSpec, default_keyframes, make_track, track_pieces
+from pipeline.stages.common import StageError
 from pipeline.train.config import TrainConfig
 from tests.conftest import seam_clicks_db, tiny_params
 from tests.wav_tags import read_wav_tags
@@ -214,6 +217,24 @@ def test_per_class_bars_render_the_same_latents_as_every_class():
         class_labels(generator, 2, class_index=3)
 
 
+def test_scored_bars_are_balanced_over_the_classes_and_the_same_in_any_batch_size():
+    generator = _generator(num_classes=3)
+    bars, labels = scored_bars(generator, 8, seed=4, batch_size=3)  # batches of 3, 3 and 2
+    assert bars.shape == (8, 1, BAR) and bars.dtype == np.float32
+    assert labels.tolist() == [0, 1, 2, 0, 1, 2, 0, 1]  # every class 2 or 3 times
+    whole, same_labels = scored_bars(generator, 8, seed=4)  # one batch
+    np.testing.assert_allclose(bars, whole, atol=1e-6)
+    assert same_labels.tolist() == labels.tolist()
+    # the latents come from the seed alone: bar i is latent i rendered as class labels[i]
+    latents = random_latents(generator, 8, 4)
+    np.testing.assert_allclose(
+        bars, generate_bars(generator, latents, torch.from_numpy(labels)), atol=1e-6
+    )
+    assert not np.allclose(scored_bars(generator, 8, seed=5)[0], bars)
+    unconditional, none = scored_bars(_generator(), 3, seed=4)
+    assert unconditional.shape == (3, 1, BAR) and none is None
+
+
 def test_per_class_bars_need_a_conditional_generator():
     generator = _generator()
     with pytest.raises(ValueError, match="conditional"):
@@ -347,7 +368,7 @@ def test_sample_stage_writes_bars_loops_walks_tempos_and_classes(tmp_path: Path)
     params = tiny_params()
     del params["bars"]  # the grid comes from the generator file
     params["sample"].update(
-        n_bars=2, interpolation_bars=3, interpolation_keyframes=2, loop_repeats=2,
+        n_bars=2, score_bars=5, interpolation_bars=3, interpolation_keyframes=2, loop_repeats=2,
         retempo_bpm=[75], bars_per_class=2, crossfade_ms=5,
     )  # fmt: skip
     out = tmp_path / "samples"
@@ -374,5 +395,21 @@ def test_sample_stage_writes_bars_loops_walks_tempos_and_classes(tmp_path: Path)
     assert (out / "classes" / "class_01" / "bar_001.wav").is_file()
     assert read_audio(out / "interpolation.wav")[0].shape == (1, 3 * BAR)
     assert read_wav_tags(out / "interpolation.wav").acid["beats"] == 3
+    # The listening bars are WAVs; the scored bars (generated.npz) are score_bars of their own
+    # draw (seed + 3), the classes in turn, so each class has 2 or 3 of the 5.
+    assert info["n_bars"] == 2 and info["score_bars"] == 5
     with np.load(out / "generated.npz") as packed:
-        assert packed["bars"].shape == (2, 1, BAR) and packed["labels"].tolist() == [0, 1]
+        assert packed["bars"].shape == (5, 1, BAR) and int(packed["sample_rate"]) == SR
+        assert packed["labels"].tolist() == [0, 1, 0, 1, 0]
+        generator = load_generator(model).generator
+        expected, _ = scored_bars(generator, 5, params["sample"]["seed"] + 3)
+        np.testing.assert_allclose(packed["bars"], expected, atol=1e-6)
+    listening = random_bars(generator, 2, params["sample"]["seed"])
+    np.testing.assert_allclose(
+        read_audio(out / "bars" / "bar_001.wav")[0], listening[1], atol=1 / 16000
+    )
+
+    params["sample"]["score_bars"] = 1
+    with pytest.raises(StageError, match=r"sample\.score_bars: 1;.*at least 2"):
+        stage.main(argparse.Namespace(model=model, out_dir=tmp_path / "one"), params)
+    assert not (tmp_path / "one").exists()  # refused before anything was written
