@@ -65,20 +65,19 @@ def quality_metrics(names: Sequence[str]) -> list[str]:
 
 
 def score_references(
-    generator: nn.Module,
+    rungs: dict[str, np.ndarray],
     train: np.ndarray,
     valid: np.ndarray | None,
     options: dict[str, Any],
     names: Sequence[str],
 ) -> dict[str, dict[str, dict[str, Any]]]:
-    """``{rung: compute_all(rung bars, train, valid)}`` over the quality metrics of ``names``;
-    empty without held-out bars (nothing to round-trip, nothing to compare with). The rungs
-    stand for the held-out bars' classes. Pass a shared ``options["cache"]`` so the training
-    and held-out features are computed once for the generated bars and both rungs."""
+    """``{rung: compute_all(rung bars, train, valid)}`` over the quality metrics of ``names``
+    (``rungs``: :func:`reference_bars`); empty without held-out bars (nothing to compare with).
+    The rungs stand for the held-out bars' classes. Pass a shared ``options["cache"]`` so the
+    training and held-out features are computed once for the generated bars and both rungs."""
     if valid is None or not len(valid):
         return {}
     quality = quality_metrics(names)
-    rungs = reference_bars(generator, valid, int(options.get("seed", 0)))
     labels = options.get("valid_labels")
     return {
         rung: compute_all(bars, train, valid, {**options, "generated_labels": labels}, quality)

@@ -12,7 +12,7 @@ from typing import Any
 from pipeline.metrics.counts import counts_of
 from pipeline.metrics.headline import headline_of
 from pipeline.report.html import escape, img, section
-from pipeline.report.spread import BarComparison
+from pipeline.report.spread import CEILING_TITLE, BarComparison
 from pipeline.spectrograms import DB_RANGE, spectrogram_grid_png
 
 COMPARISON_IMAGE = "img/real_vs_generated.png"
@@ -98,6 +98,11 @@ def _comparison(comparison: BarComparison, staging: Path) -> str:
             f"One generated bar per region of the {comparison.n_scored} scored bars (k-means "
             "on the fixed features, largest region first), the one nearest the region's "
             "centre, beside the real held-out bar nearest that centre among those in the region"
+        )
+    if CEILING_TITLE in columns:
+        how += (
+            f"; {CEILING_TITLE}: the held-out bar through the model's own analysis and "
+            "synthesis, the best this representation can render it"
         )
     low, high = DB_RANGE
     return (

@@ -24,6 +24,7 @@ from pipeline.metrics.features import bar_features
 MAX_ROWS = 10  # classes shown at most (the first ones); a figure row each
 REGIONS = 4  # regions shown for an unconditional model
 REAL_TITLE, GENERATED_TITLE = "real bars", "generated bars"
+CEILING_TITLE = "real through our synthesis"
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class ComparisonRow:
     real: np.ndarray | None  # [channels, samples]
     generated: np.ndarray | None
     generated_index: int | None  # among the scored bars
+    ceiling: np.ndarray | None = None  # the real bar through the model's own synthesis
 
 
 @dataclass(frozen=True)
@@ -60,8 +62,12 @@ class BarComparison:
     n_groups: int = 0  # classes or regions in all (rows shows at most MAX_ROWS)
 
     def columns(self) -> dict[str, list[np.ndarray | None]]:
-        return {REAL_TITLE: [row.real for row in self.rows],
-                GENERATED_TITLE: [row.generated for row in self.rows]}  # fmt: skip
+        """Real, the real bars through our synthesis (where there are any), generated."""
+        columns = {REAL_TITLE: [row.real for row in self.rows]}
+        if any(row.ceiling is not None for row in self.rows):
+            columns[CEILING_TITLE] = [row.ceiling for row in self.rows]
+        columns[GENERATED_TITLE] = [row.generated for row in self.rows]
+        return columns
 
     def row_labels(self) -> list[str]:
         return [row.label for row in self.rows]
@@ -186,11 +192,15 @@ def spread_comparison(
     beats_per_bar: int,
     class_names: Sequence[str] | None = None,
     train: tuple[np.ndarray, np.ndarray] | None = None,
+    ceiling: np.ndarray | None = None,
 ) -> BarComparison:
     """The comparison of the scored bars ``generated`` ``[n, channels, samples]`` with the
     held-out bars ``real``: by class when the scored bars have labels (``class_names`` name them;
     ``train``, bars and labels, stands in for classes with no held-out bar), otherwise by
-    region."""
+    region. ``ceiling``: the held-out bars through the model's own synthesis, in ``real``'s
+    order, shown beside each held-out bar."""
+    if ceiling is not None and len(ceiling) != len(real):
+        raise ValueError(f"{len(ceiling)} resynthesised bars for {len(real)} held-out bars")
     raw = fixed_embedding(generated, sample_rate, beats_per_bar)
     scale = standardiser(raw)
     embedded = scale(raw)
@@ -225,12 +235,18 @@ def spread_comparison(
             return train[0][subset[row.real]]
         return real[row.real]
 
+    def ceiling_bar(row: SpreadRow) -> np.ndarray | None:
+        if ceiling is None or row.real is None or row.real_set != "valid":
+            return None
+        return ceiling[row.real]
+
     chosen = tuple(
         ComparisonRow(
             row.label,
             real_bar(row),
             None if row.generated is None else generated[row.generated],
             row.generated,
+            ceiling_bar(row),
         )
         for row in rows
     )

@@ -10,11 +10,16 @@ import numpy as np
 
 from pipeline.data.splits import load_split
 from pipeline.environment import ENVIRONMENT_KEY, fingerprint
-from pipeline.fileio import write_json_atomic
+from pipeline.fileio import write_json_atomic, write_npz_atomic
 from pipeline.grid import BarGrid
 from pipeline.metrics.counts import COUNTS_KEY, bar_counts
 from pipeline.metrics.headline import HEADLINE_KEY, Scorecard, compute_headline, markdown
-from pipeline.metrics.references import REFERENCES_KEY, score_references
+from pipeline.metrics.references import (
+    CEILING,
+    REFERENCES_KEY,
+    reference_bars,
+    score_references,
+)
 from pipeline.metrics.registry import compute_all, numeric_metrics, option_defaults
 from pipeline.metrics.vggish import VGGishWeightsError
 from pipeline.models import generator_file
@@ -109,9 +114,8 @@ def main(args, params) -> None:
         metrics = compute_all(
             generated, train, valid if len(valid) else None, options, names=section["metrics"]
         )
-        references = score_references(
-            model.generator, train, valid, options, names=section["metrics"]
-        )
+        rungs = reference_bars(model.generator, valid, section["seed"]) if len(valid) else {}
+        references = score_references(rungs, train, valid, options, names=section["metrics"])
     except VGGishWeightsError as err:
         raise StageError(f"evaluate.vggish_weights: {err}") from err
     card = compute_headline({**metrics, REFERENCES_KEY: references})
@@ -124,6 +128,7 @@ def main(args, params) -> None:
         ENVIRONMENT_KEY: fingerprint(),
     }
     write_json_atomic(args.out, record)
+    write_npz_atomic(args.ceiling, bars=rungs.get(CEILING, valid), labels=valid_labels)
     write_json_atomic(args.headline, card.numbers())
     log.info(
         "scored %d generated bars against %d training and %d held-out bars; headline -> %s, "
@@ -176,6 +181,12 @@ def parser():
     p.add_argument("--out", type=Path, required=True, help="every metric (JSON)")
     p.add_argument(
         "--headline", type=Path, required=True, help="the headline numbers (DVC's metrics file)"
+    )
+    p.add_argument(
+        "--ceiling",
+        type=Path,
+        required=True,
+        help="the held-out bars through the model's own synthesis, as scored (npz)",
     )
     return p
 

@@ -33,7 +33,7 @@ def main(args: argparse.Namespace, params: dict[str, Any]) -> None:
         raise StageError(f"{args.samples_dir}: samples folder not found")
 
     title = f"bargan report: {Path(run.get('run_dir') or 'run').name}"
-    comparison = _comparison(args.samples_dir, args.splits_dir)
+    comparison = _comparison(args.samples_dir, args.splits_dir, args.ceiling)
     index = build_report(
         args.out_dir, args.samples_dir, metrics, losses, run, title=title, comparison=comparison
     )
@@ -45,9 +45,12 @@ def main(args: argparse.Namespace, params: dict[str, Any]) -> None:
     log.info("logged the report to MLflow run %s (artifacts/report)", mlflow_log.run_id)
 
 
-def _comparison(samples_dir: Path, splits_dir: Path | None) -> BarComparison | None:
+def _comparison(
+    samples_dir: Path, splits_dir: Path | None, ceiling_file: Path | None = None
+) -> BarComparison | None:
     """The spread of the scored bars (``generated.npz``) beside held-out real bars
-    (``valid.npz``; ``train.npz`` stands in for classes no held-out bar has)."""
+    (``valid.npz``; ``train.npz`` stands in for classes no held-out bar has) and, with
+    ``ceiling_file``, the same held-out bars through the model's own synthesis."""
     generated_file = samples_dir / "generated.npz"
     if splits_dir is None or not generated_file.is_file():
         log.warning("no splits folder or no %s: the report shows no real bars", generated_file)
@@ -70,6 +73,17 @@ def _comparison(samples_dir: Path, splits_dir: Path | None) -> BarComparison | N
         if not np.isin(shown, real_labels).all() and (splits_dir / "train.npz").is_file():
             train_bars, train_labels, _ = load_split(splits_dir / "train.npz")
             train = (train_bars, train_labels)
+    ceiling = None
+    if ceiling_file is not None:
+        if not ceiling_file.is_file():
+            raise StageError(f"{ceiling_file}: resynthesised held-out bars not found")
+        with np.load(ceiling_file) as packed:
+            ceiling = packed["bars"].astype(np.float32)
+        if len(ceiling) != len(real):
+            raise StageError(
+                f"{ceiling_file}: {len(ceiling)} bars, but {splits_dir / 'valid.npz'} holds "
+                f"{len(real)}: it was written for other splits"
+            )
     return spread_comparison(
         generated,
         labels,
@@ -79,6 +93,7 @@ def _comparison(samples_dir: Path, splits_dir: Path | None) -> BarComparison | N
         int(listing.get("beats_per_bar", DEFAULT_BEATS_PER_BAR)),
         class_names=info.get("classes"),
         train=train,
+        ceiling=ceiling,
     )
 
 
@@ -103,6 +118,12 @@ def parser() -> argparse.ArgumentParser:
         "--splits-dir", type=Path, default=None, help="held-out real bars (valid.npz) to show"
     )
     p.add_argument("--metrics", type=Path, required=True)
+    p.add_argument(
+        "--ceiling",
+        type=Path,
+        default=None,
+        help="the held-out bars through the model's synthesis (evaluate's ceiling.npz) to show",
+    )
     p.add_argument("--train-run", type=Path, required=True)
     p.add_argument(
         "--losses", type=Path, default=None, help="default: losses.csv beside --train-run"

@@ -136,7 +136,7 @@ def report(tmp_path_factory) -> dict:
         out = root / "report"
         args = argparse.Namespace(
             samples_dir=paths["samples"], splits_dir=paths["splits"], metrics=paths["metrics"],
-            train_run=paths["run"], losses=None, out_dir=out,
+            train_run=paths["run"], losses=None, out_dir=out, ceiling=None,
         )  # fmt: skip
         try:
             stage.main(args, params)

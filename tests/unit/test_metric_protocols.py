@@ -115,6 +115,7 @@ def evaluate_inputs(tmp_path: Path) -> argparse.Namespace:
         model=model,
         out=tmp_path / "metrics.json",
         headline=tmp_path / "headline.json",
+        ceiling=tmp_path / "ceiling.npz",
     )
 
 
@@ -215,3 +216,26 @@ def test_the_evaluate_stage_refuses_fewer_than_two_generated_bars(tmp_path, n):
     ):
         evaluate.main(args, params)
     assert not args.out.exists()
+
+
+def test_the_evaluate_stage_scores_the_ceiling_and_noise_rungs(tmp_path):
+    """A waveform model has no representation to lose detail in: its ceiling rung is the
+    held-out bars themselves (1× real), and white noise is far from real."""
+    args = evaluate_inputs(tmp_path)
+    params = evaluate_params()
+    params["evaluate"]["metrics"] = ["novelty", "frechet", "two_sample"]
+    with pytest.raises(FileNotFoundError, match="no_train_run"):
+        evaluate.main(args, params)
+    written = json.loads(args.out.read_text())
+    references = written["references"]
+    assert set(references) == {"ceiling", "noise"}
+    assert set(references["ceiling"]) == {"frechet", "two_sample"}  # quality metrics only
+    ceiling, noise = references["ceiling"]["frechet"], references["noise"]["frechet"]
+    assert ceiling["generated.fixed"] == pytest.approx(ceiling["valid.fixed"])
+    assert noise["generated.fixed"] > 10 * noise["valid.fixed"]
+    assert references["noise"]["two_sample"]["generated.accuracy"] > 0.9
+    line = written["headline"]["lines"]["ceiling_frechet_fixed_ratio"]
+    assert line["value"] == pytest.approx(1.0) and line["met"]
+    with np.load(args.ceiling) as packed:
+        valid = np.load(args.splits_dir / "valid.npz")["bars"] / 32767.0
+        np.testing.assert_allclose(packed["bars"], valid, atol=1e-6)

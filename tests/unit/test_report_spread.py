@@ -116,3 +116,25 @@ def test_identical_scored_bars_make_one_region():
     generated = np.repeat(kind_bars([0], seed=6), 5, axis=0)
     comparison = spread_comparison(generated, None, kind_bars([0, 1], seed=7), None, SR, BEATS)
     assert len(comparison.rows) == 1 and comparison.rows[0].generated_index == 0
+
+
+def test_each_held_out_bar_shows_beside_its_own_resynthesis():
+    labels = np.arange(6) % 3
+    generated = kind_bars(list(labels), seed=1)
+    valid_labels = np.array([0, 1, 2, 0])
+    valid = kind_bars(list(valid_labels), seed=2)
+    ceiling = -valid  # stands for the round trip: one distinct bar per held-out bar
+    comparison = spread_comparison(
+        generated, labels, valid, valid_labels, SR, BEATS, KINDS, ceiling=ceiling
+    )
+    assert list(comparison.columns()) == ["real bars", "real through our synthesis",
+                                          "generated bars"]  # fmt: skip
+    for row in comparison.rows:
+        (index,) = [i for i, bar in enumerate(valid) if np.array_equal(bar, row.real)]
+        assert np.array_equal(row.ceiling, ceiling[index])
+    plain = spread_comparison(generated, labels, valid, valid_labels, SR, BEATS, KINDS)
+    assert list(plain.columns()) == ["real bars", "generated bars"]
+    with pytest.raises(ValueError, match="3 resynthesised bars for 4 held-out bars"):
+        spread_comparison(
+            generated, labels, valid, valid_labels, SR, BEATS, KINDS, ceiling=ceiling[:3]
+        )

@@ -12,12 +12,13 @@ rule evaluate:
     output:
         metrics="data/metrics/metrics.json",
         headline="data/metrics/headline.json",
+        ceiling="data/metrics/ceiling.npz",
     params:
         evaluate=config["evaluate"],
     shell:
         "python -m pipeline.stages.evaluate --params params.yaml --samples-dir {input.samples}"
         " --splits-dir {input.splits} --train-run {input.run} --model {input.model}"
-        " --out {output.metrics} --headline {output.headline}"
+        " --out {output.metrics} --headline {output.headline} --ceiling {output.ceiling}"
 
 
 rule report:
@@ -25,6 +26,7 @@ rule report:
         samples="data/samples",
         splits="data/splits",
         metrics="data/metrics/metrics.json",
+        ceiling="data/metrics/ceiling.npz",
         run="data/models/train_run.json",
         losses="data/models/losses.csv",
         code=stage_code("report"),
@@ -32,5 +34,5 @@ rule report:
         directory("data/report"),
     shell:
         "python -m pipeline.stages.report --params params.yaml --samples-dir {input.samples}"
-        " --splits-dir {input.splits} --metrics {input.metrics} --train-run {input.run}"
-        " --out-dir {output}"
+        " --splits-dir {input.splits} --metrics {input.metrics} --ceiling {input.ceiling}"
+        " --train-run {input.run} --out-dir {output}"
