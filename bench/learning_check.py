@@ -54,6 +54,7 @@ FALLBACK_NOTES = install_fallbacks()  # before the pipeline imports (a bare GPU 
 
 from pipeline.data.splits import load_split  # noqa: E402
 from pipeline.metrics.headline import TARGETS, compute_headline  # noqa: E402
+from pipeline.metrics.references import rms, round_trip_bars, white_noise  # noqa: E402
 from pipeline.metrics.registry import compute_all, numeric_metrics  # noqa: E402
 from pipeline.models.registry import ARCHITECTURES  # noqa: E402
 from pipeline.params import deep_merge  # noqa: E402
@@ -62,7 +63,7 @@ from pipeline.train import TrainConfig, load_generator, save_generator, train_ga
 from pipeline.yamlio import parse_yaml  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-METRICS = ("frechet", "ndb", "rhythm", "novelty", "nearest_neighbour")
+METRICS = ("frechet", "ndb", "rhythm", "two_sample", "novelty", "nearest_neighbour")
 # architecture -> the preset holding its published recipe
 ARCH_PRESETS = {"wavegan": "wavegan", "melgan": "bergan", "specgan": "specgan-genre"}
 # CPU-sized width and batch per architecture (MelGAN's generator is 32x model_dim wide)
@@ -90,6 +91,7 @@ HEADLINES = (
     Headline("Fréchet (fixed) [95% CI]", "frechet.generated.fixed", "distance"),
     Headline("NDB bins visited", "ndb.generated.bins_visited", "count"),
     Headline("downbeat onset", "rhythm.generated.fraction_downbeat_onset", "share"),
+    Headline("two-sample accuracy", "two_sample.generated.accuracy", "share"),
     Headline("similar ≤ 0.1", "novelty.generated.fraction_similar_at_0.1", "share"),
     Headline("nearest train bar, median dB", "nearest_neighbour.generated.median_db", "db"),
 )
@@ -224,13 +226,28 @@ def train_timed(
     }
 
 
+def score_bars(
+    bars: np.ndarray, train: np.ndarray, valid: np.ndarray, options: dict
+) -> dict[str, float]:
+    return numeric_metrics(compute_all(bars, train, valid, dict(options), METRICS))
+
+
 def score(
     generator_path: Path, n: int, train: np.ndarray, valid: np.ndarray, options: dict, device: str
 ) -> dict[str, float]:
     generator, _ = load_generator(generator_path, device=device)
     bars = random_bars(generator, n, seed=0)
     del generator
-    return numeric_metrics(compute_all(bars, train, valid, dict(options), METRICS))
+    return score_bars(bars, train, valid, options)
+
+
+def score_ceiling(
+    generator_path: Path, train: np.ndarray, valid: np.ndarray, options: dict, device: str
+) -> dict[str, float]:
+    """The held-out bars through the generator's own analysis and synthesis, scored: the best
+    this configuration's representation allows."""
+    generator, _ = load_generator(generator_path, device=device)
+    return score_bars(round_trip_bars(generator.eval(), valid), train, valid, options)
 
 
 def run_config(
@@ -264,8 +281,9 @@ def run_config(
         device = str(config.resolved_device())
         print(f"  [{name}] scoring {args.bars} bars per generator", file=sys.stderr, flush=True)
         before = score(untrained, args.bars, train, data["valid"], data["options"], device)
-        after = score(Path(tmp) / "run" / "generator.pt", args.bars, train, data["valid"],
-                      data["options"], device)  # fmt: skip
+        trained = Path(tmp) / "run" / "generator.pt"
+        after = score(trained, args.bars, train, data["valid"], data["options"], device)
+        ceiling = score_ceiling(trained, train, data["valid"], data["options"], device)
     return {
         "name": name,
         "description": description,
@@ -273,6 +291,7 @@ def run_config(
         **timing,
         "untrained": before,
         "trained": after,
+        "ceiling": ceiling,
     }
 
 
@@ -335,8 +354,10 @@ HEADLINE_CHECKS = {
     "frechet_fixed_ratio": ("frechet_over_real", "frechet_within_target"),
     "ndb_bins_share": ("ndb_bins_share_of_real", "ndb_bins_ge_half_real"),
     "downbeat_share": ("downbeat_share_of_real", "downbeat_ge_80pct_real"),
+    "two_sample_accuracy": ("two_sample_accuracy", "two_sample_within_target"),
     "near_copy_fraction": (None, "similar_le_10pct"),
     "nearest_train_db_vs_real": ("nearest_db_minus_real", "nearest_not_1db_below_real"),
+    "ceiling_frechet_fixed_ratio": ("ceiling_over_real", "ceiling_within_target"),
 }
 
 
@@ -346,7 +367,10 @@ def acceptance(run: dict[str, Any]) -> dict[str, Any]:
     out where a number is missing."""
     before, after = run["untrained"], run["trained"]
     checks: dict[str, Any] = {}
-    for line in compute_headline(_nested(after)).lines:
+    nested = _nested(after)
+    if run.get("ceiling"):
+        nested["references"] = {"ceiling": _nested(run["ceiling"])}
+    for line in compute_headline(nested).lines:
         if line.name not in HEADLINE_CHECKS or line.met is None:
             continue
         value_key, met_key = HEADLINE_CHECKS[line.name]
@@ -372,7 +396,14 @@ def _nested(numbers: dict[str, float]) -> dict[str, dict[str, float]]:
     return nested
 
 
-def markdown(runs: list[dict[str, Any]]) -> str:
+STATES = {  # a run's rows: the generator's state, or the ceiling rung of its representation
+    "untrained": "untrained",
+    "trained": "trained",
+    "ceiling": "held-out bars through its synthesis",
+}
+
+
+def markdown(runs: list[dict[str, Any]], noise: dict[str, float] | None = None) -> str:
     header = ["config", "generator", "steps", "CPU s", "wall s"]
     header += [HEADLINES[0].label, "× real"] + [h.label for h in HEADLINES[1:]]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -381,14 +412,21 @@ def markdown(runs: list[dict[str, Any]]) -> str:
     cells += [_number(real, HEADLINES[0].real_key(), "distance"), "1.00"]
     cells += [_number(real, h.real_key(), h.kind) for h in HEADLINES[1:]]
     lines.append("| " + " | ".join(cells) + " |")
+    if noise is not None:
+        cells = ["noise", "white noise at their RMS", "-", "-", "-"]
+        cells += [_number(noise, HEADLINES[0].key, "distance"), _ratio(noise, real)]
+        cells += [_number(noise, h.key, h.kind) for h in HEADLINES[1:]]
+        lines.append("| " + " | ".join(cells) + " |")
     for run in runs:
-        for state in ("untrained", "trained"):
+        for state, label in STATES.items():
+            if state not in run:
+                continue
             numbers = run[state]
-            cells = [run["name"], state]
+            cells = [run["name"], label]
             if state == "trained":
                 cells += [str(run["steps"]), f"{run['cpu_s']:.0f}", f"{run['wall_s']:.0f}"]
             else:
-                cells += ["0", "-", "-"]
+                cells += ["0" if state == "untrained" else "-", "-", "-"]
             cells += [_number(numbers, HEADLINES[0].key, "distance"), _ratio(numbers, real)]
             cells += [_number(numbers, h.key, h.kind) for h in HEADLINES[1:]]
             lines.append("| " + " | ".join(cells) + " |")
@@ -421,6 +459,13 @@ def checks_lines(runs: list[dict[str, Any]]) -> list[str]:
             parts.append(
                 f"downbeat {100 * c['downbeat_share_of_real']:.0f} % of real "
                 f"(>= 80 %: {mark(c['downbeat_ge_80pct_real'])})"
+            )
+        if "ceiling_over_real" in c:
+            parts.append(f"ceiling {c['ceiling_over_real']:.2f}x real")
+        if "two_sample_accuracy" in c:
+            parts.append(
+                f"two-sample accuracy {100 * c['two_sample_accuracy']:.0f} % "
+                f"(<= 80 %: {mark(c['two_sample_within_target'])})"
             )
         if "similar_le_10pct" in c:
             parts.append(f"similar <= 10 %: {mark(c['similar_le_10pct'])}")
@@ -517,6 +562,7 @@ def main(argv: list[str] | None = None) -> None:
     ]
     print("\n".join(header), flush=True)
 
+    noise = score_bars(white_noise(valid.shape, rms(valid)), train, valid, data["options"])
     runs = []
     for name, section in sections.items():
         run = run_config(name, section, data, args)
@@ -524,12 +570,13 @@ def main(argv: list[str] | None = None) -> None:
         runs.append(run)
 
     print("\n" + "\n".join(f"- {run['description']}" for run in runs))
-    print("\n" + markdown(runs))
+    print("\n" + markdown(runs, noise))
     print("\nagainst the issue's targets (trained generator):")
     print("\n".join(checks_lines(runs)), flush=True)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         report = {"command": command, "machine": host, "header": header, "runs": runs}
+        report["noise"] = noise
         report["grid"] = grid
         args.json.write_text(json.dumps(report, indent=2, default=str))
 

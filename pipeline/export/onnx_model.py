@@ -5,7 +5,10 @@ models also output their ``spectrogram``, the generator's own output before Grif
 Waveform generators (WaveGAN, MelGAN) export as they are. A spectrogram generator (SpecGAN)
 exports with its whole synthesis in the graph: the dB-to-magnitude mapping of
 :class:`pipeline.models.specgan.SpectrogramCodec` and its Griffin-Lim, in real arithmetic
-(:class:`pipeline.export.griffin_lim.RealGriffinLim`). What stays outside the graph: drawing
+(:class:`pipeline.export.griffin_lim.RealGriffinLim`). A SpecGAN whose phase comes from PGHI
+(``phase: pghi``) exports with Griffin-Lim from zero phase instead (at least
+:data:`ONNX_PGHI_FALLBACK_ITERS` iterations): the heap integration is a sequential, data-dependent
+loop that ONNX cannot express; the metadata says so. What stays outside the graph: drawing
 the latent (``bargan.latent_prior``: uniform in [-1, 1] or standard normal, ``latent_dim``
 numbers a bar) and choosing a class (an index into ``bargan.classes``). The model's
 ``metadata_props`` carry the bar grid, the classes and those two facts, as JSON strings.
@@ -33,6 +36,7 @@ from pipeline.fileio import atomic_write
 from pipeline.grid import BarGrid
 
 OPSET = 18
+ONNX_PGHI_FALLBACK_ITERS = 32
 METADATA_PREFIX = "bargan."
 
 
@@ -46,8 +50,9 @@ class SpectrogramToAudio(nn.Module):
         gl = codec.griffin_lim
         self.generator = generator.to(dtype)
         self.floor_db, self.scale, self.channels = codec.floor_db, codec.scale, generator.channels
+        iterations = graph_griffin_lim_iters(generator)
         self.griffin_lim = RealGriffinLim(
-            codec.n_fft, codec.hop_length, codec.length, gl.n_iter, gl.momentum,
+            codec.n_fft, codec.hop_length, codec.length, iterations, gl.momentum,
             gl.window.to(dtype), dtype,
         )  # fmt: skip
         self.with_spectrogram = False  # export: also output the spectrogram
@@ -86,6 +91,28 @@ def is_spectrogram_model(generator: nn.Module) -> bool:
     return hasattr(generator, "codec") and hasattr(generator, "forward_training")
 
 
+def graph_griffin_lim_iters(generator: nn.Module) -> int:
+    """Griffin-Lim iterations in the exported graph: the codec's own, or for a PGHI codec (not
+    expressible in ONNX) at least :data:`ONNX_PGHI_FALLBACK_ITERS` from zero phase."""
+    codec = generator.codec
+    if getattr(codec, "phase", "griffin-lim") == "pghi":
+        return max(codec.iterations, ONNX_PGHI_FALLBACK_ITERS)
+    return codec.griffin_lim.n_iter
+
+
+def synthesis_note(generator: nn.Module) -> str:
+    """How the exported model makes audio (``bargan.synthesis``)."""
+    if not is_spectrogram_model(generator):
+        return "waveform"
+    text = f"Griffin-Lim in the graph ({graph_griffin_lim_iters(generator)} iterations)"
+    if getattr(generator.codec, "phase", "griffin-lim") == "pghi":
+        text += (
+            "; the PyTorch generator starts from PGHI's phase instead, which ONNX cannot "
+            "express, so the exported audio is smoother in its transients"
+        )
+    return text
+
+
 def outside_graph(generator: nn.Module) -> str:
     """What a user of the ONNX model does themselves (stored in its metadata)."""
     prior = "uniform in [-1, 1]" if generator.latent_prior == "uniform" else "standard normal"
@@ -97,7 +124,7 @@ def outside_graph(generator: nn.Module) -> str:
 
 def metadata(generator: nn.Module, grid: BarGrid, classes: list[str], arch: str) -> dict[str, str]:
     """The ``metadata_props`` of the exported model (keys prefixed ``bargan.``)."""
-    synthesis = "Griffin-Lim in the graph" if hasattr(generator, "codec") else "waveform"
+    synthesis = synthesis_note(generator)
     record: dict[str, Any] = {
         "grid": grid.to_dict(),
         "classes": list(classes),

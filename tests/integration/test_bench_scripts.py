@@ -149,11 +149,12 @@ def test_learning_check_scores_every_config(toy_splits: Path, tmp_path: Path) ->
     for column in ("CPU s", "Fréchet (fixed)", "NDB bins", "downbeat", "similar", "nearest"):
         assert column in header
     assert table[2].startswith("| real | held-out bars |")
-    names = [line.split("|")[1:3] for line in table[3:]]
+    assert table[3].startswith("| noise | white noise at their RMS |")
+    names = [line.split("|")[1:3] for line in table[4:]]
     assert [(n.strip(), s.strip()) for n, s in names] == [
         (config, state)
         for config in ("default", "wavegan", "melgan", "specgan")
-        for state in ("untrained", "trained")
+        for state in ("untrained", "trained", "held-out bars through its synthesis")
     ]
 
     numbers = json.loads(report.read_text())
@@ -173,6 +174,17 @@ def test_learning_check_scores_every_config(toy_splits: Path, tmp_path: Path) ->
         # the real reference does not depend on the generator
         assert before["frechet.valid.fixed"] == after["frechet.valid.fixed"]
         assert "frechet_fall" in r["checks"]
+        # the ceiling: the held-out bars through the representation; a waveform model's is
+        # the held-out bars themselves
+        ceiling = r["ceiling"]
+        if r["config"]["arch"] == "specgan":
+            assert ceiling["frechet.generated.fixed"] > 0
+        else:
+            assert ceiling["frechet.generated.fixed"] == pytest.approx(
+                ceiling["frechet.valid.fixed"]
+            )
+        assert "two_sample.generated.accuracy" in after and "ceiling_over_real" in r["checks"]
+    assert numbers["noise"]["two_sample.generated.accuracy"] > 0.9
 
 
 def test_gpu_check_toy_mode_on_a_bare_image(tmp_path: Path) -> None:
