@@ -134,7 +134,7 @@ class Scorecard:
 
     @property
     def verdict(self) -> str:
-        """``learned: 7 of 7 targets met``, or which targets were missed (and not measured)."""
+        """``learned: 8 of 8 targets met``, or which targets were missed (and not measured)."""
         missed = self.missed
         count = f"{self.met} of {len(self.measured)} targets met"
         if self.learned:
