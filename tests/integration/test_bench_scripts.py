@@ -242,3 +242,51 @@ def test_onnx_speed_prints_torch_and_onnxruntime_side_by_side() -> None:
     for _, _, rtf_torch, rtf_onnx, ratio in rows:
         assert float(rtf_torch) > 0 and float(rtf_onnx) > 0
         assert float(ratio) == pytest.approx(float(rtf_onnx) / float(rtf_torch), rel=0.02)
+
+
+def test_piece_splits_keep_every_piece_in_one_split(tmp_path: Path) -> None:
+    """Two renderings of each piece, dealt by the split stage to different splits: regrouped,
+    every piece's bars are in one split, and each bar keeps its audio and label."""
+    import pandas as pd
+
+    from pipeline.data.splits import load_split
+
+    src = tmp_path / "splits"
+    src.mkdir()
+    rows, split_of_track = [], {}
+    pieces = [f"piece{p}" for p in range(6)]
+    for p, piece in enumerate(pieces):
+        for rendering, split in enumerate(("train", ("valid", "test")[p % 2])):
+            path = f"class{p % 2}/{piece}_{rendering}.wav"
+            split_of_track[path] = split
+            for bar in range(2 + p):
+                rows.append({"path": path, "track": path, "label": f"class{p % 2}",
+                             "label_index": p % 2, "split": split,
+                             "value": 1000 * p + bar})  # fmt: skip
+    manifest = pd.DataFrame(rows)
+    manifest.to_csv(src / "manifest.csv", index=False)
+    for split in ("train", "valid", "test"):
+        mine = manifest[manifest["split"] == split]
+        bars = np.repeat(mine["value"].to_numpy(np.int16)[:, None, None], 8, axis=2)
+        np.savez(src / f"{split}.npz", bars=bars, labels=mine["label_index"].to_numpy(),
+                 sample_rate=8000)  # fmt: skip
+    (src / "grid.json").write_text(json.dumps({"sample_rate": 8000, "bpm": 120.0}))
+    (src / "info.json").write_text(json.dumps({"classes": ["class0", "class1"]}))
+    groups = tmp_path / "truth.csv"
+    pd.DataFrame(
+        {"path": list(split_of_track), "source_file": [p.split("/")[1][:6] for p in split_of_track]}
+    ).to_csv(groups, index=False)
+
+    out = tmp_path / "regrouped"
+    result = run([sys.executable, str(REPO / "bench/piece_splits.py"), "--splits-dir", str(src),
+                  "--groups", str(groups), "--out", str(out)], REPO)  # fmt: skip
+    assert "class0" in result.stdout
+    regrouped = pd.read_csv(out / "manifest.csv")
+    regrouped["piece"] = regrouped["path"].str.split("/").str[1].str[:6]
+    assert (regrouped.groupby("piece")["split"].nunique() == 1).all()
+    assert set(regrouped["split"]) == {"train", "valid", "test"}
+    for split in ("train", "valid", "test"):
+        bars, labels, _ = load_split(out / f"{split}.npz")
+        mine = regrouped[regrouped["split"] == split]
+        np.testing.assert_array_equal(np.round(bars[:, 0, 0] * 32767), mine["value"])
+        np.testing.assert_array_equal(labels, mine["label_index"])
