@@ -52,7 +52,7 @@ from bench.compat import install_fallbacks
 
 FALLBACK_NOTES = install_fallbacks()  # before the pipeline imports (a bare GPU image)
 
-from pipeline.data.splits import load_split  # noqa: E402
+from pipeline.data.splits import load_split, split_recordings  # noqa: E402
 from pipeline.metrics.headline import TARGETS, compute_headline  # noqa: E402
 from pipeline.metrics.references import rms, round_trip_bars, white_noise  # noqa: E402
 from pipeline.metrics.registry import compute_all, numeric_metrics  # noqa: E402
@@ -247,7 +247,9 @@ def score_ceiling(
     """The held-out bars through the generator's own analysis and synthesis, scored: the best
     this configuration's representation allows."""
     generator, _ = load_generator(generator_path, device=device)
-    return score_bars(round_trip_bars(generator.eval(), valid), train, valid, options)
+    ceiling = round_trip_bars(generator.eval(), valid)
+    paired = {**options, "generated_groups": options.get("valid_groups")}
+    return score_bars(ceiling, train, valid, paired)
 
 
 def run_config(
@@ -542,7 +544,11 @@ def main(argv: list[str] | None = None) -> None:
         "train": (train, train_labels, sample_rate),
         "valid": valid,
         "classes": info.get("classes", []),
-        "options": metric_options(params["evaluate"], grid),
+        "options": metric_options(params["evaluate"], grid)
+        | {  # the two-sample test's folds hold out whole recordings
+            "train_groups": split_recordings(args.splits_dir, "train", len(train)),
+            "valid_groups": split_recordings(args.splits_dir, "valid", len(valid)),
+        },
     }
     host = machine()
     command = "python " + " ".join(shlex.quote(a) for a in [sys.argv[0], *(argv or sys.argv[1:])])

@@ -122,3 +122,16 @@ def load_split(path: Path) -> tuple[np.ndarray, np.ndarray, int]:
     with np.load(path) as packed:
         bars = packed["bars"].astype(np.float32) / 32767.0
         return bars, packed["labels"], int(packed["sample_rate"])
+
+
+def split_recordings(splits_dir: Path, split: str, n_bars: int) -> np.ndarray | None:
+    """The recording (``track``) of each of ``split``'s ``n_bars`` bars, in the npz's order, from
+    the split stage's ``manifest.csv``; None where the manifest is absent or does not match."""
+    path = splits_dir / "manifest.csv"
+    if not path.is_file():
+        return None
+    manifest = pd.read_csv(path, usecols=lambda c: c in ("track", "split"), dtype=str)
+    if not {"track", "split"} <= set(manifest.columns):
+        return None
+    tracks = manifest.loc[manifest["split"] == split, "track"].to_numpy()
+    return tracks if len(tracks) == n_bars else None

@@ -73,13 +73,22 @@ def score_references(
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """``{rung: compute_all(rung bars, train, valid)}`` over the quality metrics of ``names``
     (``rungs``: :func:`reference_bars`); empty without held-out bars (nothing to compare with).
-    The rungs stand for the held-out bars' classes. Pass a shared ``options["cache"]`` so the
-    training and held-out features are computed once for the generated bars and both rungs."""
+    The rungs stand for the held-out bars' classes, and the ceiling for their recordings (a
+    resynthesised bar is in the same two-sample fold as its original). Pass a shared
+    ``options["cache"]`` so the training and held-out features are computed once for the
+    generated bars and both rungs."""
     if valid is None or not len(valid):
         return {}
     quality = quality_metrics(names)
     labels = options.get("valid_labels")
+    groups = {CEILING: options.get("valid_groups")}
     return {
-        rung: compute_all(bars, train, valid, {**options, "generated_labels": labels}, quality)
+        rung: compute_all(
+            bars,
+            train,
+            valid,
+            {**options, "generated_labels": labels, "generated_groups": groups.get(rung)},
+            quality,
+        )
         for rung, bars in rungs.items()
     }

@@ -94,16 +94,46 @@ def _fit_predict(train_x: np.ndarray, train_y: np.ndarray, test: np.ndarray) -> 
     return (((test - mean) / std) @ weights + offset > 0).astype(np.int64)
 
 
+def _folds_of(
+    picked: np.ndarray,
+    groups: np.ndarray | None,
+    folds: int,
+    fold_of_group: dict,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """The fold of each picked row: rows spread evenly over the folds or, with ``groups``, the
+    fold ``fold_of_group`` deals each group (a recording's bars all in one fold)."""
+    if groups is None:
+        return rng.permutation(np.arange(len(picked)) % folds)
+    return np.array([fold_of_group[name] for name in groups[picked]], dtype=np.int64)
+
+
+def _deal_groups(names: list[np.ndarray], folds: int, rng: np.random.Generator) -> dict:
+    """Each group name of either side to a fold, in turn after a shuffle: a group both sides
+    share (a recording and its resynthesis) lands in one fold."""
+    unique = np.unique(np.concatenate(names)) if names else np.zeros(0)
+    folds_dealt = rng.permutation(len(unique)) % folds
+    return {name: int(f) for name, f in zip(unique, folds_dealt, strict=True)}
+
+
 def _one_repeat(
-    x: np.ndarray, y: np.ndarray, per_side: int, folds: int, rng: np.random.Generator
+    x: np.ndarray,
+    y: np.ndarray,
+    per_side: int,
+    folds: int,
+    rng: np.random.Generator,
+    groups_x: np.ndarray | None = None,
+    groups_y: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """One balanced cross-validation: the rows of ``x`` and ``y`` drawn, and whether each was
     classified correctly when its fold was held out."""
     picked_x = rng.choice(len(x), per_side, replace=False)
     picked_y = rng.choice(len(y), per_side, replace=False)
-    # Each class spread evenly over the folds: every fold tests and trains on both classes.
-    fold_x = rng.permutation(np.arange(per_side) % folds)
-    fold_y = rng.permutation(np.arange(per_side) % folds)
+    # Each class spread over the folds: every fold tests and trains on both classes.
+    names = [g[p] for g, p in ((groups_x, picked_x), (groups_y, picked_y)) if g is not None]
+    dealt = _deal_groups(names, folds, rng)
+    fold_x = _folds_of(picked_x, groups_x, folds, dealt, rng)
+    fold_y = _folds_of(picked_y, groups_y, folds, dealt, rng)
     right_x = np.zeros(per_side, bool)
     right_y = np.zeros(per_side, bool)
     for fold in range(folds):
@@ -137,11 +167,25 @@ def two_sample_test(
     per_side: int | None = None,
     n_boot: int = bootstrap.OPTIONS["bootstrap"],
     confidence: float = bootstrap.OPTIONS["confidence"],
+    groups_x: np.ndarray | None = None,
+    groups_y: np.ndarray | None = None,
 ) -> TwoSampleTest:
     """C2ST of feature rows ``x`` [n, D] against ``y`` [m, D]: ``per_side`` rows of each
     (default: the smaller set's size) drawn afresh each of ``repeats`` times, accuracy by
-    ``folds``-fold cross-validation (fewer when a side has fewer rows than folds)."""
+    ``folds``-fold cross-validation (fewer when a side has fewer rows, or groups, than folds).
+
+    ``groups_x`` / ``groups_y``: a group per row (the recording a bar was cut from). Bars of one
+    recording resemble each other far more than bars of two recordings, so with rows of a group
+    in both the training and the test folds the classifier tells recordings apart, not sets:
+    two real splits of other tracks scored 0.98. Grouped, each fold holds out whole recordings;
+    a side with a single group is not grouped."""
     x, y = _checked(x, y)
+    for g, rows in ((groups_x, x), (groups_y, y)):
+        if g is not None and len(g) != len(rows):
+            raise ValueError(f"two-sample test: {len(g)} groups for {len(rows)} rows")
+    groups_x, groups_y = (
+        None if g is None or len(np.unique(g)) < 2 else np.asarray(g) for g in (groups_x, groups_y)
+    )
     if folds < 2 or repeats < 1:
         raise ValueError(
             f"two-sample test: folds must be >= 2, repeats >= 1 (got {folds}, {repeats})"
@@ -151,9 +195,11 @@ def two_sample_test(
         raise ValueError(
             f"two-sample test: per_side {per_side} must be in [{MIN_BARS}, {min(len(x), len(y))}]"
         )
-    folds = min(folds, per_side)
+    folds = min(
+        folds, per_side, *(len(np.unique(g)) for g in (groups_x, groups_y) if g is not None)
+    )
     rng = np.random.default_rng(seed)
-    runs = [_one_repeat(x, y, per_side, folds, rng) for _ in range(repeats)]
+    runs = [_one_repeat(x, y, per_side, folds, rng, groups_x, groups_y) for _ in range(repeats)]
     accuracies = tuple(float((rx.sum() + ry.sum()) / (2 * per_side)) for _, rx, _, ry in runs)
     point = float(np.mean(accuracies))
     low = high = float("nan")
@@ -189,7 +235,9 @@ def two_sample_scores(
 ) -> dict[str, Any]:
     """``generated.accuracy``: generated against held-out real bars; ``valid.accuracy``: the
     training bars against the same held-out bars (the real-vs-real reference); each with
-    ``.ci_low`` / ``.ci_high``. Skipped when a set has fewer than :data:`MIN_BARS` bars."""
+    ``.ci_low`` / ``.ci_high``. Skipped when a set has fewer than :data:`MIN_BARS` bars.
+    ``options``' ``train_groups`` / ``valid_groups`` / ``generated_groups`` (the recording of
+    each bar, where known) make the folds hold out whole recordings."""
     sizes = {
         "generated": len(generated),
         "train": len(train),
@@ -205,15 +253,21 @@ def two_sample_scores(
     settings = {"folds": folds, "repeats": repeats, "seed": seed, "per_side": per_side,
                 "n_boot": n_boot, "confidence": confidence}  # fmt: skip
     held_out = features_for(valid, options).embedding
+    valid_groups = options.get("valid_groups")
 
-    def test(bars: np.ndarray) -> TwoSampleTest:
-        return two_sample_test(features_for(bars, options).embedding, held_out, **settings)
+    def test(bars: np.ndarray, groups: np.ndarray | None) -> TwoSampleTest:
+        embedding = features_for(bars, options).embedding
+        return two_sample_test(
+            embedding, held_out, groups_x=groups, groups_y=valid_groups, **settings
+        )
 
     # The reference is the same for every generated set of a size: computed once per cache.
-    reference_key = ("two_sample", *array_key(train), *array_key(valid), *settings.values())
+    grouped = valid_groups is not None
+    reference_key = ("two_sample", *array_key(train), *array_key(valid), grouped,
+                     *settings.values())  # fmt: skip
     tests = {
-        "generated": test(generated),
-        "valid": cached(options, reference_key, lambda: test(train)),
+        "generated": test(generated, options.get("generated_groups")),
+        "valid": cached(options, reference_key, lambda: test(train, options.get("train_groups"))),
     }
     result: dict[str, Any] = {
         "per_side": per_side,
@@ -221,6 +275,7 @@ def two_sample_scores(
         "repeats": repeats,
         "bootstrap": n_boot,
         "confidence": confidence,
+        "grouped_by_recording": grouped,
         **{f"{name}.count": n for name, n in sizes.items()},
     }
     for name, outcome in tests.items():
@@ -237,7 +292,8 @@ SPEC = MetricSpec(
     protocol="ours: classifier two-sample test (C2ST, Lopez-Paz & Oquab 2017): accuracy of a "
     "linear ridge classifier on standardised fixed features telling a set from the held-out real "
     "bars, by stratified k-fold cross-validation with balanced classes (larger set subsampled, "
-    "seeded, averaged over repeats); 0.5 = indistinguishable; valid.accuracy: training bars "
+    "seeded, averaged over repeats; folds hold out whole recordings where they are known); "
+    "0.5 = indistinguishable; valid.accuracy: training bars "
     "against held-out bars (real vs real); .ci_low / .ci_high: bootstrap over bars of their "
     f"out-of-fold correctness; {NOT_COMPARABLE}",
     role=QUALITY,

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.data.splits import load_split
+from pipeline.data.splits import load_split, split_recordings
 from pipeline.environment import ENVIRONMENT_KEY, fingerprint
 from pipeline.fileio import write_json_atomic, write_npz_atomic
 from pipeline.grid import BarGrid
@@ -106,6 +106,8 @@ def main(args, params) -> None:
         train_labels=train_labels,
         valid_labels=valid_labels,
         generated_labels=generated_labels,
+        train_groups=split_recordings(args.splits_dir, "train", len(train)),
+        valid_groups=split_recordings(args.splits_dir, "valid", len(valid)),
         cache={},  # training and held-out features once, for the generated bars and the rungs
     )
     if "real_time_factor" in section["metrics"]:

@@ -222,6 +222,9 @@ def test_the_evaluate_stage_scores_the_ceiling_and_noise_rungs(tmp_path):
     """A waveform model has no representation to lose detail in: its ceiling rung is the
     held-out bars themselves (1× real), and white noise is far from real."""
     args = evaluate_inputs(tmp_path)
+    tracks = [f"{split},{style}{seed}" for split, seed in (("train", 1), ("valid", 2))
+              for style in ("techno", "house") for _ in range(3)]  # fmt: skip
+    (args.splits_dir / "manifest.csv").write_text("split,track\n" + "\n".join(tracks) + "\n")
     params = evaluate_params()
     params["evaluate"]["metrics"] = ["novelty", "frechet", "two_sample"]
     with pytest.raises(FileNotFoundError, match="no_train_run"):
@@ -234,6 +237,8 @@ def test_the_evaluate_stage_scores_the_ceiling_and_noise_rungs(tmp_path):
     assert ceiling["generated.fixed"] == pytest.approx(ceiling["valid.fixed"])
     assert noise["generated.fixed"] > 10 * noise["valid.fixed"]
     assert references["noise"]["two_sample"]["generated.accuracy"] > 0.9
+    # the manifest names each bar's recording: the two-sample folds hold out whole recordings
+    assert written["two_sample"]["grouped_by_recording"] is True
     line = written["headline"]["lines"]["ceiling_frechet_fixed_ratio"]
     assert line["value"] == pytest.approx(1.0) and line["met"]
     with np.load(args.ceiling) as packed:

@@ -107,3 +107,38 @@ def test_the_metric_skips_with_a_reason_when_a_set_is_tiny(drums, short: str):
     assert two_sample_scores(drums["valid"], drums["train"], None, {"sample_rate": SR}) == {
         "skipped": "the two-sample test needs 4 bars per set, got {'valid': 0}"
     }
+
+
+def recordings(n_recordings: int, bars_each: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Bars that cluster by recording (each recording its own centre, drawn from one
+    distribution), and each bar's recording."""
+    rng = np.random.default_rng(seed)
+    centres = 2.0 * rng.standard_normal((n_recordings, DIM))
+    rows = np.repeat(centres, bars_each, axis=0) + 0.3 * rng.standard_normal(
+        (n_recordings * bars_each, DIM)
+    )
+    return rows, np.repeat([f"{seed}-{r}" for r in range(n_recordings)], bars_each)
+
+
+def test_folds_that_hold_out_whole_recordings_do_not_tell_recordings_apart():
+    """Two real splits of other recordings from one distribution: with bars of a recording in
+    both training and test folds the classifier learns the recordings (near certainty); with
+    whole recordings held out it is near chance, as it should be."""
+    x, groups_x = recordings(9, 12, seed=1)
+    y, groups_y = recordings(3, 12, seed=2)
+    mixed = two_sample_test(x, y, seed=0, n_boot=0)
+    grouped = two_sample_test(x, y, seed=0, n_boot=0, groups_x=groups_x, groups_y=groups_y)
+    assert mixed.accuracy > 0.9
+    assert grouped.accuracy < 0.7 and grouped.folds == 3
+    # a set that does differ is still told apart with grouped folds
+    shifted = two_sample_test(x + 3.0, y, seed=0, n_boot=0, groups_x=groups_x, groups_y=groups_y)
+    assert shifted.accuracy > 0.9
+
+
+def test_a_recording_and_its_resynthesis_share_a_fold():
+    y, groups = recordings(4, 10, seed=3)
+    x = y + 0.01  # "resynthesised": paired with y, bar for bar
+    paired = two_sample_test(x, y, seed=0, n_boot=0, groups_x=groups, groups_y=groups)
+    assert paired.folds == 4 and 0.3 < paired.accuracy < 0.8
+    with pytest.raises(ValueError, match="3 groups for 40 rows"):
+        two_sample_test(x, y, groups_x=groups[:3])
