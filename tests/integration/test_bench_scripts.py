@@ -290,3 +290,16 @@ def test_piece_splits_keep_every_piece_in_one_split(tmp_path: Path) -> None:
         mine = regrouped[regrouped["split"] == split]
         np.testing.assert_array_equal(np.round(bars[:, 0, 0] * 32767), mine["value"])
         np.testing.assert_array_equal(labels, mine["label_index"])
+
+
+def test_representation_ceiling_scores_every_setting(toy_splits: Path, tmp_path: Path) -> None:
+    report = tmp_path / "ceiling.json"
+    result = run([sys.executable, str(REPO / "bench/representation_ceiling.py"), "--splits-dir",
+                  str(toy_splits), "--bootstrap", "5", "--json", str(report)], REPO)  # fmt: skip
+    table = [line for line in result.stdout.splitlines() if line.startswith("| ")]
+    numbers = json.loads(report.read_text())
+    assert len(table) == 1 + len(numbers["rows"]) and len(numbers["rows"]) >= 5
+    for row in numbers["rows"]:
+        # real bars through a spectrogram stay music: near the held-out bars, far from noise
+        assert 0.5 < row["frechet_fixed_ratio"] < 20, row
+        assert row["seconds_per_bar"] > 0 and np.isfinite(row["crest_db"])
