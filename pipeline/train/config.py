@@ -29,6 +29,8 @@ class TrainConfig:
     betas: tuple[float, float] = (0.5, 0.9)
     gp_lambda: float = 10.0
     r1_gamma: float = 0.0  # R1 penalty on real data, gamma/2 * E||grad D||^2 (0 = off)
+    # lazy R1 (StyleGAN2): the penalty every r1_interval steps, weighted by r1_interval
+    r1_interval: int = 1
     mode_seeking: float = 0.0  # weight of the MSGAN mode-seeking term in the G loss (0 = off)
     ema_decay: float = 0.999  # 0 = off (generator.pt then holds the raw generator weights)
     # data augmentation: train on N noisy copies of every bar (the clean bar is not kept)
@@ -60,6 +62,7 @@ class TrainConfig:
             "model_dim",
             "batch_size",
             "n_critic",
+            "r1_interval",
             "checkpoint_every",
             "log_every",
         ):

@@ -166,6 +166,22 @@ def test_trainer_regularisers_switch_on_and_off(tmp_path: Path) -> None:
         tiny_train_config(model_dim=2, batch_size=1, mode_seeking=1.0)
 
 
+def test_lazy_r1_runs_every_interval_weighted_by_it(tmp_path: Path) -> None:
+    """r1_interval 3: the penalty on steps 0, 3, 6 only, three times what every step would add
+    at step 0 (same seed, same critic there)."""
+    rng = np.random.default_rng(2)
+    data = (rng.standard_normal((8, 1, 4096)) * 0.2).astype(np.float32)
+    every = train_gan(data, None, tiny_train_config(model_dim=2, r1_gamma=1.0, steps=1),
+                      tmp_path / "every")  # fmt: skip
+    lazy = train_gan(data, None, tiny_train_config(model_dim=2, r1_gamma=1.0, r1_interval=3,
+                     steps=7), tmp_path / "lazy")  # fmt: skip
+    penalised = [r["step"] for r in lazy.losses if r["r1"] > 0]
+    assert penalised == [1, 4, 7]  # logged steps count from 1: the updates of steps 0, 3, 6
+    assert lazy.losses[0]["r1"] == pytest.approx(3 * every.losses[0]["r1"], rel=1e-5)
+    with pytest.raises(ValueError, match="r1_interval"):
+        tiny_train_config(r1_interval=0)
+
+
 def test_specgan_minibatch_std_sees_batch_diversity_within_each_half() -> None:
     from pipeline.models.specgan import append_minibatch_std
 
