@@ -5,6 +5,12 @@ through it, so this is how a SpecGAN setting was chosen (README "The representat
 
     python bench/representation_ceiling.py                       # the demo splits
     python bench/representation_ceiling.py --splits-dir my/splits --json out.json
+    python bench/representation_ceiling.py --generator data/models/generator.pt   # and its bars
+
+With ``--generator`` (a trained SpecGAN) it also scores that generator's own spectrograms, the
+same ``--bars`` latents and classes, rendered by each phase reconstruction at its STFT size:
+phase reconstruction matters most where a spectrogram is not the STFT of any signal, which a
+generated one is not.
 
 Per setting: the Fréchet distance (fixed and classifier features) over the held-out bars' own,
 the two-sample classifier's accuracy against the held-out bars (folds hold out whole recordings;
@@ -29,7 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.data.splits import load_split, split_recordings
 from pipeline.metrics.registry import compute_all
+from pipeline.models import generator_file
 from pipeline.models.specgan import SpectrogramCodec
+from pipeline.sample.generate import class_labels, random_latents
 
 SETTINGS = (  # n_fft, hop, phase, Griffin-Lim iterations
     (256, 128, "griffin-lim", 32),
@@ -43,6 +51,7 @@ SETTINGS = (  # n_fft, hop, phase, Griffin-Lim iterations
     (1024, 256, "pghi", 8),
 )
 BATCH = 16
+PHASES = (("griffin-lim", 32), ("pghi", 0), ("pghi", 8), ("pghi", 16))
 CREST_FFT, CREST_HOP, CREST_FROM_HZ = 128, 32, 2000.0
 
 
@@ -67,7 +76,40 @@ def round_trip(bars: np.ndarray, n_fft: int, hop: int, phase: str, iters: int) -
     return np.concatenate(out)
 
 
-def measure(splits_dir: Path, bootstrap: int) -> dict[str, Any]:
+def generated_spectrograms(path: Path, n: int, seed: int) -> tuple[Any, torch.Tensor]:
+    """The generator file's SpecGAN and its spectrograms for ``n`` seeded latents, classes in
+    turn."""
+    generator = generator_file.load(path, device="cpu").generator.eval()
+    if not hasattr(generator, "codec"):
+        raise SystemExit(f"{path}: not a spectrogram generator (no phase to reconstruct)")
+    latents = random_latents(generator, n, seed)
+    labels = class_labels(generator, n)
+    with torch.no_grad():
+        spectrograms = torch.cat(
+            [
+                generator.forward_training(
+                    latents[i : i + BATCH], None if labels is None else labels[i : i + BATCH]
+                )
+                for i in range(0, n, BATCH)
+            ]
+        )
+    return generator, spectrograms
+
+
+def render(generator: Any, spectrograms: torch.Tensor, phase: str, iters: int) -> np.ndarray:
+    """The spectrograms through the generator's codec settings with another phase method."""
+    codec = generator.codec
+    other = SpectrogramCodec(codec.length, codec.n_fft, codec.hop_length, codec.floor_db, iters,
+                             phase)  # fmt: skip
+    with torch.no_grad():
+        return torch.cat(
+            [other.decode(spectrograms[i : i + BATCH]) for i in range(0, len(spectrograms), BATCH)]
+        ).numpy()
+
+
+def measure(
+    splits_dir: Path, bootstrap: int, generator_path: Path | None = None, n_bars: int = 256
+) -> dict[str, Any]:
     train, train_labels, sample_rate = load_split(splits_dir / "train.npz")
     valid, valid_labels, _ = load_split(splits_dir / "valid.npz")
     grid = json.loads((splits_dir / "grid.json").read_text())
@@ -111,7 +153,35 @@ def measure(splits_dir: Path, bootstrap: int) -> dict[str, Any]:
             }
         )
         print(f"{n_fft}/{hop} {phase} +{iters}: done", file=sys.stderr, flush=True)
+    generated_rows = []
+    if generator_path is not None:
+        generator, spectrograms = generated_spectrograms(generator_path, n_bars, seed=0)
+        no_groups = {**options, "generated_groups": None, "generated_labels": None}
+        for phase, iters in PHASES:
+            start = time.perf_counter()
+            bars = render(generator, spectrograms, phase, iters)
+            seconds = (time.perf_counter() - start) / len(bars)
+            kept.append(bars)
+            scores = compute_all(bars, train, valid, no_groups, names)
+            frechet, c2st = scores["frechet"], scores["two_sample"]
+            generated_rows.append(
+                {
+                    "n_fft": generator.codec.n_fft,
+                    "hop": generator.codec.hop_length,
+                    "phase": phase,
+                    "iterations": iters,
+                    "frechet_fixed_ratio": frechet["generated.fixed"] / frechet["valid.fixed"],
+                    "frechet_classifier_ratio": np.nan,
+                    "two_sample_accuracy": c2st.get("generated.accuracy"),
+                    "crest_db": high_band_crest_db(bars, sample_rate),
+                    "seconds_per_bar": seconds,
+                }
+            )
+            print(f"generated, {phase} +{iters}: done", file=sys.stderr, flush=True)
     return {
+        "generator": None if generator_path is None else str(generator_path),
+        "generated_bars": n_bars if generator_path is not None else 0,
+        "generated_rows": generated_rows,
         "splits": str(splits_dir),
         "valid_bars": len(valid),
         "real_two_sample_accuracy": scores["two_sample"].get("valid.accuracy"),
@@ -132,27 +202,44 @@ def markdown(result: dict[str, Any]) -> str:
         "two-sample accuracy | high-band crest dB | s per bar |",
         "|---|---|---|---|---|---|---|",
     ]
-    for row in result["rows"]:
-        phase = "Griffin-Lim" if row["phase"] == "griffin-lim" else "PGHI"
-        if row["iterations"] and row["phase"] == "pghi":
-            phase += f" + {row['iterations']} Griffin-Lim"
-        elif row["phase"] == "griffin-lim":
-            phase += f" {row['iterations']}"
-        lines.append(
-            f"| {row['n_fft']} / {row['hop']} | {phase} | {row['frechet_fixed_ratio']:.2f} | "
-            f"{row['frechet_classifier_ratio']:.2f} | {row['two_sample_accuracy']:.2f} | "
-            f"{row['crest_db']:.1f} | {row['seconds_per_bar']:.3f} |"
-        )
+    lines += [_row(row) for row in result["rows"]]
+    if result["generated_rows"]:
+        lines += [
+            "",
+            f"{result['generated_bars']} bars of {result['generator']}, the same spectrograms "
+            "rendered by each phase reconstruction:",
+            "",
+            "| STFT (n_fft / hop) | phase | Fréchet fixed × real | two-sample accuracy | "
+            "high-band crest dB | s per bar |",
+            "|---|---|---|---|---|---|",
+        ]
+        lines += [_row(row, classifier=False) for row in result["generated_rows"]]
     return "\n".join(lines)
+
+
+def _row(row: dict[str, Any], classifier: bool = True) -> str:
+    phase = "Griffin-Lim" if row["phase"] == "griffin-lim" else "PGHI"
+    if row["iterations"] and row["phase"] == "pghi":
+        phase += f" + {row['iterations']} Griffin-Lim"
+    elif row["phase"] == "griffin-lim":
+        phase += f" {row['iterations']}"
+    cells = [f"{row['n_fft']} / {row['hop']}", phase, f"{row['frechet_fixed_ratio']:.2f}"]
+    if classifier:
+        cells.append(f"{row['frechet_classifier_ratio']:.2f}")
+    cells += [f"{row['two_sample_accuracy']:.2f}", f"{row['crest_db']:.1f}",
+              f"{row['seconds_per_bar']:.3f}"]  # fmt: skip
+    return "| " + " | ".join(cells) + " |"
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--splits-dir", type=Path, default=Path("data/splits"))
     p.add_argument("--bootstrap", type=int, default=50)
+    p.add_argument("--generator", type=Path, help="also render this SpecGAN's spectrograms")
+    p.add_argument("--bars", type=int, default=256, help="generated bars with --generator")
     p.add_argument("--json", type=Path)
     args = p.parse_args(argv)
-    result = measure(args.splits_dir, args.bootstrap)
+    result = measure(args.splits_dir, args.bootstrap, args.generator, args.bars)
     print(markdown(result))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))

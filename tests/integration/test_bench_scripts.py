@@ -293,12 +293,34 @@ def test_piece_splits_keep_every_piece_in_one_split(tmp_path: Path) -> None:
 
 
 def test_representation_ceiling_scores_every_setting(toy_splits: Path, tmp_path: Path) -> None:
+    from pipeline.data.splits import load_split
+    from pipeline.grid import BarGrid
+    from pipeline.models.generator_file import build_generator, save_generator
+    from pipeline.stages.train import train_config
+
+    train, _, sample_rate = load_split(toy_splits / "train.npz")
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    section = dict(params["train"], conditional=False, model_dim=2, latent_dim=8)
+    section["model"] = {"specgan": {"n_fft": 256, "hop_length": 128}}
+    config = train_config(section, train[:1], sample_rate, 0)
+    grid = json.loads((toy_splits / "grid.json").read_text())
+    timing = BarGrid(sample_rate, grid["bpm"], grid["beats_per_bar"], 1).timing()
+    generator = tmp_path / "generator.pt"
+    save_generator(generator, build_generator(config), config, timing)
+
     report = tmp_path / "ceiling.json"
     result = run([sys.executable, str(REPO / "bench/representation_ceiling.py"), "--splits-dir",
-                  str(toy_splits), "--bootstrap", "5", "--json", str(report)], REPO)  # fmt: skip
+                  str(toy_splits), "--bootstrap", "5", "--json", str(report), "--generator",
+                  str(generator), "--bars", "8"], REPO)  # fmt: skip
     table = [line for line in result.stdout.splitlines() if line.startswith("| ")]
     numbers = json.loads(report.read_text())
-    assert len(table) == 1 + len(numbers["rows"]) and len(numbers["rows"]) >= 5
+    assert len(table) == 2 + len(numbers["rows"]) + len(numbers["generated_rows"])
+    assert len(numbers["rows"]) >= 5
+    # the generator's spectrograms through each phase reconstruction: an untrained generator's
+    # bars are far from music whichever way they are rendered
+    phases = [(r["phase"], r["iterations"]) for r in numbers["generated_rows"]]
+    assert phases == [("griffin-lim", 32), ("pghi", 0), ("pghi", 8), ("pghi", 16)]
+    assert all(r["frechet_fixed_ratio"] > 20 for r in numbers["generated_rows"])
     for row in numbers["rows"]:
         # real bars through a spectrogram stay music: near the held-out bars, far from noise
         assert 0.5 < row["frechet_fixed_ratio"] < 20, row

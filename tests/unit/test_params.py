@@ -41,6 +41,15 @@ def test_bad_values_are_named(params, section, key, value, message):
         validate_params(bad, "params.yaml")
 
 
+def test_griffin_lim_from_zero_phase_needs_an_iteration(params):
+    bad = copy.deepcopy(params)
+    bad["train"]["model"]["specgan"].update(phase="griffin-lim", griffin_lim_iters=0)
+    with pytest.raises(ParamsError, match=r"train\.model\.specgan\.griffin_lim_iters"):
+        validate_params(bad, "params.yaml")
+    bad["train"]["model"]["specgan"]["phase"] = "pghi"  # PGHI alone
+    validate_params(bad, "params.yaml")
+
+
 def test_missing_section_and_bad_yaml(tmp_path, params):
     del params["train"]
     with pytest.raises(ParamsError, match=r"missing key.*train"):
