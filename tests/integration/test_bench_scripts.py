@@ -320,7 +320,9 @@ def test_representation_ceiling_scores_every_setting(toy_splits: Path, tmp_path:
     # bars are far from music whichever way they are rendered
     phases = [(r["phase"], r["iterations"]) for r in numbers["generated_rows"]]
     assert phases == [("griffin-lim", 32), ("pghi", 0), ("pghi", 8), ("pghi", 16)]
-    assert all(r["frechet_fixed_ratio"] > 20 for r in numbers["generated_rows"])
+    ratios = [r["frechet_fixed_ratio"] for r in numbers["generated_rows"]]
+    ceilings = [r["frechet_fixed_ratio"] for r in numbers["rows"]]
+    assert min(ratios) > 5 and min(ratios) > 2 * max(ceilings), (ratios, ceilings)
     for row in numbers["rows"]:
         # real bars through a spectrogram stay music: near the held-out bars, far from noise
         assert 0.5 < row["frechet_fixed_ratio"] < 20, row

@@ -158,14 +158,18 @@ def test_experiments_and_commits_compare_the_headline_metrics(tiny_project):
     run(["git", "add", "-A"], root)
     run([*git, "commit", "-qm", "project"], root)
     run(["dvc", "repro"], root)
-    # the run's only trace in git: the lock and the metrics (outputs are ignored or cached)
+    # the run's only trace in git: the lock, the metrics and DVC's ignore of the cached
+    # ceiling.npz beside them (every other output is ignored or cached)
     status = run(["git", "status", "--porcelain", "--untracked-files=all"], root).stdout
     changed = {line[3:] for line in status.splitlines()}
-    assert changed == {"dvc.lock", "data/metrics/headline.json", "data/metrics/metrics.json"}
+    metrics_files = ["data/metrics/.gitignore", "data/metrics/headline.json",
+                     "data/metrics/metrics.json"]  # fmt: skip
+    assert changed == {"dvc.lock", *metrics_files}
+    assert (root / "data/metrics/.gitignore").read_text().split() == ["/ceiling.npz"]
     run(["git", "add", "-A"], root)
     run([*git, "commit", "-qm", "baseline"], root)
     tracked = run(["git", "ls-files", "data/metrics"], root).stdout.split()
-    assert tracked == ["data/metrics/headline.json", "data/metrics/metrics.json"]
+    assert tracked == metrics_files
 
     for steps in (4, 5):
         run(["dvc", "exp", "run", "-S", f"train.steps={steps}"], root)
