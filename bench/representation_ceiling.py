@@ -129,12 +129,11 @@ def measure(
         "cache": {},
     }
     names = ["frechet", "two_sample"]
-    rows, kept = [], []  # kept: every scored array stays alive (the feature cache is by id)
+    rows = []
     for n_fft, hop, phase, iters in SETTINGS:
         start = time.perf_counter()
         bars = round_trip(valid, n_fft, hop, phase, iters)
         seconds = (time.perf_counter() - start) / len(valid)
-        kept.append(bars)
         scores = compute_all(bars, train, valid, options, names)
         frechet, c2st = scores["frechet"], scores["two_sample"]
         rows.append(
@@ -161,8 +160,7 @@ def measure(
             start = time.perf_counter()
             bars = render(generator, spectrograms, phase, iters)
             seconds = (time.perf_counter() - start) / len(bars)
-            kept.append(bars)
-            scores = compute_all(bars, train, valid, no_groups, names)
+                scores = compute_all(bars, train, valid, no_groups, names)
             frechet, c2st = scores["frechet"], scores["two_sample"]
             generated_rows.append(
                 {

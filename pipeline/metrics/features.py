@@ -46,7 +46,7 @@ class BarFeatures:
 
 def cached(options: dict[str, Any] | None, key: tuple, compute: Callable[[], T]) -> T:
     """Memoise ``compute()`` in ``options["cache"]``: a dict that ``compute_all`` makes for one
-    call, while the arrays it is keyed on (by identity) are alive; no cache, no memo."""
+    call (or a bench for several); no cache, no memo."""
     cache = None if options is None else options.get("cache")
     if cache is None:
         return compute()
@@ -55,9 +55,25 @@ def cached(options: dict[str, Any] | None, key: tuple, compute: Callable[[], T])
     return cache[key]
 
 
+class _Identity:
+    """A key part equal only to another for the same array object. It holds the array: while a
+    cache entry lives, its array cannot be freed, so its ``id`` cannot pass to another array."""
+
+    __slots__ = ("array",)
+
+    def __init__(self, array: np.ndarray) -> None:
+        self.array = array
+
+    def __hash__(self) -> int:
+        return id(self.array)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Identity) and other.array is self.array
+
+
 def array_key(array: np.ndarray) -> tuple:
-    """Cache key for an array that stays alive (and unchanged) for the whole evaluation."""
-    return (id(array), tuple(array.shape))
+    """Cache key for an array that stays unchanged while the cache is in use (by identity)."""
+    return (_Identity(array), tuple(array.shape))
 
 
 def frame_centres(length: int, n_frames: int) -> np.ndarray:

@@ -149,7 +149,7 @@ def compute(
 ) -> dict[str, dict[str, Any]]:
     """Run the given metrics; features are computed once and shared."""
     # Features, embeddings and searches are cached by array identity: for this call only, or
-    # across calls in a cache the caller passes (keeping those arrays alive and unchanged).
+    # across calls in a cache the caller passes (the keys hold the arrays; keep them unchanged).
     options = {**options, "cache": {} if options.get("cache") is None else options["cache"]}
     results: dict[str, dict[str, Any]] = {}
     for spec in specs:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import os
+import shutil
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -64,9 +66,11 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     workdir = Path(tempfile.mkdtemp(prefix="bargan-serve-"))
-    app = build_app(generator, grid, names, args.checkpoint.name, workdir)
-    app.queue()
+    # The page's sound files live in workdir; a stop by SIGTERM must remove it too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
+        app = build_app(generator, grid, names, args.checkpoint.name, workdir)
+        app.queue()
         app.launch(
             server_name=args.host,
             server_port=args.port,
@@ -81,4 +85,6 @@ def run(args: argparse.Namespace) -> int:
             f"--host {args.host} --port {args.port}: cannot listen there (the port is taken, "
             "or the address is not one of this machine's)"
         ) from err
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
     return 0

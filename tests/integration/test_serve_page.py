@@ -70,7 +70,13 @@ def server(checkpoint, tmp_path_factory):
     """``bargan serve`` in its own process group on a free 127.0.0.1 port."""
     port = _free_port()
     temp = tmp_path_factory.mktemp("gradio")
-    env = {**tool_env(REPO), "GRADIO_TEMP_DIR": str(temp), "GRADIO_ANALYTICS_ENABLED": "False"}
+    scratch = tmp_path_factory.mktemp("scratch")  # where the server's own temp folder goes
+    env = {
+        **tool_env(REPO),
+        "GRADIO_TEMP_DIR": str(temp),
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "TMPDIR": str(scratch),
+    }
     log = temp / "serve.log"
     with open(log, "w") as out:
         proc = subprocess.Popen(
@@ -99,6 +105,8 @@ def server(checkpoint, tmp_path_factory):
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+    # Stopped by SIGTERM, the server removes the folder of sound files it made.
+    assert not list(scratch.glob("bargan-serve-*")), list(scratch.iterdir())
 
 
 def _set_number(page: DevTools, element_id: str, value: float) -> None:
