@@ -160,7 +160,7 @@ def measure(
             start = time.perf_counter()
             bars = render(generator, spectrograms, phase, iters)
             seconds = (time.perf_counter() - start) / len(bars)
-                scores = compute_all(bars, train, valid, no_groups, names)
+            scores = compute_all(bars, train, valid, no_groups, names)
             frechet, c2st = scores["frechet"], scores["two_sample"]
             generated_rows.append(
                 {
