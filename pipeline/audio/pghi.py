@@ -55,9 +55,12 @@ def pghi(
     lam: float | None = None,
     tolerance_db: float = DEFAULT_TOLERANCE_DB,
     seed: int = 0,
+    floor: float = 0.0,
 ) -> np.ndarray:
     """Phases ``[bins, frames]`` (``torch.stft`` convention) for magnitudes ``[bins, frames]``,
-    ``bins = n_fft / 2 + 1``; ``lam`` defaults to the Hann window's Gaussian equivalent."""
+    ``bins = n_fft / 2 + 1``; ``lam`` defaults to the Hann window's Gaussian equivalent.
+    Coefficients at or below ``floor`` (an absolute magnitude: a representation's floor, where
+    the level says nothing) get random phase like those below the tolerance."""
     mag = np.asarray(magnitude, dtype=np.float64)
     if mag.ndim != 2 or mag.shape[0] != n_fft // 2 + 1:
         raise ValueError(f"expected magnitudes [{n_fft // 2 + 1}, frames], got {list(mag.shape)}")
@@ -69,10 +72,10 @@ def pghi(
     phase = rng.uniform(-np.pi, np.pi, size=mag.shape)
     if peak <= 0.0:
         return phase
-    floor = peak * 10.0 ** (-tolerance_db / 20.0)
-    log_mag = np.log(np.maximum(mag, floor))
+    lowest = peak * 10.0 ** (-tolerance_db / 20.0)
+    log_mag = np.log(np.maximum(mag, lowest))
     per_hop, per_bin = phase_gradients(log_mag, n_fft, hop, lam)
-    _integrate(mag, per_hop, per_bin, phase, mag > floor)
+    _integrate(mag, per_hop, per_bin, phase, mag > max(lowest, floor))
     return phase + np.pi * np.arange(bins)[:, None]  # centre-referenced -> frame-start
 
 

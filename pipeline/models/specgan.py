@@ -51,6 +51,11 @@ N_LAYERS = 5
 UPSCALE = 2**N_LAYERS
 PHASE_METHODS = ("griffin-lim", "pghi")
 MOMENTUM = 0.99  # fast Griffin-Lim (Perraudin et al. 2013), torchaudio's default
+# PGHI integrates only coefficients more than this above the floor; those below get random phase,
+# as PGHI's tolerance does. On the demo (README "The representation") it halved the synthesis
+# time and left the Fréchet distance and two-sample accuracy of generated and round-trip bars
+# within their noise.
+PGHI_FLOOR_MARGIN_DB = 6.0
 
 
 def _init(module: nn.Module) -> None:
@@ -141,7 +146,8 @@ class SpectrogramCodec(nn.Module):
         """PGHI's phase ``[B, bins + 1, frames]`` for magnitudes of the same shape (on the CPU:
         the heap integration is sequential)."""
         cpu = mag.detach().double().cpu().numpy()
-        phases = [pghi(m, self.n_fft, self.hop_length) for m in cpu]
+        floor = 10.0 ** ((self.floor_db + PGHI_FLOOR_MARGIN_DB) / 20.0) * self.scale
+        phases = [pghi(m, self.n_fft, self.hop_length, floor=floor) for m in cpu]
         return torch.from_numpy(np.stack(phases)).to(device=mag.device, dtype=mag.dtype)
 
     def refine(self, mag: Tensor, phase: Tensor, iterations: int) -> Tensor:

@@ -117,3 +117,21 @@ def test_codec_rejects_unknown_phase_and_zero_griffin_lim_iterations():
         SpectrogramCodec(16000, N_FFT, HOP, -80.0, 8, "magic")
     with pytest.raises(ValueError, match="at least 1"):
         SpectrogramCodec(16000, N_FFT, HOP, -80.0, 0, "griffin-lim")
+
+
+def test_coefficients_at_the_floor_get_random_phase_and_the_rest_are_integrated():
+    audio = _drum_loop(0.5)
+    magnitude = _stft(audio).abs().numpy()
+    floor = float(np.quantile(magnitude, 0.6))
+    phase = pghi(magnitude, N_FFT, HOP, floor=floor)
+    unfloored = pghi(magnitude, N_FFT, HOP)
+    bins = np.arange(N_FFT // 2 + 1)[:, None]
+    random = np.random.default_rng(0).uniform(-np.pi, np.pi, magnitude.shape) + np.pi * bins
+    below = magnitude <= floor
+    assert np.array_equal(phase[below], random[below])  # not integrated: the seed's phase
+    assert not np.allclose(phase[~below], random[~below])
+    # The loud coefficients still carry the signal: the rebuild is about as close as without a
+    # floor (the quiet 60 % hold little of the energy).
+    kept_db = spectral_convergence_db(audio, _rebuild(audio, phase))
+    assert kept_db < spectral_convergence_db(audio, _rebuild(audio, unfloored)) + 3.0
+    assert kept_db < spectral_convergence_db(audio, _rebuild(audio, random)) - 6.0
