@@ -64,6 +64,8 @@ def tiny_params() -> dict:
     params["sample"].update(
         n_bars=3, score_bars=6, interpolation_bars=4, interpolation_keyframes=2, loop_repeats=2
     )
+    # Timing synthesis is evaluate's slowest part at this size: one small batch, timed once.
+    params["evaluate"].update(rtf_batch_sizes=[1, 2], rtf_repeats=1)
     return params
 
 
