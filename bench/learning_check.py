@@ -344,10 +344,13 @@ def _number(numbers: dict[str, float], key: str, kind: str) -> str:
 
 
 def _ratio(numbers: dict[str, float], real: dict[str, float]) -> str:
-    key = HEADLINES[0].key
-    if numbers.get(key) is None or not real.get(HEADLINES[0].real_key()):
+    """A row's Fréchet distance over the held-out reference scored beside it (the same set
+    sizes: frechet.compared_size), else over ``real``."""
+    key, real_key = HEADLINES[0].key, HEADLINES[0].real_key()
+    reference = numbers if numbers.get(real_key) else real
+    if numbers.get(key) is None or not reference.get(real_key):
         return "n/a"
-    return f"{numbers[key] / real[HEADLINES[0].real_key()]:.2f}"
+    return f"{numbers[key] / reference[real_key]:.2f}"
 
 
 FRECHET_LIMIT = next(t.limit for t in TARGETS if t.name == "frechet_fixed_ratio")
@@ -564,6 +567,9 @@ def main(argv: list[str] | None = None) -> None:
         f"{grid['beats_per_bar']} beats); budget {args.minutes:g} min per config"
         + (f", at most {args.max_steps} steps" if args.max_steps else "")
         + f"; {args.bars} generated bars scored per generator",
+        "Fréchet distances compare sets at one size, the smaller of the scored and held-out "
+        f"sets ({min(args.bars, len(valid))} bars against generated bars): each ratio divides by "
+        "the held-out reference scored beside it",
         *FALLBACK_NOTES,
     ]
     print("\n".join(header), flush=True)

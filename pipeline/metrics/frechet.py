@@ -5,10 +5,17 @@ any factor ``A`` (centred rows scaled by ``1/sqrt(n-1)``), ``tr((S_x S_y)^(1/2))
 norm of ``A_x A_y^T``: no matrix square root, no complex round-off, and exact for singular
 covariances (fewer bars than dimensions). Reported for generated and held-out real bars against
 the training bars, on every available embedding, with seeded bootstrap intervals.
+
+The distance of a smaller set is larger (its covariance is estimated from fewer bars), so the
+generated and held-out sets are compared at one size: the larger is scored at the smaller's size,
+as the mean distance over draws of that many of its bars without replacement, with resamples of
+that size. Measured on the third-party splits: 1,156 held-out bars scored 40.6 against the
+training bars, 256 of them at a time 49.9.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -45,14 +52,29 @@ def frechet_distance(x: np.ndarray, y: np.ndarray) -> float:
     return _distance(_moments(x), _moments(y))
 
 
+SUBSAMPLE_DRAWS = 20  # draws averaged for a set scored at a smaller set's size
+
+
 def frechet_bootstrap(
-    x: np.ndarray, y: np.ndarray, n_boot: int, seed: int, group_x: int = 1, group_y: int = 1
+    x: np.ndarray,
+    y: np.ndarray,
+    n_boot: int,
+    seed: int,
+    group_x: int = 1,
+    group_y: int = 1,
+    size: int | None = None,
 ) -> tuple[float, np.ndarray]:
     """Point estimate and ``n_boot`` distances with both sets resampled; rows come in
-    consecutive groups of ``group_x`` / ``group_y`` (the examples of one bar) drawn together."""
+    consecutive groups of ``group_x`` / ``group_y`` (the examples of one bar) drawn together.
+    With ``size`` below x's number of bars, x is scored at that size: the point is the mean
+    distance over draws of ``size`` of its bars without replacement, and each resample draws
+    ``size`` bars with replacement."""
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
     rng = np.random.default_rng(seed)
-    counts_x = np.repeat(bootstrap.resample_counts(rng, len(x) // group_x, n_boot), group_x, 1)
+    bars_x = len(x) // group_x
+    drawn = bars_x if size is None or size >= bars_x else int(size)
+    weights = np.full(bars_x, 1.0 / bars_x)
+    counts_x = np.repeat(rng.multinomial(drawn, weights, size=n_boot), group_x, 1)
     counts_y = np.repeat(bootstrap.resample_counts(rng, len(y) // group_y, n_boot), group_y, 1)
     samples = np.array(
         [
@@ -60,7 +82,22 @@ def frechet_bootstrap(
             for cx, cy in zip(counts_x, counts_y, strict=True)
         ]
     )
-    return frechet_distance(x, y), samples
+    if drawn == bars_x:
+        return frechet_distance(x, y), samples
+    moments_y = _moments(y)
+    points = []
+    for _ in range(SUBSAMPLE_DRAWS):
+        picked = rng.choice(bars_x, drawn, replace=False)
+        rows = (picked[:, None] * group_x + np.arange(group_x)[None, :]).ravel()
+        points.append(_distance(_moments(x[rows]), moments_y))
+    return float(np.mean(points)), samples
+
+
+def compared_size(generated: np.ndarray, valid: np.ndarray | None) -> int | None:
+    """The size both sets are scored at when they differ (the smaller one's), else None."""
+    if valid is None or not len(valid) or len(valid) == len(generated):
+        return None
+    return min(len(generated), len(valid))
 
 
 def frechet_scores(
@@ -70,10 +107,13 @@ def frechet_scores(
     options: dict[str, Any],
 ) -> dict[str, float]:
     """``generated.{embedding}`` / ``valid.{embedding}``: FD to the training bars, each with
-    ``.ci_low`` / ``.ci_high``; ``{embedding}.dim``; the bootstrap size and confidence."""
-    return bootstrapped_distances(
-        generated, train, valid, options, frechet_bootstrap, lower_bound=0.0
-    )
+    ``.ci_low`` / ``.ci_high``, both sets at one size (``compared_size``); ``{embedding}.dim``;
+    the bootstrap size and confidence."""
+    size = compared_size(generated, valid)
+    distance = partial(frechet_bootstrap, size=size)
+    result = bootstrapped_distances(generated, train, valid, options, distance, lower_bound=0.0)
+    result["compared_size"] = size or len(generated)
+    return result
 
 
 SPEC = MetricSpec(
@@ -81,7 +121,8 @@ SPEC = MetricSpec(
     function=frechet_scores,
     options=OPTIONS,
     protocol="ours: Fréchet distance on our log-mel + onset features and on a dataset "
-    f"classifier's hidden layer; {NOT_COMPARABLE}",
+    "classifier's hidden layer, generated and held-out sets compared at the smaller one's size; "
+    f"{NOT_COMPARABLE}",
     role=QUALITY,
     headlines=(Headline("fixed", "lower"), Headline("classifier", "lower")),
 )

@@ -166,12 +166,12 @@ def test_apply_rewrites_only_the_lines_of_changed_values(name: str) -> None:
 def test_presets_apply_after_dvc_exp_run_set_param(tmp_path: Path) -> None:
     path = tmp_path / "params.yaml"
     path.write_text((REPO / "params.yaml").read_text())
-    # what `dvc exp run -S train.lr_g=0.0002` does to params.yaml (dvc/repo/experiments/queue/
+    # what `dvc exp run -S train.lr_g=0.0003` does to params.yaml (dvc/repo/experiments/queue/
     # base.py, _update_params): ruamel.yaml rewrites it with lists one item per line and nulls empty
-    apply_overrides(str(path), ["train.lr_g=0.0002"])
+    apply_overrides(str(path), ["train.lr_g=0.0003"])
     dvc_text = path.read_text()
     assert "  meters:                    # beats per" in dvc_text and "\n  - 3\n  - 4\n" in dvc_text
-    assert load_params(path)["train"]["lr_g"] == 0.0002
+    assert load_params(path)["train"]["lr_g"] == 0.0003
 
     for name in preset_names():
         before_text = path.read_text()
