@@ -5,8 +5,9 @@ with its own key), mariadbd and slurmdbd (the accounting database that ``sacct``
 Snakemake SLURM executor polls ``sacct`` for job states), slurmctld and one slurmd, whose node
 is this machine (``hostname -s``, with the CPUs and memory ``slurmd -C`` finds).
 
-Everything lives in one folder (configuration, state, spool, database, logs, the munge key);
-nothing is written to /etc. Clients find the cluster through ``SLURM_CONF`` (:meth:`env`), all
+Everything lives in one folder (configuration, state, database, logs, the munge key), but for the
+sockets and slurmd's spool, which need short paths (a short temporary folder); nothing is written
+to /etc. Clients find the cluster through ``SLURM_CONF`` (:meth:`env`), all
 but one: inside each job, the executor's job step (snakemake-executor-plugin-slurm-jobstep
 0.6) drops every ``SLURM_*`` variable, SLURM_CONF included, before it calls ``srun``. So while
 the cluster runs, ``/run/slurm/conf`` links to its configuration folder: where SLURM clients
@@ -99,9 +100,12 @@ class SlurmCluster:
         self.root = Path(root)
         self.node = socket.gethostname().split(".")[0]
         self.conf = self.root / "etc" / "slurm.conf"
-        # Unix socket paths must stay under 108 bytes; pytest's folders can be longer.
-        self._socket_dir = Path(tempfile.mkdtemp(prefix="bargan-munge-"))
+        # Unix socket paths must stay under 108 bytes; pytest's folders can be longer. The
+        # sockets, and slurmd's spool (where each job step makes one), live in a short folder.
+        self._socket_dir = Path(tempfile.mkdtemp(prefix="bargan-sockets-"))
         self.munge_socket = self._socket_dir / "munge.socket"
+        self.db_socket = self._socket_dir / "mariadb.sock"
+        self.spool = self._socket_dir / "spool"
         self.ports = {name: free_port() for name in ("mariadb", "slurmdbd", "ctld", "slurmd")}
         self._procs: dict[str, subprocess.Popen] = {}
         self._linked = self._made_dir = False
@@ -161,8 +165,9 @@ class SlurmCluster:
     # -- configuration ---------------------------------------------------------------------
 
     def write_config(self) -> None:
-        for name in ("etc", "state", "spool", "log", "munge", "mariadb"):
+        for name in ("etc", "state", "log", "munge", "mariadb"):
             (self.root / name).mkdir(parents=True, exist_ok=True)
+        self.spool.mkdir(exist_ok=True)
         (self.root / "munge").chmod(0o700)
         key = self.root / "munge" / "munge.key"
         key.write_bytes(os.urandom(1024))
@@ -203,7 +208,7 @@ class SlurmCluster:
             **auth,
             "CredType": "cred/munge",
             "StateSaveLocation": self.root / "state",
-            "SlurmdSpoolDir": self.root / "spool",
+            "SlurmdSpoolDir": self.spool,
             "SlurmctldPidFile": self.root / "slurmctld.pid",
             "SlurmdPidFile": self.root / "slurmd.pid",
             "SlurmctldLogFile": log / "slurmctld.log",
@@ -331,7 +336,7 @@ class SlurmCluster:
                 "mariadbd",
                 "--no-defaults",
                 f"--datadir={db / 'data'}",
-                f"--socket={db / 'mariadb.sock'}",
+                f"--socket={self.db_socket}",
                 "--bind-address=127.0.0.1",
                 f"--port={self.ports['mariadb']}",
                 "--user=root",
@@ -341,7 +346,7 @@ class SlurmCluster:
             ],
         )
         self._wait("munged", self.munge_socket.exists, timeout=20)
-        self._wait("mariadbd", lambda: (db / "mariadb.sock").exists())
+        self._wait("mariadbd", lambda: self.db_socket.exists())
         self._start("slurmdbd", ["slurmdbd", "-D"])
         self._wait("slurmdbd", self._succeeds("sacctmgr", "-n", "list", "cluster"))
         self.run("sacctmgr", "-i", "add", "cluster", CLUSTER)
