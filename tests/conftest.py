@@ -61,6 +61,10 @@ def tiny_params() -> dict:
         device="cpu",
         preview_every=2,
     )
+    # One Griffin-Lim iteration instead of PGHI, whose heap integration (Python) costs 0.1 s a
+    # bar here and was a third of every tiny run; tests/unit/test_pghi.py, the metric ladder's
+    # resynthesised rung and the ONNX test run PGHI.
+    params["train"]["model"]["specgan"].update(phase="griffin-lim", griffin_lim_iters=1)
     params["sample"].update(
         n_bars=3, score_bars=6, interpolation_bars=4, interpolation_keyframes=2, loop_repeats=2
     )
