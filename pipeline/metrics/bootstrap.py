@@ -27,9 +27,12 @@ def settings(options: Mapping[str, Any]) -> tuple[int, float, int]:
     )
 
 
-def resample_counts(rng: np.random.Generator, n: int, n_boot: int) -> np.ndarray:
-    """``[n_boot, n]`` multiplicities of a with-replacement resample of ``n`` items."""
-    return rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot)
+def resample_counts(
+    rng: np.random.Generator, n: int, n_boot: int, draws: int | None = None
+) -> np.ndarray:
+    """``[n_boot, n]`` multiplicities of a with-replacement resample of ``draws`` (default
+    ``n``) of ``n`` items."""
+    return rng.multinomial(n if draws is None else draws, np.full(n, 1.0 / n), size=n_boot)
 
 
 def interval(

@@ -73,8 +73,7 @@ def frechet_bootstrap(
     rng = np.random.default_rng(seed)
     bars_x = len(x) // group_x
     drawn = bars_x if size is None or size >= bars_x else int(size)
-    weights = np.full(bars_x, 1.0 / bars_x)
-    counts_x = np.repeat(rng.multinomial(drawn, weights, size=n_boot), group_x, 1)
+    counts_x = np.repeat(bootstrap.resample_counts(rng, bars_x, n_boot, drawn), group_x, 1)
     counts_y = np.repeat(bootstrap.resample_counts(rng, len(y) // group_y, n_boot), group_y, 1)
     samples = np.array(
         [
