@@ -58,7 +58,7 @@ from pipeline.metrics.references import rms, round_trip_bars, white_noise  # noq
 from pipeline.metrics.registry import compute_all, numeric_metrics  # noqa: E402
 from pipeline.models.registry import ARCHITECTURES  # noqa: E402
 from pipeline.params import deep_merge  # noqa: E402
-from pipeline.sample.generate import random_bars  # noqa: E402
+from pipeline.sample.generate import scored_bars  # noqa: E402
 from pipeline.train import TrainConfig, load_generator, save_generator, train_gan  # noqa: E402
 from pipeline.yamlio import parse_yaml  # noqa: E402
 
@@ -152,8 +152,8 @@ def describe(name: str, section: dict[str, Any], config: TrainConfig) -> str:
         extras.append(f"EMA {config.ema_decay:g}")
     if config.num_classes:
         extras.append(f"{config.num_classes} classes")
-    if config.amp:
-        extras.append("bf16")
+    if config.resolved_amp():
+        extras.append("bf16" + (" (auto)" if config.amp == "auto" else ""))
     if config.compile:
         extras.append("compile")
     return (
@@ -233,10 +233,17 @@ def score_bars(
 
 
 def score(
-    generator_path: Path, n: int, train: np.ndarray, valid: np.ndarray, options: dict, device: str
+    generator_path: Path,
+    n: int,
+    train: np.ndarray,
+    valid: np.ndarray,
+    options: dict,
+    device: str,
+    class_counts: np.ndarray | None = None,
 ) -> dict[str, float]:
+    """``n`` bars of the generator (classes in the training bars' proportions), scored."""
     generator, _ = load_generator(generator_path, device=device)
-    bars = random_bars(generator, n, seed=0)
+    bars, _ = scored_bars(generator, n, seed=0, class_counts=class_counts)
     del generator
     return score_bars(bars, train, valid, options)
 
@@ -282,9 +289,11 @@ def run_config(
         )
         device = str(config.resolved_device())
         print(f"  [{name}] scoring {args.bars} bars per generator", file=sys.stderr, flush=True)
-        before = score(untrained, args.bars, train, data["valid"], data["options"], device)
+        counts = np.bincount(train_labels, minlength=n_classes) if n_classes else None
+        scoring = (args.bars, train, data["valid"], data["options"], device, counts)
+        before = score(untrained, *scoring)
         trained = Path(tmp) / "run" / "generator.pt"
-        after = score(trained, args.bars, train, data["valid"], data["options"], device)
+        after = score(trained, *scoring)
         ceiling = score_ceiling(trained, train, data["valid"], data["options"], device)
     return {
         "name": name,
@@ -533,7 +542,7 @@ def main(argv: list[str] | None = None) -> None:
         ):
             if value is not None:
                 section[key] = value
-        section["amp"] = bool(section.get("amp")) or args.amp
+        section["amp"] = True if args.amp else section.get("amp", False)
         section["compile"] = bool(section.get("compile")) or args.compile
 
     train, train_labels, sample_rate = load_split(args.splits_dir / "train.npz")

@@ -44,11 +44,14 @@ class ProgressMetrics:
         train: np.ndarray,
         valid: np.ndarray | None,
         grid: BarGrid,
+        class_counts: list[int] | None = None,
         n_bars: int = 32,
         reference_bars: int = 256,
         seed: int = 0,
     ) -> None:
         rng = np.random.default_rng(seed)
+        # a conditional generator's bars in the training bars' class mix (class_mix)
+        self.class_counts = class_counts
         self.train = _subset(train, reference_bars, rng)
         self.valid = _subset(valid, n_bars, rng) if valid is not None and len(valid) else None
         self.options = {**PROGRESS_OPTIONS, **grid.timing()}
@@ -57,7 +60,8 @@ class ProgressMetrics:
 
     def __call__(self, step: int, generator: torch.nn.Module) -> dict[str, float]:
         latents = random_latents(generator, self.n_bars, self.seed)
-        bars = generate_bars(generator, latents, class_labels(generator, self.n_bars))
+        labels = class_labels(generator, self.n_bars, class_counts=self.class_counts)
+        bars = generate_bars(generator, latents, labels)
         metrics = compute(PROGRESS_METRICS, bars, self.train, self.valid, self.options)
         return {"step": step, **numeric_metrics(metrics)}
 

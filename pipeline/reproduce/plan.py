@@ -141,7 +141,7 @@ def load_plan(
         train["arch"],
         int(train["steps"]),
         int(train["batch_size"]),
-        bool(train.get("amp")),
+        bool(train.get("amp")),  # auto: the GPUs measured all compute bf16
         bool(train.get("compile")),
         results_dir,
     )
@@ -174,7 +174,8 @@ def format_plan(plan: Plan) -> str:
         "",
         f"training: {t['arch']}, {t['loss']}, d={t['model_dim']}, batch {t['batch_size']}, "
         f"{t['steps']} steps, n_critic {t.get('n_critic', 1)}, "
-        f"{'bf16' if t.get('amp') else 'fp32'}{' + compile' if t.get('compile') else ''}",
+        f"{'fp32' if not t.get('amp') else 'bf16 (auto)' if t['amp'] == 'auto' else 'bf16'}"
+        f"{' + compile' if t.get('compile') else ''}",
     ]
     if plan.estimates:
         for e in plan.estimates:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 
@@ -34,20 +36,53 @@ def random_latents(generator: torch.nn.Module, n: int, seed: int) -> torch.Tenso
 
 
 def class_labels(
-    generator: torch.nn.Module, n: int, class_index: int | None = None
+    generator: torch.nn.Module,
+    n: int,
+    class_index: int | None = None,
+    class_counts: Sequence[int] | None = None,
 ) -> torch.Tensor | None:
     """Labels for ``n`` bars: ``None`` for an unconditional generator; for a conditional one,
-    ``class_index`` for every bar, or all classes in turn when ``class_index`` is None."""
+    ``class_index`` for every bar, else the classes in the proportions of ``class_counts``
+    (:func:`class_mix`), else all classes in turn."""
     num_classes = int(getattr(generator, "num_classes", 0))
     if num_classes == 0:
         if class_index is not None:
             raise ValueError("this generator is not conditional (it has no classes)")
         return None
+    if class_index is None and class_counts is not None:
+        if len(class_counts) != num_classes:
+            raise ValueError(
+                f"{len(class_counts)} class counts for a generator with {num_classes} classes"
+            )
+        return class_mix(n, class_counts)
     if class_index is None:
         return torch.arange(n) % num_classes
     if not 0 <= class_index < num_classes:
         raise ValueError(f"class index {class_index} out of range: the generator has {num_classes}")
     return torch.full((n,), int(class_index), dtype=torch.long)
+
+
+def class_mix(n: int, class_counts: Sequence[int]) -> torch.Tensor:
+    """``n`` labels in the proportions of ``class_counts`` (each class's share of ``n`` rounded
+    by largest remainder), the classes interleaved so that every prefix is mixed as well.
+
+    A conditional generator learns p(x | y) under the training set's p(y) (the trainer draws
+    fake labels from the training labels), so a set that stands for the model as a whole is
+    drawn in those proportions: with every class in turn, a perfect generator of a corpus whose
+    classes differ in size would score as far from the training bars as a set of real bars in
+    the wrong mix does."""
+    counts = np.asarray(class_counts, dtype=np.float64)
+    if counts.ndim != 1 or len(counts) == 0 or (counts < 0).any() or counts.sum() <= 0:
+        raise ValueError(f"class counts must be non-negative with a positive total, got {counts}")
+    exact = n * counts / counts.sum()
+    quota = np.floor(exact).astype(np.int64)
+    remainder_order = np.argsort(-(exact - quota), kind="stable")
+    quota[remainder_order[: n - int(quota.sum())]] += 1
+    # class c's k-th bar sits at (k + 0.5) / quota[c] of the way through the set
+    positions = np.concatenate([(np.arange(q) + 0.5) / q for q in quota if q])
+    classes = np.concatenate([np.full(q, c) for c, q in enumerate(quota) if q])
+    order = np.lexsort((classes, positions))
+    return torch.from_numpy(classes[order].astype(np.int64))
 
 
 def random_bars(
@@ -59,14 +94,19 @@ def random_bars(
 
 
 def scored_bars(
-    generator: torch.nn.Module, n: int, seed: int, batch_size: int = 64
+    generator: torch.nn.Module,
+    n: int,
+    seed: int,
+    batch_size: int = 64,
+    class_counts: Sequence[int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """``n`` bars ``[n, C, T]`` for the metrics, and their labels (None for an unconditional
-    generator): latents reproducible from ``seed``, classes in turn (0, 1, ..., 0, 1, ...) so
-    that every class has ``n // num_classes`` or one more. Generated ``batch_size`` at a time
-    into one array, so only the bars themselves grow with ``n``."""
+    generator): latents reproducible from ``seed``; classes in the training bars' proportions
+    ``class_counts`` (:func:`class_mix`), or in turn where they are not known (a generator file
+    written before they were recorded). Generated ``batch_size`` at a time into one array, so
+    only the bars themselves grow with ``n``."""
     latents = random_latents(generator, n, seed)
-    labels = class_labels(generator, n)
+    labels = class_labels(generator, n, class_counts=class_counts)
     bars: np.ndarray | None = None
     for start in range(0, n, batch_size):
         stop = min(start + batch_size, n)

@@ -2,7 +2,8 @@
 other tempos, and per-class bars (conditional models) from the trained generator. Every WAV is
 tagged for a DAW (``acid`` tempo and beats, ``smpl`` loop over its whole bars:
 :mod:`pipeline.export.riff`). The bars the evaluate stage scores, ``sample.score_bars`` of
-them from their own latents (every class in turn for a conditional model), are packed into
+them from their own latents (a conditional model's classes in the training bars' proportions),
+are packed into
 ``generated.npz``; the ``sample.n_bars`` listening bars are WAVs under ``bars/``."""
 
 from __future__ import annotations
@@ -67,7 +68,12 @@ def main(args: argparse.Namespace, params: dict[str, Any]) -> None:
     for i, bar in enumerate(bars):
         write(f"bars/bar_{i:03d}.wav", bar, "bar", f"Bar {i}")
     n_scored = pack_scored_bars(
-        out / "generated.npz", generator, section["score_bars"], seed + SCORE_SEED_OFFSET, sr
+        out / "generated.npz",
+        generator,
+        section["score_bars"],
+        seed + SCORE_SEED_OFFSET,
+        sr,
+        model.metadata.get("class_counts") or None,
     )
 
     repeats = section["loop_repeats"]
@@ -148,11 +154,17 @@ def main(args: argparse.Namespace, params: dict[str, Any]) -> None:
 
 
 def pack_scored_bars(
-    path: Path, generator: torch.nn.Module, n: int, seed: int, sample_rate: int
+    path: Path,
+    generator: torch.nn.Module,
+    n: int,
+    seed: int,
+    sample_rate: int,
+    class_counts: list[int] | None = None,
 ) -> int:
-    """Generate the ``n`` bars the evaluate stage scores (see :func:`scored_bars`) and pack them
-    into ``path`` with their labels (conditional models) and the sample rate; returns ``n``."""
-    bars, labels = scored_bars(generator, n, seed)
+    """Generate the ``n`` bars the evaluate stage scores (see :func:`scored_bars`: classes in
+    the training bars' proportions ``class_counts``) and pack them into ``path`` with their
+    labels (conditional models) and the sample rate; returns ``n``."""
+    bars, labels = scored_bars(generator, n, seed, class_counts=class_counts)
     packed = {"bars": bars, "sample_rate": np.int64(sample_rate)}
     if labels is not None:
         packed["labels"] = labels

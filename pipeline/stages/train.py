@@ -184,6 +184,8 @@ def main(args, params) -> None:
     run_dir = run_folder(args.checkpoint_root, config, train_file)
     run_dir.mkdir(parents=True, exist_ok=True)
     train_labels = labels if n_classes else None
+    # the class mix the generator learns, in which sets standing for it are drawn (class_mix)
+    class_counts = np.bincount(labels, minlength=n_classes).tolist() if n_classes else None
     if not is_main_process():  # torchrun rank > 0: train only; rank 0 logs and writes outputs
         try:
             train_gan(bars, train_labels, config, run_dir)
@@ -206,7 +208,7 @@ def main(args, params) -> None:
             )
         valid, _, _ = load_split(args.splits_dir / "valid.npz")
         progress = progress_recorder(
-            run_dir / PROGRESS_FILE, ProgressMetrics(bars, valid, grid), mlflow_log
+            run_dir / PROGRESS_FILE, ProgressMetrics(bars, valid, grid, class_counts), mlflow_log
         )
         previews = preview_logger(mlflow_log, config, section["preview_bars"])
 
@@ -225,7 +227,11 @@ def main(args, params) -> None:
             f"written; checkpoint saved to {result.checkpoint_path}"
         )
         args.out_dir.mkdir(parents=True, exist_ok=True)
-        metadata = {**grid.timing(), "classes": info["classes"] if n_classes else []}
+        metadata = {
+            **grid.timing(),
+            "classes": info["classes"] if n_classes else [],
+            "class_counts": class_counts or [],
+        }
         copy_generator(result.generator_path, args.out_dir / "generator.pt", metadata)
         rows = read_progress(run_dir / PROGRESS_FILE)
         write_csv_atomic(args.out_dir / "checkpoint_metrics.csv", rows)

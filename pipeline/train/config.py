@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -42,7 +43,9 @@ class TrainConfig:
     preview_every: int = 0  # call on_preview(step, ema_generator) every N steps (0 = never)
     seed: int = 0
     device: str = "auto"  # "auto" -> "cuda" if available else "cpu"
-    amp: bool = False  # bf16 autocast for the G/D forward passes (penalties stay fp32)
+    # bf16 autocast for the G/D forward passes (penalties stay fp32); "auto": where the device
+    # computes bf16 natively (native_bf16), so a CPU without bf16 units is not slowed down
+    amp: bool | str = False
     compile: bool = False  # torch.compile the G/D forward passes (penalties run eager)
     extra: dict[str, Any] = field(default_factory=dict)  # architecture-specific builder kwargs
 
@@ -79,6 +82,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.preview_every < 0:
             raise ValueError(f"preview_every must be >= 0, got {self.preview_every}")
+        if self.amp not in (True, False, "auto"):
+            raise ValueError(f"amp must be true, false or auto, got {self.amp!r}")
         if self.mode_seeking > 0 and self.batch_size < 2:
             raise ValueError("mode_seeking needs batch_size >= 2 (it compares pairs of outputs)")
 
@@ -86,6 +91,12 @@ class TrainConfig:
         if self.device == "auto":
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")
         return torch.device(self.device)
+
+    def resolved_amp(self) -> bool:
+        """Whether training runs under bf16 autocast on :meth:`resolved_device`."""
+        if self.amp == "auto":
+            return native_bf16(self.resolved_device())
+        return bool(self.amp)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -109,3 +120,33 @@ class TrainConfig:
         """``{key: (self_value, other_value)}`` for differing keys not in ``ignore``."""
         a, b = self.to_dict(), other.to_dict()
         return {k: (a[k], b[k]) for k in a if k not in ignore and a[k] != b[k]}
+
+
+# CPU flags of bf16 arithmetic units (x86: AVX512-BF16, AMX); without them oneDNN emulates bf16
+# and autocast is slower than fp32.
+BF16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` computes bf16 in hardware: a CUDA GPU that supports it, or a CPU
+    whose flags (Linux ``/proc/cpuinfo``) name bf16 units. On the project's 2-core AVX512-BF16
+    machine bf16 autocast made a training step of the default 1.56x faster (README
+    "The representation")."""
+    if device.type == "cuda":
+        return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
+    if device.type == "cpu":
+        return bool(cpu_flags() & BF16_CPU_FLAGS)
+    return False
+
+
+def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
+    """The CPU's feature flags (empty where ``cpuinfo`` cannot be read: not Linux)."""
+    try:
+        text = cpuinfo.read_text()
+    except OSError:
+        return set()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            return set(value.split())
+    return set()

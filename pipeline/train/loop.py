@@ -15,7 +15,8 @@ Training domain: generators with ``to_training_domain`` / ``forward_training`` (
 trained on what those return; the real set is converted once, after augmentation.
 
 Speed: ``config.amp`` runs the G/D forward passes under bf16 autocast on any device (a GPU
-speed-up; CPUs without bf16 units get slower, but the tests run the same code path there) and
+speed-up, and one on CPUs with bf16 units; CPUs without them get slower, so ``"auto"`` turns it
+on only where :func:`pipeline.train.config.native_bf16` finds the units) and
 ``config.compile`` wraps them in ``torch.compile``; the gradient penalty and R1 always run eager
 in fp32 on the uncompiled discriminator (double backward through compiled graphs is not
 supported).
@@ -292,7 +293,7 @@ class _Trainer:
         if config.mode_seeking > 0 and self.local_batch < 2:
             raise ValueError("mode_seeking needs at least 2 examples per process")
         self.loss_fn: GanLoss = get_loss(config.loss)
-        self.amp = bool(config.amp)
+        self.amp = config.resolved_amp()
 
         torch.manual_seed(config.seed)
         g, d = build_models_for(config)

@@ -12,7 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pipeline.data.splits import load_split
 from pipeline.grid import BarGrid
+from pipeline.models.generator_file import generator_metadata
 from tests.conftest import (
     REPO,
     make_track,
@@ -58,6 +60,10 @@ def test_a_layout_without_recordings_outside_class_folders_trains(tiny_project, 
     assert info["classes"] == classes
     record = json.loads((tiny_project / "data/models/train_run.json").read_text())
     assert record["config"]["num_classes"] == len(classes)  # flat: unconditional
+    # the class mix the generator learned, which the sample stage draws scored bars in
+    _, labels, _ = load_split(tiny_project / "data/splits/train.npz")
+    counts = np.bincount(labels, minlength=len(classes)).tolist() if classes else []
+    assert generator_metadata(tiny_project / "data/models/generator.pt")["class_counts"] == counts
 
 
 def test_recordings_beside_class_folders_stop_the_split_in_one_line(tiny_project):

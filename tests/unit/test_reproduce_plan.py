@@ -78,7 +78,12 @@ def write_preset(folder: Path, **meta) -> None:
 def test_plan_lists_dataset_hours_and_paper_numbers_then_compares(tmp_path):
     results = tmp_path / "results"
     results.mkdir()
-    rows = {"wavegan": {"fp32 eager": {"steps_per_sec": 10.0, "batch": 64, "error": None}}}
+    rows = {
+        "wavegan": {
+            "fp32 eager": {"steps_per_sec": 10.0, "batch": 64, "error": None},
+            "bf16 eager": {"steps_per_sec": 20.0, "batch": 64, "error": None},
+        }
+    }
     throughput_file(results, "gpu_check-x", "GPU X", rows)
     paper = [
         {
@@ -98,6 +103,8 @@ def test_plan_lists_dataset_hours_and_paper_numbers_then_compares(tmp_path):
     text = format_plan(plan)
     assert "dataset: toy-set\n  toy-set: 12 MB" in text
     assert "1000 steps" in text and "about 0.0 GPU hours on one GPU X" in text
+    # params.yaml's amp: auto is bf16 on a GPU: the bf16 row is the one that counts
+    assert "bf16 (auto)" in text and [e.mode for e in plan.estimates] == ["bf16 eager"]
     assert "inception score: 4.5 ± 0.1 (Table 1; IS, classifier)" in text
     metrics = {
         "classifier": {

@@ -25,6 +25,7 @@ from pipeline.sample.assemble import (
 )
 from pipeline.sample.generate import (
     class_labels,
+    class_mix,
     generate_bars,
     interpolation_track,
     per_class_bars,
@@ -235,6 +236,51 @@ def test_scored_bars_are_balanced_over_the_classes_and_the_same_in_any_batch_siz
     assert unconditional.shape == (3, 1, BAR) and none is None
 
 
+def test_scored_bars_follow_the_training_class_mix():
+    generator = _generator(num_classes=3)
+    bars, labels = scored_bars(generator, 10, seed=4, class_counts=[60, 30, 10])
+    assert np.bincount(labels).tolist() == [6, 3, 1]
+    # the same latents as in turn: only the classes asked for differ
+    in_turn, _ = scored_bars(generator, 10, seed=4)
+    latents = random_latents(generator, 10, 4)
+    np.testing.assert_allclose(
+        bars, generate_bars(generator, latents, torch.from_numpy(labels)), atol=1e-6
+    )
+    assert not np.allclose(bars, in_turn)
+    with pytest.raises(ValueError, match="2 class counts for a generator with 3 classes"):
+        class_labels(generator, 4, class_counts=[1, 1])
+
+
+@pytest.mark.parametrize(
+    ("n", "counts", "expected"),
+    [
+        (10, [60, 30, 10], [6, 3, 1]),
+        (5, [1, 1, 1], [2, 2, 1]),  # ties: the first classes get the remainder
+        (7, [0, 5, 2], [0, 5, 2]),  # a class without training bars gets none
+        (3, [1, 1, 1, 1, 1, 1], [1, 1, 1, 0, 0, 0]),
+        (256, [85, 1588, 115, 547, 128, 212], [8, 152, 11, 53, 12, 20]),  # third-party splits
+    ],
+)
+def test_class_mix_rounds_each_share_by_largest_remainder(n, counts, expected):
+    labels = class_mix(n, counts)
+    assert labels.dtype == torch.long and len(labels) == n
+    assert np.bincount(labels.numpy(), minlength=len(counts)).tolist() == expected
+
+
+def test_class_mix_interleaves_the_classes():
+    labels = class_mix(12, [2, 1, 1]).tolist()
+    assert labels == [0, 1, 2, 0, 0, 1, 2, 0, 0, 1, 2, 0]
+    for prefix in (4, 8):  # every prefix holds each class near its share
+        counts = np.bincount(labels[:prefix], minlength=3)
+        assert np.all(np.abs(counts - prefix * np.array([0.5, 0.25, 0.25])) <= 1), labels
+
+
+@pytest.mark.parametrize("counts", [[], [0, 0], [3, -1], [[1, 2]]])
+def test_class_mix_refuses_counts_without_a_positive_total(counts):
+    with pytest.raises(ValueError, match="class counts"):
+        class_mix(4, counts)
+
+
 def test_per_class_bars_need_a_conditional_generator():
     generator = _generator()
     with pytest.raises(ValueError, match="conditional"):
@@ -362,9 +408,9 @@ def test_sample_stage_writes_bars_loops_walks_tempos_and_classes(tmp_path: Path)
     torch.manual_seed(0)
     grid = BarGrid(SR, 120.0, 1, 1)  # 4000 samples at 8 kHz: one beat at 120 BPM
     assert grid.bar_samples == BAR
-    model = save_generator(
-        tmp_path / "generator.pt", build_generator(config), config, grid.timing()
-    )
+    # trained on 30 bars of class 0 and 10 of class 1, as the train stage records them
+    metadata = {**grid.timing(), "classes": ["a", "b"], "class_counts": [30, 10]}
+    model = save_generator(tmp_path / "generator.pt", build_generator(config), config, metadata)
     params = tiny_params()
     del params["bars"]  # the grid comes from the generator file
     params["sample"].update(
@@ -396,13 +442,15 @@ def test_sample_stage_writes_bars_loops_walks_tempos_and_classes(tmp_path: Path)
     assert read_audio(out / "interpolation.wav")[0].shape == (1, 3 * BAR)
     assert read_wav_tags(out / "interpolation.wav").acid["beats"] == 3
     # The listening bars are WAVs; the scored bars (generated.npz) are score_bars of their own
-    # draw (seed + 3), the classes in turn, so each class has 2 or 3 of the 5.
+    # draw (seed + 3), in the training bars' class mix: 3.75 and 1.25 of 5, rounded to 4 and 1.
     assert info["n_bars"] == 2 and info["score_bars"] == 5
     with np.load(out / "generated.npz") as packed:
         assert packed["bars"].shape == (5, 1, BAR) and int(packed["sample_rate"]) == SR
-        assert packed["labels"].tolist() == [0, 1, 0, 1, 0]
+        assert sorted(packed["labels"].tolist()) == [0, 0, 0, 0, 1]
         generator = load_generator(model).generator
-        expected, _ = scored_bars(generator, 5, params["sample"]["seed"] + 3)
+        seed = params["sample"]["seed"] + 3
+        expected, labels = scored_bars(generator, 5, seed, class_counts=[30, 10])
+        assert packed["labels"].tolist() == labels.tolist()
         np.testing.assert_allclose(packed["bars"], expected, atol=1e-6)
     listening = random_bars(generator, 2, params["sample"]["seed"])
     np.testing.assert_allclose(

@@ -25,6 +25,7 @@ from pipeline.train import (
     save_generator,
     train_gan,
 )
+from pipeline.train import config as config_module
 from pipeline.train.losses import wasserstein_d_loss, wasserstein_g_loss
 from tests.conftest import tiny_train_config
 
@@ -459,3 +460,45 @@ def test_nan_data_raises(data: np.ndarray, tmp_path: Path) -> None:
     bad = np.full_like(data, np.nan)
     with pytest.raises(RuntimeError, match="NaN"):
         train_gan(bad, None, _config(steps=4), tmp_path)
+
+
+# --- amp: auto ---------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [
+        ("fpu avx2 avx512f avx512_bf16 avx512_vnni", True),  # AMD Zen 4, Intel Cooper Lake
+        ("fpu avx2 avx512f amx_bf16 amx_tile", True),  # Intel Sapphire Rapids
+        ("fpu avx2 avx512f avx512bw avx512_vnni", False),  # AVX-512 without bf16 units
+        ("fpu avx2 fma", False),
+    ],
+)
+def test_auto_amp_follows_the_cpus_bf16_units(tmp_path: Path, monkeypatch, flags, expected):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nmodel name\t: x\nflags\t\t: {flags}\n\nprocessor\t: 1\n")
+    assert config_module.cpu_flags(cpuinfo) == set(flags.split())
+    monkeypatch.setattr(config_module, "cpu_flags", lambda: set(flags.split()))
+    assert _config(amp="auto").resolved_amp() is expected
+    assert _config(amp=True).resolved_amp() and not _config(amp=False).resolved_amp()
+
+
+def test_auto_amp_without_cpuinfo_is_fp32(tmp_path: Path) -> None:
+    assert config_module.cpu_flags(tmp_path / "missing") == set()
+    assert config_module.native_bf16(torch.device("meta")) is False
+
+
+def test_auto_amp_on_this_machine_trains_as_its_resolution_says(
+    data: np.ndarray, tmp_path: Path
+) -> None:
+    """The real flags of this CPU, the real trainer: bf16 passes exactly when auto says so."""
+    config = _config(steps=1, amp="auto")
+    with _conv_output_dtypes(torch.nn.Conv1d) as seen:
+        result = train_gan(data, None, config, tmp_path)
+    bf16 = config_module.native_bf16(torch.device("cpu"))
+    assert (torch.bfloat16 in seen) is bf16
+    assert load_checkpoint(result.checkpoint_path)["config"]["amp"] == "auto"  # resolved anew
+
+
+@pytest.mark.parametrize("value", ["yes", 1.5, None])
+def test_amp_takes_true_false_or_auto(value) -> None:
+    with pytest.raises(ValueError, match="amp must be true, false or auto"):
+        _config(amp=value)
