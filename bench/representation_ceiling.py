@@ -78,12 +78,13 @@ def round_trip(bars: np.ndarray, n_fft: int, hop: int, phase: str, iters: int) -
 
 def generated_spectrograms(path: Path, n: int, seed: int) -> tuple[Any, torch.Tensor]:
     """The generator file's SpecGAN and its spectrograms for ``n`` seeded latents, classes in
-    turn."""
-    generator = generator_file.load(path, device="cpu").generator.eval()
+    the training mix the file records (in turn for a file written before it did)."""
+    model = generator_file.load(path, device="cpu")
+    generator = model.generator.eval()
     if not hasattr(generator, "codec"):
         raise SystemExit(f"{path}: not a spectrogram generator (no phase to reconstruct)")
     latents = random_latents(generator, n, seed)
-    labels = class_labels(generator, n)
+    labels = class_labels(generator, n, class_counts=model.metadata.get("class_counts") or None)
     with torch.no_grad():
         spectrograms = torch.cat(
             [

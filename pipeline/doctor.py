@@ -196,8 +196,19 @@ def check_gpu() -> Check:
         return Check("gpu", False, f"cannot ask torch: {_root_cause(err)}", REBUILD_COMMAND)
     if not build["cuda_available"]:
         built = f"torch built with CUDA {build['cuda']}" if build["cuda"] else "CPU-only torch"
-        return Check("gpu", True, f"none (CPU; {built})")
+        return Check("gpu", True, f"none (CPU {_bf16_units()}; {built})")
     return Check("gpu", True, f"{build['gpu']} (CUDA {build['cuda']}, cuDNN {build['cudnn']})")
+
+
+def _bf16_units() -> str:
+    """Which precision ``train.amp: auto`` trains in on this CPU (torch imports by now)."""
+    import torch
+
+    from pipeline.train.config import native_bf16
+
+    if native_bf16(torch.device("cpu")):
+        return "with bf16 units: train.amp auto trains in bf16"
+    return "without bf16 units: train.amp auto trains in fp32"
 
 
 CHECKS: tuple[Callable[[], Check], ...] = (

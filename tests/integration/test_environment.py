@@ -19,8 +19,10 @@ import venv
 from pathlib import Path
 
 import pytest
+import torch
 
 from pipeline.environment import REBUILD_COMMAND
+from pipeline.train.config import native_bf16
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration
@@ -61,6 +63,9 @@ def test_doctor_passes_in_the_environment_built_from_the_lock():
         assert checks[name].startswith("ok"), checks[name]
     assert "installed packages match the lock" in checks["lock"]
     assert "downbeat models run" in checks["madmom"]
+    if not torch.cuda.is_available():  # the precision train.amp: auto picks on this CPU
+        units = "with" if native_bf16(torch.device("cpu")) else "without"
+        assert f"none (CPU {units} bf16 units: train.amp auto trains in" in checks["gpu"]
 
 
 @pytest.fixture(scope="module")
