@@ -84,7 +84,7 @@ def generated_spectrograms(path: Path, n: int, seed: int) -> tuple[Any, torch.Te
     if not hasattr(generator, "codec"):
         raise SystemExit(f"{path}: not a spectrogram generator (no phase to reconstruct)")
     latents = random_latents(generator, n, seed)
-    labels = class_labels(generator, n, class_counts=model.metadata.get("class_counts") or None)
+    labels = class_labels(generator, n, class_counts=model.class_counts)
     with torch.no_grad():
         spectrograms = torch.cat(
             [

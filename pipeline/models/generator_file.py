@@ -146,6 +146,12 @@ class GeneratorFile:
     config: dict[str, Any]
     metadata: dict[str, Any]
 
+    @property
+    def class_counts(self) -> list[int] | None:
+        """Training bars per class, the mix a conditional generator learned (the train stage
+        records them); None where the file has none: unconditional, or written before."""
+        return list(self.metadata.get("class_counts") or []) or None
+
 
 def save_generator(
     path: str | os.PathLike,

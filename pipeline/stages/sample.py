@@ -73,7 +73,7 @@ def main(args: argparse.Namespace, params: dict[str, Any]) -> None:
         section["score_bars"],
         seed + SCORE_SEED_OFFSET,
         sr,
-        model.metadata.get("class_counts") or None,
+        model.class_counts,
     )
 
     repeats = section["loop_repeats"]

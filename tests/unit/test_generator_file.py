@@ -46,6 +46,11 @@ def test_round_trip_gives_the_model_its_settings_and_grid_in_one_load(tmp_path: 
     assert loaded.grid == grid and loaded.grid.bar_samples == CONFIG["length"]
     assert loaded.settings == GeneratorSettings.from_config(CONFIG)
     assert loaded.config == CONFIG and loaded.metadata["classes"] == ["a", "b"]
+    assert loaded.class_counts is None  # a file without them: scored classes go in turn
+    counted, _ = _saved(tmp_path / "counted.pt", {"class_counts": [3, 1]})
+    assert load(counted).class_counts == [3, 1]
+    unconditional, _ = _saved(tmp_path / "flat.pt", {"class_counts": []})  # as train writes it
+    assert load(unconditional).class_counts is None
     assert not loaded.generator.training
     assert all(not p.requires_grad for p in loaded.generator.parameters())
     for key, value in generator.state_dict().items():
