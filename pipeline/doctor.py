@@ -31,6 +31,7 @@ from pipeline.environment import (
     torch_build,
     unlocked_packages,
 )
+from pipeline.hardware import cpu_has_bf16_units
 
 MIN_PYTHON = (3, 11)
 LOCK_FIX = "make lock, then make setup (it rebuilds .venv from the new lock)"
@@ -201,12 +202,8 @@ def check_gpu() -> Check:
 
 
 def _bf16_units() -> str:
-    """Which precision ``train.amp: auto`` trains in on this CPU (torch imports by now)."""
-    import torch
-
-    from pipeline.train.config import native_bf16
-
-    if native_bf16(torch.device("cpu")):
+    """Which precision ``train.amp: auto`` trains in on this CPU."""
+    if cpu_has_bf16_units():
         return "with bf16 units: train.amp auto trains in bf16"
     return "without bf16 units: train.amp auto trains in fp32"
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
+
+from pipeline import hardware
 
 
 @dataclass(kw_only=True)
@@ -122,31 +123,11 @@ class TrainConfig:
         return {k: (a[k], b[k]) for k in a if k not in ignore and a[k] != b[k]}
 
 
-# CPU flags of bf16 arithmetic units (x86: AVX512-BF16, AMX); without them oneDNN emulates bf16
-# and autocast is slower than fp32.
-BF16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
-
-
 def native_bf16(device: torch.device) -> bool:
     """Whether ``device`` computes bf16 in hardware: a CUDA GPU that supports it, or a CPU
-    whose flags (Linux ``/proc/cpuinfo``) name bf16 units. On the project's 2-core AVX512-BF16
-    machine bf16 autocast made a training step of the default 1.56x faster (README
-    "The representation")."""
+    with bf16 units (:func:`pipeline.hardware.cpu_has_bf16_units`)."""
     if device.type == "cuda":
         return bool(torch.cuda.is_available() and torch.cuda.is_bf16_supported())
     if device.type == "cpu":
-        return bool(cpu_flags() & BF16_CPU_FLAGS)
+        return hardware.cpu_has_bf16_units()
     return False
-
-
-def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str]:
-    """The CPU's feature flags (empty where ``cpuinfo`` cannot be read: not Linux)."""
-    try:
-        text = cpuinfo.read_text()
-    except OSError:
-        return set()
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() in ("flags", "Features"):
-            return set(value.split())
-    return set()

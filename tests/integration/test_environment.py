@@ -22,7 +22,7 @@ import pytest
 import torch
 
 from pipeline.environment import REBUILD_COMMAND
-from pipeline.train.config import native_bf16
+from pipeline.hardware import cpu_has_bf16_units
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration
@@ -64,7 +64,7 @@ def test_doctor_passes_in_the_environment_built_from_the_lock():
     assert "installed packages match the lock" in checks["lock"]
     assert "downbeat models run" in checks["madmom"]
     if not torch.cuda.is_available():  # the precision train.amp: auto picks on this CPU
-        units = "with" if native_bf16(torch.device("cpu")) else "without"
+        units = "with" if cpu_has_bf16_units() else "without"
         assert f"none (CPU {units} bf16 units: train.amp auto trains in" in checks["gpu"]
 
 

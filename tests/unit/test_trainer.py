@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 
+from pipeline import hardware
 from pipeline.models.generator_file import atomic_save, build_generator
 from pipeline.train import (
     LOSSES,
@@ -475,14 +476,14 @@ def test_nan_data_raises(data: np.ndarray, tmp_path: Path) -> None:
 def test_auto_amp_follows_the_cpus_bf16_units(tmp_path: Path, monkeypatch, flags, expected):
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text(f"processor\t: 0\nmodel name\t: x\nflags\t\t: {flags}\n\nprocessor\t: 1\n")
-    assert config_module.cpu_flags(cpuinfo) == set(flags.split())
-    monkeypatch.setattr(config_module, "cpu_flags", lambda: set(flags.split()))
+    assert hardware.cpu_flags(cpuinfo) == set(flags.split())
+    monkeypatch.setattr(hardware, "cpu_flags", lambda: set(flags.split()))
     assert _config(amp="auto").resolved_amp() is expected
     assert _config(amp=True).resolved_amp() and not _config(amp=False).resolved_amp()
 
 
 def test_auto_amp_without_cpuinfo_is_fp32(tmp_path: Path) -> None:
-    assert config_module.cpu_flags(tmp_path / "missing") == set()
+    assert hardware.cpu_flags(tmp_path / "missing") == set()
     assert config_module.native_bf16(torch.device("meta")) is False
 
 
