@@ -327,3 +327,46 @@ def test_representation_ceiling_scores_every_setting(toy_splits: Path, tmp_path:
         # real bars through a spectrogram stay music: near the held-out bars, far from noise
         assert 0.5 < row["frechet_fixed_ratio"] < 20, row
         assert row["seconds_per_bar"] > 0 and np.isfinite(row["crest_db"])
+
+
+def test_class_spread_reads_zero_for_a_generator_that_ignores_its_latent(
+    toy_splits: Path, tmp_path: Path
+) -> None:
+    import torch
+
+    from pipeline.data.splits import load_split
+    from pipeline.grid import BarGrid
+    from pipeline.models.generator_file import build_generator, save_generator
+    from pipeline.stages.train import train_config
+
+    train, labels, sample_rate = load_split(toy_splits / "train.npz")
+    n_classes = int(labels.max()) + 1
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    section = dict(params["train"], conditional=True, model_dim=2, latent_dim=8)
+    section["model"] = {"specgan": {"n_fft": 256, "hop_length": 128}}
+    config = train_config(section, train[:1], sample_rate, n_classes)
+    grid = json.loads((toy_splits / "grid.json").read_text())
+    timing = BarGrid(sample_rate, grid["bpm"], grid["beats_per_bar"], 1).timing()
+    generator = build_generator(config)
+    save_generator(tmp_path / "varied.pt", generator, config, timing)
+    with torch.no_grad():
+        generator.project.weight[:, : config.latent_dim] = 0.0  # the label alone decides
+    save_generator(tmp_path / "deaf.pt", generator, config, timing)
+
+    def spread(name: str) -> dict:
+        report = tmp_path / f"{name}.json"
+        result = run([sys.executable, str(REPO / "bench/class_spread.py"), "--generator",
+                      str(tmp_path / f"{name}.pt"), "--splits-dir", str(toy_splits), "--bars",
+                      "30", "--json", str(report)], REPO)  # fmt: skip
+        assert "| generator | 30 |" in result.stdout
+        return {row["set"]: row for row in json.loads(report.read_text())["rows"]}
+
+    deaf, varied = spread("deaf"), spread("varied")
+    trained_classes = sorted(set(labels.tolist()))  # the toy splits hold one style out whole
+    assert [c["class"] for c in deaf["generator"]["classes"]] == trained_classes
+    assert max(c["spread"] for c in deaf["generator"]["classes"]) < 1e-3
+    assert min(c["spread"] for c in varied["generator"]["classes"]) > 0.01
+    # white noise is far from music in the mean, whatever its variety
+    assert deaf["white noise"]["mean_term"] > 10 * deaf["held-out bars"]["mean_term"]
+    for row in deaf.values():
+        assert row["frechet"] == pytest.approx(row["mean_term"] + row["covariance_term"])
