@@ -30,26 +30,18 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.data.splits import load_split
-from pipeline.metrics.features import features_for
+from pipeline.metrics.embeddings import fixed_embedding
 from pipeline.metrics.frechet import frechet_distance
 from pipeline.metrics.references import rms, white_noise
 from pipeline.models import generator_file
 from pipeline.sample.generate import scored_bars
 
 
-def standardised_features(bars: np.ndarray, train: np.ndarray, options: dict[str, Any]) -> tuple:
-    """Fixed features of ``bars`` and of the training bars, both scaled by the training bars'."""
-    reference = features_for(train, options).embedding.astype(np.float64)
-    mean, std = reference.mean(0), reference.std(0)
-    std[std < 1e-8] = 1.0
-    values = features_for(bars, options).embedding.astype(np.float64)
-    return (values - mean) / std, (reference - mean) / std
-
-
 def class_rows(
     values: np.ndarray, labels: np.ndarray, reference: np.ndarray, reference_labels: np.ndarray
 ) -> list[dict[str, Any]]:
-    """Per class present in ``labels``: count, spread over the reference's, offset from it."""
+    """Per training class with at least two bars in the set: count, spread over the reference's,
+    offset from it."""
     rows = []
     for k in np.unique(reference_labels):
         own, ref = values[labels == k], reference[reference_labels == k]
@@ -89,9 +81,11 @@ def measure(generator_path: Path, splits_dir: Path, n_bars: int, seed: int) -> d
         "white noise": (white_noise(generated.shape, rms(valid), seed), None),
         "generator": (generated, generated_labels),
     }
+    embed = fixed_embedding(train, options)  # the Fréchet distance's own standardisation
+    reference = embed(train)
     rows = []
     for name, (bars, labels) in sets.items():
-        values, reference = standardised_features(bars, train, options)
+        values = embed(bars)
         row = {"set": name, "count": len(bars), **frechet_split(values, reference)}
         row["spread"] = float(values.std(0).mean() / reference.std(0).mean())
         if labels is not None:
@@ -119,10 +113,14 @@ def markdown(result: dict[str, Any]) -> str:
     for k in sorted(set(held) | set(gen)):
         h, g = held.get(k, {}), gen.get(k, {})
         name = names[k] if k < len(names) else k
-        cells = [f"{row[key]:.2f}" if key in row else "-" for key in ("spread",) for row in (h, g)]
-        cells += [f"{row[key]:.1f}" if key in row else "-" for key in ("offset",) for row in (h, g)]
+        cells = [_cell(h, "spread", ".2f"), _cell(g, "spread", ".2f"),
+                 _cell(h, "offset", ".1f"), _cell(g, "offset", ".1f")]  # fmt: skip
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _cell(row: dict[str, Any], key: str, spec: str) -> str:
+    return format(row[key], spec) if key in row else "-"
 
 
 def main(argv: list[str] | None = None) -> int:
