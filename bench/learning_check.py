@@ -40,6 +40,7 @@ import shlex
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,7 @@ from pipeline.models.registry import ARCHITECTURES  # noqa: E402
 from pipeline.params import deep_merge  # noqa: E402
 from pipeline.sample.generate import scored_bars  # noqa: E402
 from pipeline.train import TrainConfig, load_generator, save_generator, train_gan  # noqa: E402
+from pipeline.train.clusters import Clusters, training_clusters  # noqa: E402
 from pipeline.yamlio import parse_yaml  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -126,10 +128,14 @@ def train_section(
 
 
 def train_config(
-    section: dict[str, Any], bars: np.ndarray, sample_rate: int, n_classes: int
+    section: dict[str, Any],
+    bars: np.ndarray,
+    sample_rate: int,
+    n_classes: int,
+    clusters: Clusters | None = None,
 ) -> TrainConfig:
     """A :class:`TrainConfig` from a train section: every key the config knows, the model block
-    of its architecture and the shape of the bars."""
+    of its architecture, the shape of the bars and the clusters under self-conditioning."""
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     known = {k: v for k, v in section.items() if k in fields and k not in ("extra",)}
     known.update(
@@ -138,6 +144,8 @@ def train_config(
         length=bars.shape[2],
         channels=bars.shape[1],
         num_classes=n_classes,
+        cluster_classes=list(clusters.classes) if clusters else [],
+        cluster_counts=list(clusters.counts) if clusters else [],
         extra=dict((section.get("model") or {}).get(section["arch"]) or {}),
     )
     return TrainConfig(**known)
@@ -152,6 +160,8 @@ def describe(name: str, section: dict[str, Any], config: TrainConfig) -> str:
         extras.append(f"EMA {config.ema_decay:g}")
     if config.num_classes:
         extras.append(f"{config.num_classes} classes")
+    if config.cluster_classes:
+        extras.append(f"{len(config.cluster_classes)} clusters")
     if config.resolved_amp():
         extras.append("bf16" + (" (auto)" if config.amp == "auto" else ""))
     if config.compile:
@@ -266,7 +276,13 @@ def run_config(
     n_classes = len(data["classes"]) if section.get("conditional") else 0
     if n_classes and (train_labels < 0).any():
         raise SystemExit(f"{name} is conditional but some training bars have no class")
-    config = train_config(section, train, sample_rate, n_classes)
+    clusters = training_clusters(
+        train,
+        train_labels if n_classes else None,
+        section.get("bars_per_cluster", 0),
+        section.get("seed", 0),
+    )
+    config = train_config(section, train, sample_rate, n_classes, clusters)
     config = dataclasses.replace(
         config,
         steps=args.max_steps or NEVER,
@@ -280,7 +296,7 @@ def run_config(
         untrained = Path(tmp) / "untrained.pt"
         timing = train_timed(
             train,
-            train_labels if n_classes else None,
+            clusters.labels if clusters else train_labels if n_classes else None,
             config,
             Path(tmp) / "run",
             args.minutes * 60,
@@ -518,9 +534,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--compile", action="store_true", help="torch.compile G and D")
     p.add_argument("--tf32", action="store_true", help="TF32 matrix products and convolutions")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                   help="set a train key of every config (a YAML value), e.g. "
+                   "--set bars_per_cluster=20; repeatable")  # fmt: skip
     p.add_argument("--bars", type=int, default=128, help="generated bars scored per generator")
     p.add_argument("--json", type=Path, help="also write every number here")
     return p.parse_args(argv)
+
+
+def train_overrides(pairs: list[str], known: Iterable[str]) -> dict[str, Any]:
+    """``["key=value", ...]`` (``--set``) as train keys, each value read as YAML; a key that is
+    not one of ``known`` (params.yaml's train keys) stops the run naming it."""
+    overrides, known = {}, sorted(known)
+    for pair in pairs:
+        key, sep, value = (part.strip() for part in pair.partition("="))
+        if not sep or not key:
+            raise SystemExit(f"--set {pair!r}: expected KEY=VALUE, e.g. bars_per_cluster=20")
+        if key not in known:
+            raise SystemExit(f"--set {key}: not a train key; the train keys: {', '.join(known)}")
+        overrides[key] = parse_yaml(value) if value else None
+    return overrides
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -542,6 +575,7 @@ def main(argv: list[str] | None = None) -> None:
         ):
             if value is not None:
                 section[key] = value
+        section.update(train_overrides(args.overrides, params["train"]))
         section["amp"] = True if args.amp else section.get("amp", False)
         section["compile"] = bool(section.get("compile")) or args.compile
 

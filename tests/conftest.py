@@ -60,6 +60,8 @@ def tiny_params() -> dict:
         latent_dim=8,
         device="cpu",
         preview_every=2,
+        # about two clusters per class, as the default makes at corpus scale (self-conditioning)
+        bars_per_cluster=2,
     )
     # One Griffin-Lim iteration instead of PGHI, whose heap integration (Python) costs 0.1 s a
     # bar here and was a third of every tiny run; tests/unit/test_pghi.py, the metric ladder's

@@ -28,6 +28,7 @@ from torch import nn
 
 from pipeline.fileio import atomic_write
 from pipeline.grid import BarGrid
+from pipeline.models.clusters import ClusterConditioned
 from pipeline.models.registry import build_models_for
 
 CHECKPOINT_FORMAT = "bargan-checkpoint"
@@ -119,6 +120,9 @@ class GeneratorSettings:
     model_dim: int
     num_classes: int
     extra: dict[str, Any] = field(default_factory=dict)
+    # self-conditioning: each cluster's class and training bars (empty: conditioned on classes)
+    cluster_classes: list[int] = field(default_factory=list)
+    cluster_counts: list[int] = field(default_factory=list)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> GeneratorSettings:
@@ -132,6 +136,8 @@ class GeneratorSettings:
             model_dim=int(config.get("model_dim", 64)),
             num_classes=int(config.get("num_classes", 0)),
             extra=dict(config.get("extra") or {}),
+            cluster_classes=[int(c) for c in config.get("cluster_classes") or []],
+            cluster_counts=[int(n) for n in config.get("cluster_counts") or []],
         )
 
 
@@ -197,6 +203,10 @@ def load(path: str | os.PathLike, device: str | torch.device = "cpu") -> Generat
         settings = GeneratorSettings.from_config(config)
         generator = build_generator(settings)
         generator.load_state_dict(obj["state_dict"])
+        if settings.cluster_classes:
+            generator = ClusterConditioned(
+                generator, settings.cluster_classes, settings.cluster_counts, settings.num_classes
+            )
     except (KeyError, TypeError, ValueError, RuntimeError) as err:
         detail = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise CheckpointError(path, f"cannot rebuild the generator from it ({detail})") from err
@@ -217,6 +227,7 @@ def read_generator(
 
 
 def build_generator(settings: Any) -> nn.Module:
-    """A fresh generator for ``settings`` (:class:`GeneratorSettings`, or a training config)."""
+    """A fresh generator for ``settings`` (:class:`GeneratorSettings`, or a training config);
+    under self-conditioning, the one conditioned on clusters that :func:`load` wraps."""
     generator, _ = build_models_for(settings)
     return generator

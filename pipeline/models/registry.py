@@ -43,6 +43,7 @@ class ModelSettings(Protocol):
     latent_dim: int
     model_dim: int
     num_classes: int
+    cluster_classes: list[int]
     extra: dict[str, Any]
 
 
@@ -89,13 +90,14 @@ def build_models(
 
 
 def build_models_for(settings: ModelSettings) -> tuple[nn.Module, nn.Module]:
-    """The (generator, discriminator) pair a config describes."""
+    """The (generator, discriminator) pair a config describes; under self-conditioning
+    (``cluster_classes``) both are conditioned on the clusters."""
     return build_models(
         settings.arch,
         length=settings.length,
         channels=settings.channels,
         latent_dim=settings.latent_dim,
         model_dim=settings.model_dim,
-        num_classes=settings.num_classes,
+        num_classes=len(settings.cluster_classes) or settings.num_classes,
         **settings.extra,
     )

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from pipeline.models.clusters import hold_cluster
 from pipeline.sample.assemble import concatenate_bars, loop_bar
 from pipeline.sample.latent import latent_walk
 
@@ -142,9 +143,10 @@ def walk_bars(
 ) -> np.ndarray:
     """Bars ``[n_bars, C, T]`` along a latent walk through ``n_keyframes`` random points
     (one bar per step). A conditional generator keeps one class for the whole walk:
-    ``class_index``, or class 0."""
+    ``class_index``, or class 0; a self-conditioned one also keeps one cluster
+    (:func:`pipeline.models.clusters.hold_cluster`)."""
     keyframes = random_latents(generator, n_keyframes, seed)
-    latents = latent_walk(keyframes, n_bars, method)
+    latents = hold_cluster(generator, latent_walk(keyframes, n_bars, method), keyframes)
     if getattr(generator, "num_classes", 0) and class_index is None:
         class_index = 0
     return generate_bars(generator, latents, class_labels(generator, n_bars, class_index))

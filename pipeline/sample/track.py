@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from pipeline.grid import DEFAULT_BEATS_PER_BAR, bar_samples_at, tempo_of
+from pipeline.models.clusters import hold_cluster
 from pipeline.sample.assemble import DEFAULT_CROSSFADE_MS, concatenate_bars, crossfade_samples
 from pipeline.sample.generate import class_labels, generate_bars, random_bars, random_latents
 from pipeline.sample.latent import latent_walk
@@ -133,6 +134,7 @@ def _assembled_pieces(
     for start in range(0, spec.n_bars, piece_bars):
         stop = min(start + piece_bars, spec.n_bars)
         latents = latent_walk(keyframes, spec.n_bars, spec.method, start, stop)
+        latents = hold_cluster(generator, latents, keyframes)
         bars = generate_bars(generator, latents, None if labels is None else labels[start:stop])
         if previous is None:
             yield concatenate_bars(bars, crossfade, sample_rate)

@@ -12,6 +12,7 @@ import torch
 
 from pipeline.export.wav import write_bars_wav
 from pipeline.grid import BarGrid, bar_samples_at
+from pipeline.models.clusters import hold_cluster
 from pipeline.sample.assemble import concatenate_bars, crossfade_samples, seamless_bar
 from pipeline.sample.generate import class_labels, generate_bars, random_bars, random_latents
 from pipeline.sample.latent import latent_walk
@@ -73,7 +74,7 @@ def render_walk(
         raise ValueError(f"a walk needs at least 2 bars, got {n_bars}")
     sr, length = grid.sample_rate, int(generator.length)
     keyframes = torch.cat([random_latents(generator, 1, s) for s in seeds])
-    latents = latent_walk(keyframes, n_bars, method)
+    latents = hold_cluster(generator, latent_walk(keyframes, n_bars, method), keyframes)
     if getattr(generator, "num_classes", 0) and class_index is None:
         class_index = 0
     labels = class_labels(generator, n_bars, class_index)

@@ -32,6 +32,7 @@ from pipeline.data.splits import load_split
 from pipeline.environment import fingerprint, mlflow_tags
 from pipeline.fileio import write_csv_atomic
 from pipeline.grid import GRID_FILE, BarGrid
+from pipeline.models.clusters import ClusterConditioned
 from pipeline.models.generator_file import copy_generator
 from pipeline.monitoring.previews import preview_logger
 from pipeline.monitoring.progress import (
@@ -43,6 +44,7 @@ from pipeline.monitoring.progress import (
 from pipeline.monitoring.runs import training_run, write_run_record
 from pipeline.params import flatten
 from pipeline.stages.common import StageError, log, run_stage, stage_parser
+from pipeline.train.clusters import Clusters, training_clusters
 from pipeline.train.config import TrainConfig
 from pipeline.train.distributed import env_world_size, is_main_process
 from pipeline.train.loop import ResumeMismatch, train_gan
@@ -90,7 +92,17 @@ SIGTERM_STOP = SigtermStop()
 
 # TrainConfig fields that come from the data and the model section, not from a train key of
 # the same name; every other field is read from params.yaml's train section by its own name.
-FROM_DATA = frozenset({"sample_rate", "length", "channels", "num_classes", "extra"})
+FROM_DATA = frozenset(
+    {
+        "sample_rate",
+        "length",
+        "channels",
+        "num_classes",
+        "cluster_classes",
+        "cluster_counts",
+        "extra",
+    }
+)
 
 
 def params_fields() -> list[str]:
@@ -98,13 +110,21 @@ def params_fields() -> list[str]:
     return [f.name for f in dataclasses.fields(TrainConfig) if f.name not in FROM_DATA]
 
 
-def train_config(section: dict, bars: np.ndarray, sample_rate: int, n_classes: int) -> TrainConfig:
+def train_config(
+    section: dict,
+    bars: np.ndarray,
+    sample_rate: int,
+    n_classes: int,
+    clusters: Clusters | None = None,
+) -> TrainConfig:
     return TrainConfig(
         **{key: section[key] for key in params_fields()},
         sample_rate=sample_rate,
         length=bars.shape[2],
         channels=bars.shape[1],
         num_classes=n_classes,
+        cluster_classes=list(clusters.classes) if clusters else [],
+        cluster_counts=list(clusters.counts) if clusters else [],
         extra=dict(section["model"].get(section["arch"]) or {}),
     )
 
@@ -180,10 +200,19 @@ def main(args, params) -> None:
         check_labels(labels, info["classes"], train_file)
     elif section["conditional"]:
         log.info("train.conditional: the corpus has no class folders; training unconditionally")
-    config = train_config(section, bars, sample_rate, n_classes)
+    clusters = training_clusters(
+        bars, labels if n_classes else None, section["bars_per_cluster"], section["seed"]
+    )
+    if clusters:
+        log.info(
+            "self-conditioning on %d clusters of the training bars (train.bars_per_cluster %d)",
+            len(clusters.classes),
+            section["bars_per_cluster"],
+        )
+    config = train_config(section, bars, sample_rate, n_classes, clusters)
     run_dir = run_folder(args.checkpoint_root, config, train_file)
     run_dir.mkdir(parents=True, exist_ok=True)
-    train_labels = labels if n_classes else None
+    train_labels = clusters.labels if clusters else labels if n_classes else None
     # the class mix the generator learns, in which sets standing for it are drawn (class_mix)
     class_counts = np.bincount(labels, minlength=n_classes).tolist() if n_classes else None
     if not is_main_process():  # torchrun rank > 0: train only; rank 0 logs and writes outputs
@@ -213,6 +242,7 @@ def main(args, params) -> None:
         previews = preview_logger(mlflow_log, config, section["preview_bars"])
 
         def on_preview(step: int, generator: nn.Module) -> None:
+            generator = as_class_generator(generator, config)
             previews(step, generator)
             progress(step, generator)
 
@@ -250,6 +280,16 @@ def main(args, params) -> None:
             environment=environment,
         )
     log.info("generator -> %s; MLflow run %s", args.out_dir / "generator.pt", mlflow_log.run_id)
+
+
+def as_class_generator(generator: nn.Module, config: TrainConfig) -> nn.Module:
+    """The generator in training as its users get it: conditioned on classes, with the
+    clusters drawn within them under self-conditioning."""
+    if not config.cluster_classes:
+        return generator
+    return ClusterConditioned(
+        generator, config.cluster_classes, config.cluster_counts, config.num_classes
+    )
 
 
 def resume_mismatch_line(run_dir: Path, err: ResumeMismatch) -> str:

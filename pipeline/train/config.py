@@ -22,6 +22,10 @@ class TrainConfig:
     latent_dim: int = 100
     model_dim: int = 64
     num_classes: int = 0
+    # self-conditioning (pipeline.train.clusters): the class and training bars of each cluster the
+    # models are conditioned on instead of the class; empty: conditioned on the class itself
+    cluster_classes: list[int] = field(default_factory=list)
+    cluster_counts: list[int] = field(default_factory=list)
     # optimisation
     batch_size: int = 64
     steps: int = 100_000  # generator updates; each preceded by n_critic discriminator updates
@@ -76,6 +80,11 @@ class TrainConfig:
             raise ValueError(f"steps must be >= 0, got {self.steps}")
         if self.num_classes < 0:
             raise ValueError(f"num_classes must be >= 0, got {self.num_classes}")
+        if len(self.cluster_classes) != len(self.cluster_counts):
+            raise ValueError(
+                f"{len(self.cluster_classes)} cluster classes but "
+                f"{len(self.cluster_counts)} cluster counts"
+            )
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         for name in ("r1_gamma", "mode_seeking", "gp_lambda", "augment_noise_copies"):
@@ -98,6 +107,11 @@ class TrainConfig:
         if self.amp == "auto":
             return native_bf16(self.resolved_device())
         return bool(self.amp)
+
+    @property
+    def label_count(self) -> int:
+        """Labels the models embed: the clusters under self-conditioning, else the classes."""
+        return len(self.cluster_classes) or self.num_classes
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

@@ -162,9 +162,10 @@ def _prepare_data(
     if t != config.length:
         raise ValueError(f"data clips have {t} samples but config.length = {config.length}")
 
-    if config.num_classes > 0:
+    count = config.label_count  # classes, or clusters under self-conditioning
+    if count > 0:
         if labels is None:
-            raise ValueError(f"config.num_classes = {config.num_classes} but no labels were given")
+            raise ValueError(f"the models embed {count} labels but no labels were given")
         labels_t = (
             torch.as_tensor(np.asarray(labels) if not isinstance(labels, Tensor) else labels)
             .to(torch.long)
@@ -172,9 +173,9 @@ def _prepare_data(
         )
         if labels_t.numel() != n:
             raise ValueError(f"got {labels_t.numel()} labels for {n} clips")
-        if labels_t.min() < 0 or labels_t.max() >= config.num_classes:
+        if labels_t.min() < 0 or labels_t.max() >= count:
             raise ValueError(
-                f"labels must be in [0, {config.num_classes}), "
+                f"labels must be in [0, {count}), "
                 f"got range [{int(labels_t.min())}, {int(labels_t.max())}]"
             )
     else:

@@ -26,8 +26,10 @@ import yaml
 from pipeline.cli import main
 from pipeline.export.onnx_model import OnnxGenerator, audio_module, read_metadata
 from pipeline.grid import BarGrid
+from pipeline.models.clusters import ClusterConditioned
 from pipeline.models.generator_file import build_generator, read_generator, save_generator
 from pipeline.stages.train import train_config
+from pipeline.train.clusters import Clusters
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration
@@ -38,16 +40,17 @@ MIN_SNR_DB = 25.0
 MAX_LOG_MAGNITUDE_DB = 0.1
 
 
-def _default_generator(tmp_path, arch: str | None = None):
+def _default_generator(tmp_path, arch: str | None = None, clusters: Clusters | None = None):
     """A generator file of params.yaml's training settings (``arch`` overridden if given) at
-    params.yaml's bar grid, with random weights and the demo's classes."""
+    params.yaml's bar grid, with random weights and the demo's classes (and ``clusters`` to
+    condition on, if given)."""
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     bars = params["bars"]
     grid = BarGrid(bars["sample_rate"], bars["bpm"], bars["beats_per_bar"], bars["channels"])
     section = dict(params["train"], arch=arch or params["train"]["arch"])
     classes = CLASSES if section["conditional"] else []
     example = np.zeros((1, grid.channels, grid.bar_samples), np.float32)
-    config = train_config(section, example, grid.sample_rate, len(classes))
+    config = train_config(section, example, grid.sample_rate, len(classes), clusters)
     torch.manual_seed(0)
     path = tmp_path / "generator.pt"
     save_generator(path, build_generator(config), config, {**grid.timing(), "classes": classes})
@@ -135,6 +138,23 @@ def test_wavegan_onnx_matches_torch(tmp_path):
     assert np.abs(expected).max() > 1e-3  # not silence
     assert np.abs(found - expected).max() < WAVE_TOLERANCE
     assert json.dumps(meta)
+
+
+def test_self_conditioned_onnx_picks_the_clusters_torch_picks(tmp_path):
+    classes = [0, 0, 1, 2, 3, 4, 4]  # classes 0 and 4 have two clusters each
+    clusters = Clusters(np.zeros(0, np.int64), classes, [2, 1, 3, 3, 3, 1, 2])
+    checkpoint, _, _ = _default_generator(tmp_path, clusters=clusters)
+    out = _export(checkpoint, tmp_path / "generator.onnx")
+    generator, _, _ = read_generator(checkpoint)
+    assert isinstance(generator, ClusterConditioned)
+    z, labels = _inputs(generator, 20)
+    _, picked = generator.route(z, labels)
+    assert {0, 1} <= set(picked.tolist()) and {5, 6} <= set(picked.tolist())
+    found = OnnxGenerator(out)(z.numpy(), labels.numpy(), "spectrogram")
+    with torch.no_grad():
+        expected = generator.forward_training(z, labels).numpy()
+    assert np.abs(found - expected).max() < WAVE_TOLERANCE
+    assert read_metadata(out)["num_classes"] == len(CLASSES)
 
 
 def test_onnx_errors_name_the_file(tmp_path, capsys):
