@@ -96,13 +96,9 @@ class ClusterConditioned(nn.Module):
     def round_trip(self, audio: Tensor) -> Tensor:
         return self.generator.round_trip(audio)
 
-    def sample_latent(
-        self,
-        n: int,
-        generator: torch.Generator | None = None,
-        device: torch.device | str | None = None,
-    ) -> Tensor:
-        return self.generator.sample_latent(n, generator=generator, device=device)
+    def sample_latent(self, *args, **kwargs) -> Tensor:
+        """Latents from the inner generator's prior (its ``sample_latent``)."""
+        return self.generator.sample_latent(*args, **kwargs)
 
     def _to_unit(self, x: Tensor) -> Tensor:
         if self.latent_prior == "normal":

@@ -133,6 +133,7 @@ def _run_section(run: dict[str, Any] | None, listing: dict[str, Any]) -> str:
         ("model dim", config.get("model_dim")),
         ("batch size", config.get("batch_size")),
         ("classes", config.get("num_classes")),
+        ("clusters (self-conditioning)", len(config.get("cluster_classes") or []) or None),
         ("sample rate (Hz)", listing.get("sample_rate", config.get("sample_rate"))),
         ("bar length (samples)", listing.get("bar_samples", config.get("length"))),
         ("tempo (BPM)", listing.get("bpm")),

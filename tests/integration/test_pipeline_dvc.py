@@ -14,6 +14,7 @@ import soundfile as sf
 import torch
 import yaml
 
+from pipeline.data.splits import load_split
 from pipeline.environment import lock_digest, mlflow_tags
 from pipeline.grid import BarGrid
 from tests.conftest import run, tiny_params, write_params
@@ -113,6 +114,13 @@ def test_dvc_repro_runs_every_stage_then_only_what_changed(tiny_project):
     page = (root / "data/report/index.html").read_text()
     assert page.index(metrics["headline"]["verdict"]) < page.index("<table")
     assert (root / "data/report/img/real_vs_generated.png").is_file()
+    # tiny_params self-condition: clusters within every class, named on the report's run table
+    config = json.loads((root / "data/models/train_run.json").read_text())["config"]
+    _, train_labels, _ = load_split(root / "data/splits/train.npz")
+    assert len(config["cluster_classes"]) > config["num_classes"] > 0
+    assert sorted(set(config["cluster_classes"])) == sorted(set(train_labels.tolist()))
+    assert sum(config["cluster_counts"]) == len(train_labels)
+    assert "clusters (self-conditioning)" in page
 
     # MLflow: one run with params, losses and the evaluation metrics
     import mlflow
