@@ -43,8 +43,8 @@ class ModelSettings(Protocol):
     latent_dim: int
     model_dim: int
     num_classes: int
-    cluster_classes: list[int]
     extra: dict[str, Any]
+    # optional: cluster_classes (self-conditioning), read with getattr
 
 
 def extra_keys(arch: str) -> list[str]:
@@ -98,6 +98,6 @@ def build_models_for(settings: ModelSettings) -> tuple[nn.Module, nn.Module]:
         channels=settings.channels,
         latent_dim=settings.latent_dim,
         model_dim=settings.model_dim,
-        num_classes=len(settings.cluster_classes) or settings.num_classes,
+        num_classes=len(getattr(settings, "cluster_classes", None) or ()) or settings.num_classes,
         **settings.extra,
     )

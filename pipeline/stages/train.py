@@ -203,12 +203,6 @@ def main(args, params) -> None:
     clusters = training_clusters(
         bars, labels if n_classes else None, section["bars_per_cluster"], section["seed"]
     )
-    if clusters:
-        log.info(
-            "self-conditioning on %d clusters of the training bars (train.bars_per_cluster %d)",
-            len(clusters.classes),
-            section["bars_per_cluster"],
-        )
     config = train_config(section, bars, sample_rate, n_classes, clusters)
     run_dir = run_folder(args.checkpoint_root, config, train_file)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -229,6 +223,12 @@ def main(args, params) -> None:
         ) as mlflow_log,
     ):
         log.info("training %s on %d bars %s -> %s", config.arch, len(bars), bars.shape[1:], run_dir)
+        if clusters:
+            log.info(
+                "self-conditioning on %d clusters of the training bars (train.bars_per_cluster %d)",
+                len(clusters.classes),
+                section["bars_per_cluster"],
+            )
         environment = fingerprint(config.resolved_device())
         mlflow_log.set_tags(mlflow_tags(environment))
         if not environment["lock_matches"]:
