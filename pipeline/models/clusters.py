@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -109,6 +110,17 @@ class ClusterConditioned(nn.Module):
         if self.latent_prior == "normal":
             return math.sqrt(2.0) * torch.erfinv((2.0 * u - 1.0).clamp(-1 + 1e-6, 1 - 1e-6))
         return 2.0 * u - 1.0
+
+
+def as_class_generator(generator: nn.Module, settings: Any) -> nn.Module:
+    """``generator`` as its users take it, conditioned on classes: under self-conditioning
+    (``settings.cluster_classes``, with ``cluster_counts`` and ``num_classes``: a training config
+    or a generator file's settings) wrapped in :class:`ClusterConditioned`, else itself."""
+    if not settings.cluster_classes:
+        return generator
+    return ClusterConditioned(
+        generator, settings.cluster_classes, settings.cluster_counts, settings.num_classes
+    )
 
 
 def hold_cluster(generator: nn.Module, latents: Tensor, keyframes: Tensor) -> Tensor:

@@ -28,7 +28,7 @@ from torch import nn
 
 from pipeline.fileio import atomic_write
 from pipeline.grid import BarGrid
-from pipeline.models.clusters import ClusterConditioned
+from pipeline.models.clusters import as_class_generator
 from pipeline.models.registry import build_models_for
 
 CHECKPOINT_FORMAT = "bargan-checkpoint"
@@ -203,10 +203,7 @@ def load(path: str | os.PathLike, device: str | torch.device = "cpu") -> Generat
         settings = GeneratorSettings.from_config(config)
         generator = build_generator(settings)
         generator.load_state_dict(obj["state_dict"])
-        if settings.cluster_classes:
-            generator = ClusterConditioned(
-                generator, settings.cluster_classes, settings.cluster_counts, settings.num_classes
-            )
+        generator = as_class_generator(generator, settings)
     except (KeyError, TypeError, ValueError, RuntimeError) as err:
         detail = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise CheckpointError(path, f"cannot rebuild the generator from it ({detail})") from err

@@ -89,6 +89,12 @@ def build_models(
     )
 
 
+def label_count(settings: ModelSettings) -> int:
+    """Labels the models embed: the clusters under self-conditioning (``cluster_classes``, an
+    optional attribute), else the classes."""
+    return len(getattr(settings, "cluster_classes", None) or ()) or settings.num_classes
+
+
 def build_models_for(settings: ModelSettings) -> tuple[nn.Module, nn.Module]:
     """The (generator, discriminator) pair a config describes; under self-conditioning
     (``cluster_classes``) both are conditioned on the clusters."""
@@ -98,6 +104,6 @@ def build_models_for(settings: ModelSettings) -> tuple[nn.Module, nn.Module]:
         channels=settings.channels,
         latent_dim=settings.latent_dim,
         model_dim=settings.model_dim,
-        num_classes=len(getattr(settings, "cluster_classes", None) or ()) or settings.num_classes,
+        num_classes=label_count(settings),
         **settings.extra,
     )

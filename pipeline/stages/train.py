@@ -32,7 +32,7 @@ from pipeline.data.splits import load_split
 from pipeline.environment import fingerprint, mlflow_tags
 from pipeline.fileio import write_csv_atomic
 from pipeline.grid import GRID_FILE, BarGrid
-from pipeline.models.clusters import ClusterConditioned
+from pipeline.models.clusters import as_class_generator
 from pipeline.models.generator_file import copy_generator
 from pipeline.monitoring.previews import preview_logger
 from pipeline.monitoring.progress import (
@@ -280,16 +280,6 @@ def main(args, params) -> None:
             environment=environment,
         )
     log.info("generator -> %s; MLflow run %s", args.out_dir / "generator.pt", mlflow_log.run_id)
-
-
-def as_class_generator(generator: nn.Module, config: TrainConfig) -> nn.Module:
-    """The generator in training as its users get it: conditioned on classes, with the
-    clusters drawn within them under self-conditioning."""
-    if not config.cluster_classes:
-        return generator
-    return ClusterConditioned(
-        generator, config.cluster_classes, config.cluster_counts, config.num_classes
-    )
 
 
 def resume_mismatch_line(run_dir: Path, err: ResumeMismatch) -> str:

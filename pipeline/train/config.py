@@ -108,11 +108,6 @@ class TrainConfig:
             return native_bf16(self.resolved_device())
         return bool(self.amp)
 
-    @property
-    def label_count(self) -> int:
-        """Labels the models embed: the clusters under self-conditioning, else the classes."""
-        return len(self.cluster_classes) or self.num_classes
-
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["betas"] = list(self.betas)

@@ -54,7 +54,7 @@ from tqdm.auto import tqdm
 
 from pipeline.fileio import remove_stale_temporaries
 from pipeline.models.generator_file import save_generator
-from pipeline.models.registry import build_models_for
+from pipeline.models.registry import build_models_for, label_count
 from pipeline.train import distributed
 from pipeline.train.augment import add_noise_copies
 from pipeline.train.checkpoint import (
@@ -162,7 +162,7 @@ def _prepare_data(
     if t != config.length:
         raise ValueError(f"data clips have {t} samples but config.length = {config.length}")
 
-    count = config.label_count  # classes, or clusters under self-conditioning
+    count = label_count(config)  # classes, or clusters under self-conditioning
     if count > 0:
         if labels is None:
             raise ValueError(f"the models embed {count} labels but no labels were given")
